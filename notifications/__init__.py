@@ -1,0 +1,1 @@
+"""Channels, templates and the outbox dispatcher (knows messages, not task trees)."""

@@ -1,0 +1,1 @@
+"""Plan files: schema, YAML loading with locations, date phrases, import into the database."""

@@ -1,0 +1,385 @@
+"""Turn a validated plan file into concrete rows: dates, codes, templates, units resolved.
+
+Everything a plan file can get wrong beyond its shape is found here, with the file:line of the
+value at fault, before anything touches the database.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from taskflow.errors import Problem, UserError
+from taskflow.plans.dates import PhraseError, recurrence_rule, resolve_date, shift_years
+from taskflow.plans.schema import (
+    CODE_PATTERN,
+    FundSpec,
+    PlanFile,
+    TaskKind,
+    TaskSpec,
+    TaskUnitRole,
+)
+from taskflow.plans.units import UnitEntry, UnitIndex, flatten
+from taskflow.plans.yamlio import Located
+
+
+@dataclass
+class ResolvedTask:
+    code: str
+    parent_code: str | None
+    kind: str
+    title: str
+    text: str | None = None
+    schedule_text: str | None = None
+    start_on: date | None = None
+    due_on: date | None = None
+    target_value: Decimal | None = None
+    target_unit: str | None = None
+    progress_plan: list[dict[str, Any]] = field(default_factory=list)
+    recurrence: str | None = None
+    acceptance: list[str] = field(default_factory=list)
+    units: list[tuple[str, str]] = field(default_factory=list)  # (unit code, role)
+    position: int = 0
+    source_line: int | None = None
+
+
+@dataclass
+class ResolvedFund:
+    code: str
+    source: str
+    amount: Decimal
+    note: str | None
+    task_code: str | None
+
+
+@dataclass
+class ResolvedInspection:
+    code: str
+    title: str
+    kind: str
+    due_on: date | None
+    recurrence: str | None
+    units: list[str]
+    inspectors: list[str]
+    note: str | None
+
+
+@dataclass
+class ResolvedRule:
+    code: str
+    kind: str
+    subject: str
+    threshold: Decimal
+    text: str
+
+
+@dataclass
+class ResolvedPlan:
+    code: str
+    title: str
+    year: int
+    source_year: int | None  # the year the file names, when it names one
+    year_shift: int
+    timezone: str
+    issuer_code: str | None
+    jurisdiction_code: str
+    source: dict[str, Any]
+    summary: str | None
+    new_units: list[Any]  # FlatUnit specs the plan itself declares
+    tasks: list[ResolvedTask]
+    funds: list[ResolvedFund]
+    inspections: list[ResolvedInspection]
+    rules: list[ResolvedRule]
+
+
+def _share(text: str | Decimal) -> tuple[Decimal, bool]:
+    """'40%' -> (40, True); 400 -> (400, False)."""
+    if isinstance(text, str):
+        return Decimal(text.strip().removesuffix("%")), True
+    return Decimal(text), False
+
+
+class _Expander:
+    def __init__(self, plan: PlanFile, located: Located, units: UnitIndex, year: int | None):
+        self.plan = plan
+        self.loc = located
+        self.units = units
+        self.problems: list[Problem] = []
+        self.tasks: list[ResolvedTask] = []
+        self.task_paths: dict[str, tuple] = {}
+        self.funds: list[ResolvedFund] = []
+        if plan.year == "20xx":
+            if year is None:
+                self.fail(("year",), "this plan's year is 20xx: give the year (--year 2025)")
+                year = 2000
+            self.year, self.source_year, self.shift = year, None, 0
+        else:
+            file_year = int(plan.year)
+            self.year = year if year is not None else file_year
+            self.source_year, self.shift = file_year, self.year - file_year
+
+    def fail(self, path: tuple, message: str) -> None:
+        self.problems.append(self.loc.problem(path, message))
+
+    # -- values ---------------------------------------------------------------------------
+
+    def date(self, phrase, year: int, path: tuple, bound: str) -> date | None:
+        if phrase is None:
+            return None
+        try:
+            resolved = resolve_date(phrase, year, bound=bound)
+        except PhraseError as exc:
+            self.fail(path, str(exc))
+            return None
+        # An ISO date or an explicit year in the file moves with the plan year; the plan year
+        # itself is already the new one, so shift only what names a year of its own.
+        names_year = isinstance(phrase, date) or re.search(r"\d{4}", str(phrase))
+        return shift_years(resolved, self.shift) if names_year else resolved
+
+    def unit(self, name: str, path: tuple) -> str | None:
+        try:
+            return self.units.resolve(name, self.plan.jurisdiction)
+        except ValueError as exc:
+            self.fail(path, str(exc))
+            return None
+
+    def unit_refs(self, spec, path: tuple) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        for role in TaskUnitRole:
+            for i, name in enumerate(getattr(spec, role.value, []) or []):
+                code = self.unit(name, (*path, role.value, i))
+                if code is not None and (code, role.value) not in out:
+                    out.append((code, role.value))
+        return out
+
+    # -- tasks ----------------------------------------------------------------------------
+
+    def add_task(self, spec: TaskSpec, code: str, title: str, parent: str | None, year: int,
+                 path: tuple, in_template: bool = False) -> None:
+        if spec.year is not None:
+            year = spec.year + self.shift
+        if not re.fullmatch(CODE_PATTERN, code) or "{" in code:
+            self.fail((*path, "code"), f"{code!r} is not a valid code")
+            return
+        if code in self.task_paths:
+            first = self.loc.where(self.task_paths[code])
+            self.fail((*path, "code"), f"duplicate task code {code!r} (first at line "
+                                       f"{first['line']})")
+            return
+        if spec.parent is not None and parent is not None and spec.parent != parent:
+            self.fail((*path, "parent"), f"parent {spec.parent!r} contradicts the nesting "
+                                         f"under {parent!r}")
+        self.task_paths[code] = path
+        task = ResolvedTask(
+            code=code, parent_code=parent, kind=spec.kind.value, title=title, text=spec.text,
+            schedule_text=spec.schedule, acceptance=list(spec.acceptance),
+            start_on=self.date(spec.start, year, (*path, "start"), "start"),
+            due_on=self.date(spec.due, year, (*path, "due"), "end"),
+            units=self.unit_refs(spec, path), position=len(self.tasks),
+            source_line=self.loc.marks.get(path, (None, None))[0],
+        )
+        if task.start_on and task.due_on and task.due_on < task.start_on:
+            self.fail((*path, "due"), f"due {task.due_on} is before start {task.start_on}")
+        if spec.target is not None:
+            task.target_value, task.target_unit = spec.target.value, spec.target.unit
+        for i, point in enumerate(spec.progress_plan):
+            by = self.date(point.by, year, (*path, "progress_plan", i, "by"), "end")
+            value, is_share = _share(point.cumulative)
+            if is_share and value > 100:
+                self.fail((*path, "progress_plan", i, "cumulative"), "a share is at most 100%")
+            if not is_share and spec.target is None:
+                self.fail((*path, "progress_plan", i, "cumulative"),
+                          "a quantity needs the task's target (or write a share such as 40%)")
+            if by is not None:
+                task.progress_plan.append({"by": by.isoformat(), "cumulative": str(value),
+                                           "share": is_share})
+        if [p["by"] for p in task.progress_plan] != sorted(p["by"] for p in task.progress_plan):
+            self.fail((*path, "progress_plan"), "progress points must be in date order")
+        if spec.recurrence is not None:
+            try:
+                task.recurrence = recurrence_rule(spec.recurrence)
+            except PhraseError as exc:
+                self.fail((*path, "recurrence"), str(exc))
+            if spec.kind == TaskKind.task:
+                task.kind = TaskKind.duty.value
+        self.tasks.append(task)
+        for i, fund in enumerate(spec.funds):
+            self.add_fund(fund, f"{code}.F{i + 1}", code, (*path, "funds", i))
+
+        for i, ms in enumerate(spec.milestones):
+            ms_path = (*path, "milestones", i)
+            ms_code = ms.code or f"{code}.m{i + 1}"
+            milestone = TaskSpec(code=ms_code, title=ms.title, kind=TaskKind.milestone,
+                                 start=ms.start, due=ms.due, target=ms.target, lead=ms.lead,
+                                 responsible=ms.responsible)
+            self.add_task(milestone, ms_code, ms.title, code, year, ms_path)
+        if spec.template is not None:
+            if in_template:
+                self.fail((*path, "template"), "templates cannot use templates")
+            elif spec.template not in self.plan.templates:
+                known = ", ".join(self.plan.templates) or "none defined"
+                self.fail((*path, "template"), f"unknown template {spec.template!r} ({known})")
+            else:
+                for i, child in enumerate(self.plan.templates[spec.template]):
+                    child_path = ("templates", spec.template, i)
+                    # Template titles may say {parent}: "{parent}：施工" for each project.
+                    child_title = child.title.replace("{parent}", title)
+                    self.add_task(child, f"{code}.{child.code}", child_title, code, year,
+                                  child_path, in_template=True)
+        self.add_children(spec.children, code, year, path, in_template)
+
+    def add_children(self, children: list[TaskSpec], parent: str | None, year: int, path: tuple,
+                     in_template: bool = False) -> None:
+        for i, child in enumerate(children):
+            child_path = (*path, "children", i) if path else ("tasks", i)
+            if child.repeat is None:
+                self.add_task(child, child.code, child.title, parent, year, child_path,
+                              in_template)
+                continue
+            if in_template:
+                self.fail((*child_path, "repeat"), "repeat is not allowed inside templates")
+                continue
+            if "{n" not in child.code:
+                self.fail((*child_path, "code"), "a repeated task's code must contain {n}, "
+                                                 "e.g. 2012-{n:02d}")
+                continue
+            for n in range(1, child.repeat + 1):
+                try:
+                    code, title = child.code.format(n=n), child.title.format(n=n)
+                except (ValueError, KeyError, IndexError) as exc:
+                    self.fail((*child_path, "code"), f"bad {{n}} format: {exc}")
+                    break
+                self.add_task(child, code, title, parent, year, child_path)
+
+    def attach_flat_parents(self) -> None:
+        """Top-level tasks may name a parent (flat lists); check it exists and forms no cycle."""
+        by_code = {t.code: t for t in self.tasks}
+        for task in self.tasks:
+            spec_parent = None
+            path = self.task_paths[task.code]
+            if len(path) == 2 and path[0] == "tasks":
+                spec_parent = self.plan.tasks[path[1]].parent
+            if spec_parent is None:
+                continue
+            if spec_parent not in by_code:
+                self.fail((*path, "parent"), f"unknown parent task {spec_parent!r}")
+                continue
+            task.parent_code = spec_parent
+        for task in self.tasks:
+            seen, current = [], task.code
+            while current is not None and current not in seen:
+                seen.append(current)
+                current = by_code[current].parent_code if current in by_code else None
+            if current == task.code:
+                cycle = " → ".join([*seen, task.code])
+                self.fail((*self.task_paths[task.code], "parent"),
+                          f"the task tree has a cycle: {cycle}")
+                return
+
+    def order_tree(self) -> None:
+        """Parents before children, siblings in file order; containers get their span."""
+        children: dict[str | None, list[ResolvedTask]] = {}
+        for task in self.tasks:
+            children.setdefault(task.parent_code, []).append(task)
+        ordered: list[ResolvedTask] = []
+
+        def visit(task: ResolvedTask) -> None:
+            ordered.append(task)
+            for child in children.get(task.code, []):
+                visit(child)
+            kids = children.get(task.code, [])
+            if task.due_on is None and kids and all(k.due_on for k in kids):
+                task.due_on = max(k.due_on for k in kids)  # type: ignore[type-var]
+            if task.start_on is None and kids and any(k.start_on for k in kids):
+                task.start_on = min(k.start_on for k in kids if k.start_on)
+
+        for root in children.get(None, []):
+            visit(root)
+        for position, task in enumerate(ordered):
+            task.position = position
+        self.tasks = ordered
+
+    def add_fund(self, fund: FundSpec, default_code: str, task_code: str | None,
+                 path: tuple) -> None:
+        if fund.task is not None and task_code is not None:
+            self.fail((*path, "task"), "a task's own fund line cannot name another task")
+        self.funds.append(ResolvedFund(fund.code or default_code, fund.source.value,
+                                       fund.amount, fund.note, task_code or fund.task))
+
+    # -- the plan -------------------------------------------------------------------------
+
+    def run(self) -> ResolvedPlan:
+        plan = self.plan
+        new_units = list(flatten(plan.units, plan.jurisdiction, self.loc, ("units",)))
+        for unit in new_units:
+            if unit.spec.code in self.units:
+                continue  # declared again: the units import will update it
+            self.units.add(UnitEntry(unit.spec.code, unit.spec.name, unit.spec.kind.value,
+                                     unit.parent, list(unit.spec.aliases),
+                                     unit.spec.member_kind.value if unit.spec.member_kind
+                                     else None))
+        if plan.jurisdiction not in self.units:
+            self.fail(("jurisdiction",), f"unknown jurisdiction unit code {plan.jurisdiction!r}")
+        issuer = self.unit(plan.issuer, ("issuer",)) if plan.issuer else None
+
+        self.add_children(plan.tasks, None, self.year, ())
+        self.attach_flat_parents()
+        for i, fund in enumerate(plan.funds):
+            self.add_fund(fund, f"F{i + 1}", None, ("funds", i))
+        task_codes = {t.code for t in self.tasks}
+        for i, fund in enumerate(self.funds):
+            if fund.task_code and fund.task_code not in task_codes:
+                self.fail(("funds", i, "task"), f"unknown task {fund.task_code!r}")
+        fund_codes: set[str] = set()
+        for fund in self.funds:
+            if fund.code in fund_codes:
+                self.problems.append(Problem(f"duplicate fund code {fund.code!r}",
+                                             file=self.loc.file, field="funds"))
+            fund_codes.add(fund.code)
+
+        inspections = []
+        for i, spec in enumerate(plan.inspections):
+            path = ("inspections", i)
+            rule = None
+            if spec.recurrence:
+                try:
+                    rule = recurrence_rule(spec.recurrence)
+                except PhraseError as exc:
+                    self.fail((*path, "recurrence"), str(exc))
+            if spec.when is None and rule is None:
+                self.fail(path, "an inspection needs when: or recurrence:")
+            inspections.append(ResolvedInspection(
+                spec.code, spec.title, spec.kind.value,
+                self.date(spec.when, self.year, (*path, "when"), "end"), rule,
+                [c for j, n in enumerate(spec.units)
+                 if (c := self.unit(n, (*path, "units", j)))],
+                [c for j, n in enumerate(spec.inspectors)
+                 if (c := self.unit(n, (*path, "inspectors", j)))],
+                spec.note))
+        rules = []
+        for i, spec in enumerate(plan.rules):
+            value, _ = _share(spec.threshold)
+            if spec.kind.endswith("share") and not 0 <= value <= 100:
+                self.fail(("rules", i, "threshold"), "a share is between 0% and 100%")
+            rules.append(ResolvedRule(spec.code, spec.kind, spec.subject, value, spec.text))
+
+        if not self.problems:
+            self.order_tree()
+        if self.problems:
+            raise UserError(self.problems)
+        source = plan.source.model_dump(exclude_none=True) if plan.source else {}
+        return ResolvedPlan(
+            code=plan.code, title=plan.title, year=self.year, source_year=self.source_year,
+            year_shift=self.shift, timezone=plan.timezone, issuer_code=issuer,
+            jurisdiction_code=plan.jurisdiction, source=source, summary=plan.summary,
+            new_units=new_units, tasks=self.tasks, funds=self.funds, inspections=inspections,
+            rules=rules,
+        )
+
+
+def expand(plan: PlanFile, located: Located, units: UnitIndex, *, year: int | None) -> ResolvedPlan:
+    """Resolve a plan against a unit directory; raises UserError listing every problem."""
+    return _Expander(plan, located, units, year).run()

@@ -1,0 +1,287 @@
+"""The plan file and units file formats (YAML), validated by pydantic.
+
+These models describe what a person writes. ``taskflow.plans.expand`` turns a validated plan
+into concrete rows (dates resolved, templates instantiated, units looked up); the importer
+writes those rows. See docs/plan-format.md for the format with an example.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+CODE_PATTERN = r"^[A-Za-z0-9\u4e00-\u9fff][A-Za-z0-9_.\-{}:\u4e00-\u9fff]*$"
+UNIT_CODE_PATTERN = r"^[a-z0-9][a-z0-9_.\-]*$"
+
+
+class UnitKind(StrEnum):
+    province = "province"  # 省
+    city = "city"  # 市 / 州
+    county = "county"  # 县 / 区 / 县级市 (the government of a county-level area)
+    department = "department"  # 局 / 委 / 办 / 部 of a government
+    office = "office"  # 督查室, 领导小组办公室: supervising and coordinating offices
+    organization = "organization"  # 工会, 团委, 科协, 侨联, 工商联: people's organisations
+    township = "township"  # 乡 / 镇 / 街道
+    village = "village"  # 村 / 社区
+    company = "company"  # enterprises, banks, cooperatives
+    collective = "collective"  # "各乡(镇)人民政府": every unit of one kind below a parent
+
+
+class ContactRole(StrEnum):
+    head = "head"  # 主要负责人
+    deputy = "deputy"  # 分管负责人
+    liaison = "liaison"  # 联络员
+    leader_in_charge = "leader_in_charge"  # 分管领导 (escalation level 3)
+    coordinator = "coordinator"  # 扶贫办 / 脱贫攻坚办 coordinator of plans
+    inspector = "inspector"  # 督查、检查人员
+    member = "member"
+
+
+class TaskUnitRole(StrEnum):
+    lead = "lead"  # 牵头单位
+    responsible = "responsible"  # 责任单位
+    cooperating = "cooperating"  # 配合单位
+
+
+class TaskKind(StrEnum):
+    task = "task"
+    milestone = "milestone"  # a dated step of its parent ("6月10日前全部完成核定")
+    project = "project"  # a construction project with a lifecycle
+    duty = "duty"  # a recurring duty ("每季度至少研究一次"), occurrences made by the engine
+
+
+class FundSource(StrEnum):
+    central = "central"  # 中央
+    provincial = "provincial"  # 省级
+    municipal = "municipal"  # 市级
+    county = "county"  # 县级 / 区级
+    township = "township"  # 乡镇
+    government = "government"  # public money the text does not split by level
+    social = "social"  # 社会资金, donations, enterprises
+    other = "other"
+
+
+class InspectionKind(StrEnum):
+    inspection = "inspection"  # 检查 / 验收检查 / 暗访抽查
+    bulletin = "bulletin"  # 通报
+    assessment = "assessment"  # 考核 / 考评
+
+
+def _amount_yuan(value: Any) -> Any:
+    """'230万元', '4.36亿元', '2260.96 万', 11 (yuan) -> Decimal yuan."""
+    if isinstance(value, bool):
+        raise ValueError("an amount is a number, optionally with 万 or 亿 and 元")
+    if isinstance(value, int | float | Decimal):
+        return Decimal(str(value))
+    if not isinstance(value, str):
+        return value
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(万|亿)?\s*元?\s*", value)
+    if not m:
+        raise ValueError(f"{value!r} is not an amount; write e.g. 230万元, 4.36亿元 or 11000")
+    try:
+        number = Decimal(m[1])
+    except InvalidOperation:  # pragma: no cover - the regex admits only decimals
+        raise ValueError(f"{value!r} is not an amount") from None
+    factor = {"万": Decimal(10_000), "亿": Decimal(100_000_000), None: Decimal(1)}[m[2]]
+    return (number * factor).quantize(Decimal("0.01"))
+
+
+Amount = Annotated[Decimal, BeforeValidator(_amount_yuan), Field(ge=0)]
+
+
+def _as_list(value: Any) -> Any:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return value
+
+
+UnitRefs = Annotated[list[str], BeforeValidator(_as_list)]
+Phrase = str | date  # a date phrase; YAML turns unquoted ISO dates into dates
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# -- units file -------------------------------------------------------------------------------
+
+
+class ContactSpec(Strict):
+    name: str = Field(min_length=1)
+    role: ContactRole = ContactRole.liaison
+    title: str | None = None  # 职务, e.g. 局长, 副区长
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    mobile: str | None = Field(default=None, pattern=r"^\+?[0-9][0-9 \-]{5,19}$")
+    wecom_id: str | None = None
+    dingtalk_id: str | None = None
+    channels: list[str] = Field(default_factory=list)
+
+    @field_validator("channels")
+    @classmethod
+    def _known_channels(cls, value: list[str]) -> list[str]:
+        known = {"email", "sms", "wecom", "dingtalk"}
+        for channel in value:
+            if channel not in known:
+                raise ValueError(f"unknown channel {channel!r}; expected one of {sorted(known)}")
+        return value
+
+
+class UnitSpec(Strict):
+    code: str = Field(pattern=UNIT_CODE_PATTERN)
+    name: str = Field(min_length=1)
+    kind: UnitKind
+    parent: str | None = Field(default=None, pattern=UNIT_CODE_PATTERN)
+    aliases: list[str] = Field(default_factory=list)
+    member_kind: UnitKind | None = None  # for collectives: which units below the parent
+    contacts: list[ContactSpec] = Field(default_factory=list)
+    children: list[UnitSpec] = Field(default_factory=list)
+
+
+class UnitsFile(Strict):
+    units: list[UnitSpec]
+
+
+# -- plan file --------------------------------------------------------------------------------
+
+
+class TargetSpec(Strict):
+    value: Decimal
+    unit: str = Field(min_length=1)  # the measure: 人次, 万亩, 个, 公里, %
+    note: str | None = None
+
+
+def _target(value: Any) -> Any:
+    """'500 人次' / '204.41万亩' / '60%' -> {value, unit}."""
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(\S.*?)\s*", value)
+        if not m:
+            raise ValueError(f"{value!r} is not a target; write a number and a measure: 500 人次")
+        return {"value": m[1], "unit": m[2]}
+    return value
+
+
+class ProgressPoint(Strict):
+    """Planned cumulative progress: by this date, this much of the target (a % or a quantity)."""
+
+    by: Phrase
+    cumulative: Decimal | str
+
+    @field_validator("cumulative")
+    @classmethod
+    def _number_or_percent(cls, value: Decimal | str) -> Decimal | str:
+        if isinstance(value, str) and not re.fullmatch(r"[0-9]+(?:\.[0-9]+)?%", value.strip()):
+            raise ValueError(f"{value!r}: write a quantity (400) or a share of the target (40%)")
+        return value
+
+
+class FundSpec(Strict):
+    code: str | None = Field(default=None, pattern=CODE_PATTERN)
+    source: FundSource
+    amount: Amount
+    note: str | None = None
+    task: str | None = None  # plan-level lines only: the code of the task funded
+
+
+class MilestoneSpec(Strict):
+    code: str | None = Field(default=None, pattern=CODE_PATTERN)
+    title: str = Field(min_length=1)
+    start: Phrase | None = None
+    due: Phrase
+    target: Annotated[TargetSpec | None, BeforeValidator(_target)] = None
+    lead: UnitRefs = Field(default_factory=list)
+    responsible: UnitRefs = Field(default_factory=list)
+
+
+class TaskSpec(Strict):
+    code: str = Field(pattern=CODE_PATTERN)
+    title: str = Field(min_length=1)
+    kind: TaskKind = TaskKind.task
+    parent: str | None = None  # for flat lists; nested children need not say it
+    text: str | None = None  # 主要任务
+    schedule: str | None = None  # 进度安排, as written
+    lead: UnitRefs = Field(default_factory=list)
+    responsible: UnitRefs = Field(default_factory=list)
+    cooperating: UnitRefs = Field(default_factory=list)
+    year: int | None = Field(default=None, ge=1990, le=2200)
+    start: Phrase | None = None
+    due: Phrase | None = None
+    target: Annotated[TargetSpec | None, BeforeValidator(_target)] = None
+    progress_plan: list[ProgressPoint] = Field(default_factory=list)
+    recurrence: str | None = None  # 每季度 / 每月 / 每2月 / an RRULE
+    acceptance: list[str] = Field(default_factory=list)  # 验收标准
+    funds: list[FundSpec] = Field(default_factory=list)
+    milestones: list[MilestoneSpec] = Field(default_factory=list)
+    template: str | None = None  # children instantiated from the plan's templates
+    repeat: int | None = Field(default=None, ge=1, le=10_000)  # {n} in code and title
+    children: list[TaskSpec] = Field(default_factory=list)
+
+
+class RuleSpec(Strict):
+    code: str = Field(pattern=CODE_PATTERN)
+    text: str
+    kind: str = Field(pattern=r"^(min_share|max_share|min_amount)$")
+    subject: str  # what is measured, e.g. 到户资金占到县资金比例
+    threshold: Decimal | str
+
+
+class InspectionSpec(Strict):
+    code: str = Field(pattern=CODE_PATTERN)
+    title: str
+    kind: InspectionKind = InspectionKind.inspection
+    when: Phrase | None = None  # a single round: "9月", "2025-09-15", "年底"
+    recurrence: str | None = None  # cycles: 每季度 / 每半年 / 每年
+    units: UnitRefs = Field(default_factory=list)  # who is inspected
+    inspectors: UnitRefs = Field(default_factory=list)  # who inspects
+    note: str | None = None
+
+
+class SourceSpec(Strict):
+    document: str | None = None
+    part: str | None = None
+    lines: str | None = None
+    url: str | None = None
+
+
+class PlanFile(Strict):
+    code: str = Field(pattern=UNIT_CODE_PATTERN)
+    title: str = Field(min_length=1)
+    year: int | str  # an int, or "20xx" when the year comes from the import
+    issuer: str | None = None
+    jurisdiction: str = Field(pattern=UNIT_CODE_PATTERN)
+    timezone: str = "Asia/Shanghai"
+    source: SourceSpec | None = None
+    summary: str | None = None
+    units: list[UnitSpec] = Field(default_factory=list)
+    templates: dict[str, list[TaskSpec]] = Field(default_factory=dict)
+    tasks: list[TaskSpec] = Field(min_length=1)
+    funds: list[FundSpec] = Field(default_factory=list)
+    rules: list[RuleSpec] = Field(default_factory=list)
+    inspections: list[InspectionSpec] = Field(default_factory=list)
+
+    @field_validator("year")
+    @classmethod
+    def _year(cls, value: int | str) -> int | str:
+        if isinstance(value, int):
+            if not 1990 <= value <= 2200:
+                raise ValueError(f"year {value} is out of range 1990-2200")
+            return value
+        if value.lower() in ("20xx", "20**"):
+            return "20xx"
+        raise ValueError(f"year must be a number or 20xx, not {value!r}")
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}; e.g. Asia/Shanghai") from None
+        return value

@@ -1,0 +1,177 @@
+"""Load YAML keeping where every value came from, and turn validation errors into Problems.
+
+PyYAML's composer gives each node its start mark; we walk the node tree once to record the
+mark of every mapping value and list item by its path, then let the ordinary constructor build
+the data. Duplicate keys, which PyYAML silently overwrites, are reported instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from taskflow.errors import Problem, UserError
+
+Path_ = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class Located:
+    """Parsed YAML data plus the (line, column) of each path, both 1-based."""
+
+    data: Any
+    marks: dict[Path_, tuple[int, int]]
+    file: str
+
+    def where(self, path: Path_) -> dict[str, Any]:
+        """Location keyword arguments for a Problem at ``path`` (or its nearest parent)."""
+        probe = tuple(path)
+        while probe and probe not in self.marks:
+            probe = probe[:-1]
+        line, column = self.marks.get(probe, (None, None))
+        return {"file": self.file, "line": line, "column": column, "field": dotted(path)}
+
+    def problem(self, path: Path_, message: str) -> Problem:
+        return Problem(message, **self.where(path))
+
+
+def dotted(path: Path_) -> str | None:
+    if not path:
+        return None
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _walk(node: yaml.Node, path: Path_, marks: dict, problems: list[Problem], file: str) -> None:
+    marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                problems.append(Problem(
+                    f"duplicate key {key!r} (first at line {seen[key]})",
+                    file=file, line=key_node.start_mark.line + 1,
+                    column=key_node.start_mark.column + 1, field=dotted((*path, key)),
+                ))
+            seen.setdefault(key, key_node.start_mark.line + 1)
+            _walk(value_node, (*path, key), marks, problems, file)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, (*path, index), marks, problems, file)
+
+
+def load_located(text: str, file: str) -> Located:
+    """Parse YAML text; syntax errors and duplicate keys raise UserError with line:column."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        message = f"YAML syntax error: {exc.problem or exc.context}"
+        raise UserError([Problem(message, file=file, line=line, column=column)]) from None
+    except yaml.YAMLError as exc:
+        raise UserError.single(f"YAML error: {exc}", file=file) from None
+    if node is None:
+        raise UserError.single("the file is empty", file=file)
+    marks: dict[Path_, tuple[int, int]] = {}
+    problems: list[Problem] = []
+    _walk(node, (), marks, problems, file)
+    if problems:
+        raise UserError(problems)
+    loader = yaml.SafeLoader("")
+    try:
+        data = loader.construct_document(node)
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        raise UserError.single(
+            f"YAML error: {exc.problem}", file=file,
+            line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None,
+        ) from None
+    finally:
+        loader.dispose()
+    return Located(data, marks, file)
+
+
+def read_located(path: Path) -> Located:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError.single("no such file", file=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise UserError.single(f"not UTF-8 text (byte {exc.start})", file=str(path)) from None
+    except OSError as exc:
+        raise UserError.single(f"cannot read: {exc.strerror}", file=str(path)) from None
+    return load_located(text, str(path))
+
+
+def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model that owns the last element of ``loc`` (for "did you mean")."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int) or current is None:
+            continue
+        fields = getattr(current, "model_fields", None)
+        if not fields or part not in fields:
+            continue
+        annotation = fields[part].annotation
+        current = _first_model(annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _first_model(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _first_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _clean_loc(loc: tuple) -> Path_:
+    """Drop pydantic's union/type tags ('str', 'list[str]', 'function-before[...]')."""
+    return tuple(
+        part for part in loc
+        if isinstance(part, int) or not (
+            "[" in part or part in {"str", "int", "date", "decimal", "float"}
+            or part.startswith(("function-", "list", "constrained"))
+        )
+    )
+
+
+def validate(model: type[M], located: Located) -> M:
+    """Validate located data against a model; errors become Problems at file:line:column."""
+    try:
+        return model.model_validate(located.data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            loc = _clean_loc(error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                owner = _model_at(model, loc)
+                name = str(loc[-1])
+                message = f"unknown field {name!r}"
+                if owner is not None:
+                    close = difflib.get_close_matches(name, list(owner.model_fields), n=1)
+                    if close:
+                        message += f"; did you mean {close[0]!r}?"
+            elif error["type"] == "missing":
+                message = "required field is missing"
+            elif error["type"] == "string_type" and isinstance(error.get("input"), int | float):
+                message = f"expected text, got the number {error['input']!r}; put it in quotes"
+            elif error["type"] == "string_pattern_mismatch" and loc and loc[-1] in ("code",
+                                                                                  "parent"):
+                message = (f"{error.get('input')!r} is not a valid code; use letters, digits, "
+                           "'.', '-' and '_'")
+            problems.append(located.problem(loc, message))
+        raise UserError(problems) from None

@@ -1,0 +1,1 @@
+"""Prefect flows and the embedded scheduler (thin wrappers around taskflow.services)."""
