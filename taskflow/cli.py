@@ -1,55 +1,446 @@
-"""The taskflow command line (Typer + Rich)."""
+"""The taskflow command line (Typer + Rich).
+
+A user's mistake (bad file, unknown plan, bad option) ends in one line per problem on stderr
+and exit code 2, never a traceback.
+"""
 
 from __future__ import annotations
 
+import getpass
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
 
 from taskflow.errors import UserError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="taskflow: 扶贫专项实施方案 → 任务、期限、提醒、督办。")
 plan_app = typer.Typer(no_args_is_help=True, help="Plans: check, import, list, show.")
+db_app = typer.Typer(no_args_is_help=True, help="Database: migrations.")
+units_app = typer.Typer(invoke_without_command=True,
+                        help="The unit hierarchy and contacts; `units import` loads units files.")
 app.add_typer(plan_app, name="plan")
+app.add_typer(db_app, name="db")
+app.add_typer(units_app, name="units")
 
 console = Console()
 err_console = Console(stderr=True)
 
+ROLE_LABELS = {"lead": "牵头", "responsible": "责任", "cooperating": "配合"}
+SOURCE_LABELS = {"central": "中央", "provincial": "省级", "municipal": "市级", "county": "县(区)级",
+                 "township": "乡镇", "government": "财政", "social": "社会", "other": "其他"}
 
-def fail(exc: UserError) -> None:
-    for problem in exc.problems:
-        err_console.print(f"[bold red]error:[/] {problem}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _parse_now(value: str | None) -> datetime:
+    """--now accepts an ISO date or datetime; without a zone it is in the configured zone."""
+    if value is None:
+        return datetime.now(UTC)
+    from taskflow.settings import get_settings
+
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise UserError.single(f"--now {value!r} is not an ISO date or datetime "
+                               "(2025-06-30 or 2025-06-30T09:00+08:00)") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=get_settings().tz)
+    return parsed.astimezone(UTC)
+
+
+NowOption = Annotated[str | None, typer.Option(
+    "--now", help="Pretend it is this instant (ISO date/datetime; default: now).")]
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    try:
+        yield
+    except UserError as exc:
+        for problem in exc.problems:
+            err_console.print(f"[bold red]error:[/] {problem}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _engine(upgrade: bool = True):
+    from taskflow.db import make_engine
+    from taskflow.migrate import current_revision, head_revision
+    from taskflow.settings import get_settings
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url_resolved)
+    if upgrade and current_revision(engine) != head_revision():
+        raise UserError.single("the database is not at the current schema; run: "
+                               "taskflow db upgrade (or taskflow init)")
+    return engine
+
+
+def _seed_dir() -> Path:
+    """seed_plans/ of a source checkout, else the copy packaged into the wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "seed_plans", here / "seed_plans"):
+        if (candidate / "org").is_dir():
+            return candidate
+    raise UserError.single("seed plans not found (neither in the checkout nor in the package)")
+
+
+# -- db -----------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Run the Alembic migrations up to the current schema."""
+    from taskflow.migrate import current_revision, head_revision, upgrade
+
+    with user_errors():
+        engine = _engine(upgrade=False)
+        before = current_revision(engine)
+        upgrade(engine)
+        url = engine.url.render_as_string(hide_password=True)
+        if before == head_revision():
+            console.print(f"database already at {before}: {url}")
+        else:
+            console.print(f"database upgraded {before or '(empty)'} → {head_revision()}: {url}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's schema revision."""
+    from taskflow.migrate import current_revision, head_revision
+
+    with user_errors():
+        engine = _engine(upgrade=False)
+        console.print(f"{current_revision(engine) or '(empty)'} (head: {head_revision()})")
+
+
+# -- init -----------------------------------------------------------------------------------
+
+
+@app.command("init")
+def init(
+    seed: Annotated[bool, typer.Option("--seed/--no-seed",
+                                       help="Import the org chart and the eight seed plans.")
+                    ] = True,
+    year: Annotated[int | None, typer.Option(help="Year for the seed plans (default: this year).")
+                    ] = None,
+) -> None:
+    """Create or upgrade the database in the data directory and import the seed plans."""
+    from taskflow.settings import get_settings
+
+    with user_errors():
+        settings = get_settings()
+        settings.resolved_secret_key()  # generated once, owner-only, at first start
+        db_upgrade()
+        if seed:
+            seed_dir = _seed_dir()
+            units_import([seed_dir / "org"])
+            plan_import(sorted(seed_dir.glob("p*.yaml")),
+                        year=year or datetime.now(settings.tz).year)
+        console.print(f"data directory: {settings.data_dir}")
+
+
+# -- units ----------------------------------------------------------------------------------
+
+
+@units_app.callback()
+def units_show(ctx: typer.Context,
+               contacts: Annotated[bool, typer.Option("--contacts/--no-contacts")] = True,
+               root: Annotated[str | None, typer.Option(help="Show only below this unit.")]
+               = None) -> None:
+    """Show the unit hierarchy with contacts."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from taskflow.db import read_session
+    from taskflow.services import queries
+
+    with user_errors():
+        engine = _engine()
+        with read_session(engine) as session:
+            units = queries.units_by_id(session)
+            by_contact = queries.contacts_by_unit(session) if contacts else {}
+            children: dict[int | None, list] = {}
+            for unit in sorted(units.values(), key=lambda u: u.code):
+                children.setdefault(unit.parent_id, []).append(unit)
+            start = [queries.find_unit(session, root)] if root else children.get(None, [])
+        if not start:
+            console.print("no units yet: taskflow units import FILE (or taskflow init)")
+            return
+        tree = Tree("[bold]单位[/]")
+
+        def add(node: Tree, unit) -> None:
+            label = f"[bold]{unit.name}[/] [dim]{unit.code} · {unit.kind}[/]"
+            if unit.aliases:
+                label += f" [dim](又称 {'、'.join(unit.aliases)})[/]"
+            branch = node.add(label)
+            for c in by_contact.get(unit.id, []):
+                reach = " ".join(x for x in (c.email, c.mobile) if x)
+                branch.add(f"[green]{c.name}[/] {c.title or ''} [dim]{c.role}[/] {reach}")
+            for child in children.get(unit.id, []):
+                add(branch, child)
+
+        for unit in start:
+            add(tree, unit)
+        console.print(tree)
+
+
+@units_app.command("import")
+def units_import(paths: Annotated[list[Path], typer.Argument(
+        help="Units files or directories of them.")]) -> None:
+    """Import units files (upsert by code)."""
+    from taskflow.db import write_session
+    from taskflow.plans.units import read_units_files
+    from taskflow.services.units import import_units
+
+    with user_errors():
+        flat = read_units_files(paths)
+        engine = _engine()
+        with write_session(engine) as session:
+            report = import_units(session, flat, actor=_actor(), now=datetime.now(UTC))
+        if report.noop:
+            console.print(f"units: {len(flat)} units, nothing changed")
+        else:
+            console.print(f"units: {len(report.added)} added, {len(report.changed)} changed, "
+                          f"{report.unchanged} unchanged; contacts {report.contacts_added} "
+                          f"added, {report.contacts_changed} changed, "
+                          f"{report.contacts_deactivated} deactivated")
+
+
+# -- plan -----------------------------------------------------------------------------------
+
+
+YearOption = Annotated[int | None, typer.Option(
+    help="The plan year (required for plans written 20xx; shifts dated plans).")]
 
 
 @plan_app.command("check")
 def plan_check(
     files: Annotated[list[Path], typer.Argument(help="Plan YAML files.")],
-    units: Annotated[list[Path], typer.Option("--units", help="Units files or directories.")],
-    year: Annotated[int | None, typer.Option(help="The plan year (for plans written 20xx).")] = None,
+    units: Annotated[list[Path] | None, typer.Option(
+        "--units", help="Units files or directories (default: the units in the database).")
+    ] = None,
+    year: YearOption = None,
 ) -> None:
-    """Validate plan files against units files without touching the database."""
+    """Validate plan files; writes nothing."""
+    from taskflow.db import read_session
     from taskflow.plans.loader import index_from_units_files, resolve_plan_file
+    from taskflow.services.units import unit_index
 
-    try:
+    with user_errors():
         for file in files:
-            index = index_from_units_files(units)
+            if units:
+                index = index_from_units_files(units)
+            else:
+                with read_session(_engine()) as session:
+                    index = unit_index(session)
             resolved = resolve_plan_file(file, index, year=year)
             console.print(f"{file}: ok — {len(resolved.tasks)} tasks, {len(resolved.funds)} "
                           f"fund lines, {len(resolved.inspections)} inspections, year "
                           f"{resolved.year}")
-    except UserError as exc:
-        fail(exc)
+
+
+@plan_app.command("import")
+def plan_import(
+    files: Annotated[list[Path], typer.Argument(help="Plan YAML files.")],
+    year: YearOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change.")] = False,
+) -> None:
+    """Import plan files; re-importing updates by task code and keeps recorded progress."""
+    from taskflow.db import write_session
+    from taskflow.plans.loader import read_plan_file
+    from taskflow.plans.expand import expand
+    from taskflow.services.plans import import_plan
+    from taskflow.services.units import unit_index
+
+    with user_errors():
+        engine = _engine()
+        parsed = [(file, *read_plan_file(file)) for file in files]  # all files valid first
+        for file, plan_file, located in parsed:
+            with write_session(engine, dry_run=dry_run) as session:
+                resolved = expand(plan_file, located, unit_index(session), year=year)
+                report = import_plan(session, resolved, actor=_actor(), now=datetime.now(UTC),
+                                     source_file=str(file))
+            _print_import(file, report, dry_run)
+
+
+def _print_import(file: Path, report, dry_run: bool) -> None:
+    prefix = "[yellow](dry run)[/] " if dry_run else ""
+    shift = (f" (dates shifted {report.year_shift:+d} years)" if report.year_shift else "")
+    if report.noop:
+        console.print(f"{prefix}{file}: plan {report.plan_code} unchanged, nothing to do")
+        return
+    if report.created:
+        console.print(f"{prefix}{file}: plan {report.plan_code} imported — "
+                      f"{len(report.added)} tasks, year {report.year}{shift}")
+        return
+    console.print(f"{prefix}{file}: plan {report.plan_code} updated — {len(report.added)} "
+                  f"added, {len(report.changed)} changed, {len(report.removed)} removed, "
+                  f"{len(report.restored)} restored{shift}")
+    for code in report.added:
+        console.print(f"  [green]+ {code}[/]")
+    for code, fields in report.changed.items():
+        console.print(f"  [yellow]~ {code}[/] ({', '.join(fields)})")
+    for code in report.removed:
+        console.print(f"  [red]- {code}[/] (archived; its reports are kept)")
+    for code in report.restored:
+        console.print(f"  [green]↺ {code}[/] (restored)")
+    for item in report.plan_changed:
+        console.print(f"  [yellow]~ plan {item}[/]")
+    for item in report.other_changes:
+        console.print(f"  [yellow]~ {item}[/]")
+
+
+def _wan(amount: Decimal) -> str:
+    return f"{(amount / Decimal(10_000)).normalize():f}万元"
+
+
+@plan_app.command("list")
+def plan_list(now: NowOption = None) -> None:
+    """List plans with task counts, overdue tasks and funds."""
+    from taskflow.db import read_session
+    from taskflow.services import queries
+
+    with user_errors():
+        moment = _parse_now(now)
+        with read_session(_engine()) as session:
+            rows = queries.plan_summaries(session, now=moment)
+        if not rows:
+            console.print("no plans yet: taskflow plan import FILE (or taskflow init)")
+            return
+        table = Table("code", "方案", "年度", "任务", "未办结", "逾期", "资金")
+        for row in rows:
+            table.add_row(row.plan.code, row.plan.title, str(row.plan.year), str(row.tasks),
+                          str(row.open), f"[red]{row.overdue}[/]" if row.overdue else "0",
+                          _wan(row.funds) if row.funds else "")
+        console.print(table)
+
+
+@plan_app.command("show")
+def plan_show(plan: Annotated[str, typer.Argument(help="Plan code.")],
+              depth: Annotated[int | None, typer.Option(help="Levels of the tree to show.")]
+              = None) -> None:
+    """Show a plan's task tree: codes, units, deadlines, targets, funds."""
+    from taskflow.db import read_session
+    from taskflow.services import queries
+
+    with user_errors(), read_session(_engine()) as session:
+        row = queries.get_plan(session, plan)
+        tasks = queries.plan_tasks(session, row)
+        links = queries.task_units(session, [t.id for t in tasks])
+        units = queries.units_by_id(session)
+        funds = queries.plan_funds(session, row)
+        inspections = queries.plan_inspections(session, row)
+        shifted = (f", 原文 {row.source_year} 年" if row.source_year and row.source_year != row.year
+                   else "")
+        tree = Tree(f"[bold]{row.title}[/] [dim]{row.code} · {row.year} 年{shifted}[/]")
+        funds_by_task: dict[int | None, list] = {}
+        for fund in funds:
+            funds_by_task.setdefault(fund.task_id, []).append(fund)
+        nodes: dict[int, Tree] = {}
+        levels: dict[int, int] = {}
+        for task in tasks:
+            level = levels.get(task.parent_id, 0) + 1 if task.parent_id else 1
+            levels[task.id] = level
+            if depth is not None and level > depth:
+                continue
+            parent = nodes.get(task.parent_id, tree) if task.parent_id else tree
+            label = f"[cyan]{task.code}[/] [bold]{task.title}[/]"
+            if task.kind != "task":
+                label += f" [dim]({task.kind})[/]"
+            parts = []
+            for link in links.get(task.id, []):
+                parts.append(f"{ROLE_LABELS[link.role]}:{units[link.unit_id].name}")
+            if task.start_on:
+                parts.append(f"起 {task.start_on}")
+            if task.due_on:
+                parts.append(f"[magenta]限 {task.due_on}[/]")
+            if task.recurrence:
+                parts.append(f"周期 {task.recurrence}")
+            if task.target_value is not None:
+                parts.append(f"目标 {task.target_value.normalize():f} {task.target_unit}")
+            for fund in funds_by_task.get(task.id, []):
+                parts.append(f"资金 {SOURCE_LABELS[fund.source]} {_wan(fund.amount)}")
+            if parts:
+                label += "\n" + " · ".join(parts)
+            nodes[task.id] = parent.add(label)
+        if funds_by_task.get(None):
+            branch = tree.add("[bold]资金[/]")
+            for fund in funds_by_task[None]:
+                branch.add(f"{SOURCE_LABELS[fund.source]} {_wan(fund.amount)} {fund.note or ''}")
+        if inspections:
+            branch = tree.add("[bold]检查考核[/]")
+            for item in inspections:
+                when = item.due_on.isoformat() if item.due_on else item.recurrence
+                branch.add(f"{item.title} [dim]({item.kind}, {when})[/]")
+        console.print(tree)
+
+
+# -- tasks ----------------------------------------------------------------------------------
+
+
+def _parse_date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UserError.single(f"{option} {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+@app.command("tasks")
+def tasks_cmd(
+    plan: Annotated[str | None, typer.Option(help="Plan code.")] = None,
+    unit: Annotated[str | None, typer.Option(help="Unit name, alias or code.")] = None,
+    state: Annotated[str | None, typer.Option(help="Task state.")] = None,
+    due_before: Annotated[str | None, typer.Option("--due-before", help="YYYY-MM-DD")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Open and past the deadline.")]
+    = False,
+    limit: Annotated[int | None, typer.Option(help="Show at most this many.")] = None,
+    now: NowOption = None,
+) -> None:
+    """List tasks, soonest deadline first."""
+    from taskflow.db import read_session
+    from taskflow.services import queries
+
+    with user_errors():
+        moment = _parse_now(now)
+        before = _parse_date(due_before, "--due-before")
+        with read_session(_engine()) as session:
+            rows = queries.search_tasks(session, now=moment, plan=plan, unit=unit, state=state,
+                                        due_before=before, overdue=overdue, limit=limit)
+            links = queries.task_units(session, [t.id for t, _ in rows])
+            units = queries.units_by_id(session)
+        table = Table("方案", "code", "任务", "牵头单位", "期限", "状态")
+        for task, plan_row in rows:
+            leads = [units[link.unit_id].name for link in links.get(task.id, [])
+                     if link.role == "lead"]
+            late = task.due_at is not None and task.due_at <= moment and task.state not in (
+                "done", "cancelled")
+            due = str(task.due_on or "")
+            table.add_row(plan_row.code, task.code, task.title, "、".join(leads),
+                          f"[red]{due}[/]" if late else due, task.state)
+        console.print(table)
+        console.print(f"{len(rows)} tasks")
 
 
 def main() -> None:
     try:
         app()
-    except UserError as exc:  # a service raised past a command's own handling
+    except UserError as exc:  # raised outside a command's own handling (settings, say)
         for problem in exc.problems:
             err_console.print(f"[bold red]error:[/] {problem}", highlight=False)
         sys.exit(2)

@@ -286,7 +286,12 @@ class _Expander:
             children.setdefault(task.parent_code, []).append(task)
         ordered: list[ResolvedTask] = []
 
+        by_code = {t.code: t for t in self.tasks}
+
         def visit(task: ResolvedTask) -> None:
+            parent = by_code.get(task.parent_code) if task.parent_code else None
+            if not task.units and parent is not None:
+                task.units = list(parent.units)  # steps belong to the parent's units
             ordered.append(task)
             for child in children.get(task.code, []):
                 visit(child)

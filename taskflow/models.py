@@ -1,0 +1,252 @@
+"""Database tables (SQLModel on SQLAlchemy 2).
+
+All instants are timezone-aware UTC (``UTCDateTime`` refuses naive values and gives back
+aware ones on SQLite too). Calendar days that belong to a plan's timezone (a deadline's day)
+are stored as dates next to the instant they imply.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import DateTime as SADateTime
+from sqlalchemy import text as sa_text
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """An instant: stored as UTC, refused when naive, returned aware on every backend."""
+
+    impl = SADateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: taskflow stores aware instants only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def instant(*, index: bool = False, nullable: bool = True, default=None) -> Any:
+    kwargs: dict[str, Any] = {"sa_type": UTCDateTime, "nullable": nullable, "index": index}
+    if default is not None:
+        kwargs["default_factory"] = default
+    return Field(**kwargs)
+
+
+Money = Numeric(16, 2)
+Quantity = Numeric(18, 4)
+
+
+class TaskState(StrEnum):
+    pending = "pending"  # imported, not yet started
+    active = "active"  # started, waiting for the units' acknowledgement (签收)
+    acknowledged = "acknowledged"
+    in_progress = "in_progress"
+    submitted = "submitted"  # reported done, waiting for the coordinator
+    done = "done"
+    cancelled = "cancelled"
+
+
+OPEN_STATES = (TaskState.pending, TaskState.active, TaskState.acknowledged,
+               TaskState.in_progress, TaskState.submitted)
+
+
+class Unit(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(sa_column=Column(String(120), unique=True, nullable=False))
+    name: str = Field(sa_column=Column(String(200), nullable=False, index=True))
+    kind: str = Field(sa_column=Column(String(20), nullable=False))
+    parent_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("unit.id", ondelete="RESTRICT"),
+                                       index=True))
+    aliases: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    member_kind: str | None = Field(default=None, sa_column=Column(String(20)))
+    created_at: datetime = instant(nullable=False, default=utcnow)
+    updated_at: datetime = instant(nullable=False, default=utcnow)
+
+
+class Contact(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(sa_column=Column(Integer, ForeignKey("unit.id", ondelete="CASCADE"),
+                                          nullable=False, index=True))
+    name: str = Field(sa_column=Column(String(100), nullable=False))
+    role: str = Field(sa_column=Column(String(30), nullable=False))
+    title: str | None = Field(default=None, sa_column=Column(String(100)))
+    email: str | None = Field(default=None, sa_column=Column(String(200)))
+    mobile: str | None = Field(default=None, sa_column=Column(String(30)))
+    wecom_id: str | None = Field(default=None, sa_column=Column(String(100)))
+    dingtalk_id: str | None = Field(default=None, sa_column=Column(String(100)))
+    channels: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    active: bool = True
+
+    __table_args__ = (Index("ix_contact_unit_role", "unit_id", "role"),)
+
+
+class Plan(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(sa_column=Column(String(120), unique=True, nullable=False))
+    title: str = Field(sa_column=Column(String(300), nullable=False))
+    year: int
+    source_year: int | None = None  # the year the file names; None for "20xx"
+    timezone: str = Field(default="Asia/Shanghai", sa_column=Column(String(64), nullable=False))
+    issuer_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("unit.id", ondelete="SET NULL")))
+    jurisdiction_id: int = Field(sa_column=Column(
+        Integer, ForeignKey("unit.id", ondelete="RESTRICT"), nullable=False))
+    source: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    source_file: str | None = Field(default=None, sa_column=Column(Text))
+    summary: str | None = Field(default=None, sa_column=Column(Text))
+    content_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    imported_at: datetime = instant(nullable=False, default=utcnow)
+    updated_at: datetime = instant(nullable=False, default=utcnow)
+
+
+class Task(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(sa_column=Column(Integer, ForeignKey("plan.id", ondelete="CASCADE"),
+                                          nullable=False))
+    parent_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("task.id", ondelete="CASCADE"), index=True))
+    code: str = Field(sa_column=Column(String(120), nullable=False))
+    kind: str = Field(default="task", sa_column=Column(String(20), nullable=False))
+    title: str = Field(sa_column=Column(String(500), nullable=False))
+    text: str | None = Field(default=None, sa_column=Column(Text))
+    schedule_text: str | None = Field(default=None, sa_column=Column(Text))
+    position: int = 0
+    start_on: date | None = None
+    due_on: date | None = None  # the deadline's day in the plan's timezone
+    start_at: datetime | None = instant()
+    due_at: datetime | None = instant(index=True)  # end of due_on in the plan's timezone
+    state: str = Field(default=TaskState.pending.value,
+                       sa_column=Column(String(20), nullable=False, index=True))
+    target_value: Decimal | None = Field(default=None, sa_column=Column(Quantity))
+    target_unit: str | None = Field(default=None, sa_column=Column(String(40)))
+    progress_plan: list[dict[str, Any]] = Field(default_factory=list,
+                                                sa_column=Column(JSON, nullable=False))
+    recurrence: str | None = Field(default=None, sa_column=Column(String(200)))
+    acceptance: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    source_line: int | None = None
+    # The earliest instant at which the engine must look at this task again; the sweep
+    # selects only rows with next_action_at <= now through the partial index below.
+    next_action_at: datetime | None = instant()
+    archived_at: datetime | None = instant()  # removed from the plan file; kept for history
+    created_at: datetime = instant(nullable=False, default=utcnow)
+    updated_at: datetime = instant(nullable=False, default=utcnow)
+
+    __table_args__ = (
+        Index("uq_task_plan_code", "plan_id", "code", unique=True),
+        Index("ix_task_next_action", "next_action_at",
+              sqlite_where=sa_text("next_action_at IS NOT NULL"),
+              postgresql_where=sa_text("next_action_at IS NOT NULL")),
+        Index("ix_task_plan_state_due", "plan_id", "state", "due_at"),
+    )
+
+
+class TaskUnit(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(sa_column=Column(Integer, ForeignKey("task.id", ondelete="CASCADE"),
+                                          nullable=False))
+    unit_id: int = Field(sa_column=Column(Integer, ForeignKey("unit.id", ondelete="RESTRICT"),
+                                          nullable=False))
+    role: str = Field(sa_column=Column(String(20), nullable=False))
+    position: int = 0
+
+    __table_args__ = (
+        Index("uq_task_unit_role", "task_id", "unit_id", "role", unique=True),
+        Index("ix_task_unit_unit", "unit_id", "role"),
+    )
+
+
+class ProgressReport(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(sa_column=Column(Integer, ForeignKey("task.id", ondelete="CASCADE"),
+                                          nullable=False))
+    unit_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("unit.id", ondelete="SET NULL")))
+    reported_at: datetime = instant(nullable=False, default=utcnow)
+    percent: Decimal | None = Field(default=None, sa_column=Column(Numeric(5, 2)))
+    quantity: Decimal | None = Field(default=None, sa_column=Column(Quantity))
+    amount: Decimal | None = Field(default=None, sa_column=Column(Money))  # funds disbursed
+    note: str | None = Field(default=None, sa_column=Column(Text))
+    reporter: str | None = Field(default=None, sa_column=Column(String(100)))
+
+    __table_args__ = (Index("ix_report_task_time", "task_id", "reported_at"),)
+
+
+class FundLine(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(sa_column=Column(Integer, ForeignKey("plan.id", ondelete="CASCADE"),
+                                          nullable=False))
+    task_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("task.id", ondelete="SET NULL"), index=True))
+    code: str = Field(sa_column=Column(String(120), nullable=False))
+    source: str = Field(sa_column=Column(String(20), nullable=False))
+    amount: Decimal = Field(sa_column=Column(Money, nullable=False))  # yuan
+    note: str | None = Field(default=None, sa_column=Column(Text))
+
+    __table_args__ = (Index("uq_fund_plan_code", "plan_id", "code", unique=True),)
+
+
+class InspectionCycle(SQLModel, table=True):
+    """An inspection programme entry of a plan: one round (due_on) or a cycle (recurrence)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(sa_column=Column(Integer, ForeignKey("plan.id", ondelete="CASCADE"),
+                                          nullable=False))
+    code: str = Field(sa_column=Column(String(120), nullable=False))
+    title: str = Field(sa_column=Column(String(300), nullable=False))
+    kind: str = Field(sa_column=Column(String(20), nullable=False))
+    due_on: date | None = None
+    recurrence: str | None = Field(default=None, sa_column=Column(String(200)))
+    unit_codes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    inspector_codes: list[str] = Field(default_factory=list,
+                                       sa_column=Column(JSON, nullable=False))
+    note: str | None = Field(default=None, sa_column=Column(Text))
+
+    __table_args__ = (Index("uq_inspection_plan_code", "plan_id", "code", unique=True),)
+
+
+class PlanRule(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(sa_column=Column(Integer, ForeignKey("plan.id", ondelete="CASCADE"),
+                                          nullable=False))
+    code: str = Field(sa_column=Column(String(120), nullable=False))
+    kind: str = Field(sa_column=Column(String(20), nullable=False))
+    subject: str = Field(sa_column=Column(String(300), nullable=False))
+    threshold: Decimal = Field(sa_column=Column(Quantity, nullable=False))
+    text: str = Field(sa_column=Column(Text, nullable=False))
+
+    __table_args__ = (Index("uq_rule_plan_code", "plan_id", "code", unique=True),)
+
+
+class AuditEvent(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = instant(nullable=False, default=utcnow)
+    actor: str = Field(sa_column=Column(String(100), nullable=False))
+    action: str = Field(sa_column=Column(String(50), nullable=False))
+    entity: str = Field(sa_column=Column(String(30), nullable=False))  # plan, task, unit...
+    entity_id: int | None = None
+    plan_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("plan.id", ondelete="SET NULL")))
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    note: str | None = Field(default=None, sa_column=Column(Text))
+
+    __table_args__ = (Index("ix_audit_entity", "entity", "entity_id", "at"),)
