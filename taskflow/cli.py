@@ -269,11 +269,15 @@ def plan_import(
     with user_errors():
         engine = _engine()
         parsed = [(file, *read_plan_file(file)) for file in files]  # all files valid first
-        for file, plan_file, located in parsed:
-            with write_session(engine, dry_run=dry_run) as session:
+        reports = []
+        # One transaction for all files: a problem in any of them writes none of them.
+        with write_session(engine, dry_run=dry_run) as session:
+            for file, plan_file, located in parsed:
                 resolved = expand(plan_file, located, unit_index(session), year=year)
-                report = import_plan(session, resolved, actor=_actor(), now=datetime.now(UTC),
-                                     source_file=str(file))
+                reports.append((file, import_plan(session, resolved, actor=_actor(),
+                                                  now=datetime.now(UTC),
+                                                  source_file=str(file))))
+        for file, report in reports:
             _print_import(file, report, dry_run)
 
 

@@ -23,7 +23,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from taskflow.errors import UserError
+from taskflow.errors import Problem, UserError
 
 # Values people copy from examples; a deployment using one of them is not secret at all.
 PLACEHOLDER_SECRETS = frozenset({
@@ -112,6 +112,12 @@ class Settings(BaseSettings):
 
     def resolved_secret_key(self) -> str:
         """The secret key: from the setting, from a file, or generated once into data_dir."""
+        try:
+            return self._secret_key()
+        except ValueError as exc:
+            raise UserError.single(str(exc)) from None
+
+    def _secret_key(self) -> str:
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
         if self.secret_key_file is not None:
@@ -168,8 +174,7 @@ def load_settings(**overrides) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_url=False):
-            name = "TASKFLOW_" + "_".join(str(p) for p in error["loc"]).upper() if error[
-                "loc"] else "settings"
-            from taskflow.errors import Problem
+            name = ("TASKFLOW_" + "_".join(str(p) for p in error["loc"]).upper()
+                    if error["loc"] else None)
             problems.append(Problem(error["msg"].removeprefix("Value error, "), field=name))
         raise UserError(problems) from None

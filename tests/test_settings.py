@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import stat
+
+import pytest
+
+from taskflow.errors import UserError
+from taskflow.settings import load_settings
+
+
+def test_defaults_put_sqlite_in_the_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("TASKFLOW_DATA_DIR", str(tmp_path))
+    settings = load_settings()
+    assert settings.database_url_resolved == f"sqlite:///{tmp_path / 'taskflow.db'}"
+    assert settings.timezone == "Asia/Shanghai"
+
+
+def test_environment_overrides_database_url(monkeypatch):
+    monkeypatch.setenv("TASKFLOW_DATABASE_URL", "postgresql://postgres@127.0.0.1/x")
+    assert load_settings().database_url_resolved == "postgresql://postgres@127.0.0.1/x"
+
+
+def test_config_file_is_read_and_environment_wins(tmp_path, monkeypatch):
+    config = tmp_path / "taskflow.toml"
+    config.write_text('timezone = "Asia/Urumqi"\nsmtp_host = "mail.example.org"\n')
+    monkeypatch.setenv("TASKFLOW_CONFIG", str(config))
+    monkeypatch.setenv("TASKFLOW_SMTP_HOST", "smtp.example.org")
+    settings = load_settings()
+    assert settings.timezone == "Asia/Urumqi" and settings.smtp_host == "smtp.example.org"
+
+
+def test_secret_key_is_generated_once_owner_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("TASKFLOW_DATA_DIR", str(tmp_path))
+    first = load_settings().resolved_secret_key()
+    path = tmp_path / "secret_key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_settings().resolved_secret_key() == first
+    assert len(first) >= 32
+
+
+@pytest.mark.parametrize("value", ["changethis", "CHANGEME", "secret"])
+def test_placeholder_secret_is_refused(monkeypatch, value):
+    monkeypatch.setenv("TASKFLOW_SECRET_KEY", value)
+    with pytest.raises(UserError, match="placeholder"):
+        load_settings()
+
+
+def test_placeholder_in_a_secret_file_is_refused(tmp_path, monkeypatch):
+    secret = tmp_path / "key"
+    secret.write_text("changethis\n")
+    monkeypatch.setenv("TASKFLOW_SECRET_KEY_FILE", str(secret))
+    with pytest.raises(UserError, match="placeholder"):
+        load_settings().resolved_secret_key()
+
+
+def test_bad_timezone_names_the_variable(monkeypatch):
+    monkeypatch.setenv("TASKFLOW_TIMEZONE", "Mars/Olympus")
+    with pytest.raises(UserError, match="TASKFLOW_TIMEZONE"):
+        load_settings()
