@@ -261,8 +261,8 @@ def plan_import(
 ) -> None:
     """Import plan files; re-importing updates by task code and keeps recorded progress."""
     from taskflow.db import write_session
-    from taskflow.plans.loader import read_plan_file
     from taskflow.plans.expand import expand
+    from taskflow.plans.loader import read_plan_file
     from taskflow.services.plans import import_plan
     from taskflow.services.units import unit_index
 

@@ -140,7 +140,8 @@ def resolve_date(phrase: str | date, year: int, *, bound: str = "end") -> date:
     )
 
 
-_EVERY = re.compile(rf"^每(?:(?P<n>{_NUM})个?)?(?P<unit>年|半年|季度|季|个月|月|周|星期|天|日)(?:度)?")
+_EVERY = re.compile(
+    rf"^每(?:(?P<n>{_NUM})个?)?(?P<unit>年|半年|季度|季|个月|月|周|星期|天|日)(?:度)?")
 
 
 def recurrence_rule(phrase: str) -> str:

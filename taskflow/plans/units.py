@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from taskflow.errors import Problem, UserError
-from taskflow.plans.schema import UnitSpec, UnitsFile
+from taskflow.plans.schema import UnitsFile, UnitSpec
 from taskflow.plans.yamlio import Located, read_located, validate
 
 _LEVEL_PREFIX = re.compile(r"^[省市州县区乡镇]")

@@ -96,7 +96,7 @@ def test_impossible_calendar_date_is_refused(cli, engine, tmp_path):
 def test_duplicate_task_code_points_at_both(cli, engine, tmp_path):
     before = _counts(engine)
     text = GOOD.replace('code: "2.2"', 'code: "2.1"')
-    result, path = _import_text(cli, tmp_path, text)
+    result, _path = _import_text(cli, tmp_path, text)
     first = _line_of(text, 'code: "2.1"')
     _assert_refused(result, engine, before, "duplicate task code '2.1'",
                     f"first at line {first}")

@@ -9,8 +9,8 @@ from sqlmodel import Session, select
 
 from taskflow.db import write_session
 from taskflow.models import AuditEvent, FundLine, Plan, ProgressReport, Task, TaskUnit, Unit
-from taskflow.plans.loader import read_plan_file
 from taskflow.plans.expand import expand
+from taskflow.plans.loader import read_plan_file
 from taskflow.plans.units import read_units_files
 from taskflow.services.plans import import_plan
 from taskflow.services.units import import_units, unit_index
