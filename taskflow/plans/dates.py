@@ -89,6 +89,11 @@ def resolve_date(phrase: str | date, year: int, *, bound: str = "end") -> date:
             raise PhraseError(f"{raw!r}: month {mo} is not 1-12")
         return _month_end(y, mo) if bound == "end" else date(y, mo, 1)
 
+    if text.startswith(("次年", "明年", "第二年", "翌年")):  # the year after the plan year
+        year += 1
+        text = text[3:] if text.startswith("第二年") else text[2:]
+        text = text or "年底"
+        text = "年" + text if text[0] in "底末内终" else text
     m = _YEAR_PREFIX.match(text)
     if m:
         if m["year"].isdigit():
@@ -151,6 +156,8 @@ def recurrence_rule(phrase: str) -> str:
     RRULE ("FREQ=MONTHLY;INTERVAL=3") is validated and returned unchanged.
     """
     text = re.sub(r"\s+", "", phrase)
+    # "一月一通报", "一季一研究": once per period.
+    text = re.sub(r"^一(年|季度|季|月|周)一", r"每\1", text)
     if text.upper().startswith(("FREQ=", "RRULE:")):
         rule = text.upper().removeprefix("RRULE:")
         try:

@@ -159,7 +159,11 @@ class _Expander:
 
     def add_task(self, spec: TaskSpec, code: str, title: str, parent: str | None, year: int,
                  path: tuple, in_template: bool = False) -> None:
-        if spec.year is not None:
+        if isinstance(spec.year, str):  # "+1": relative to the plan year
+            year = self.year + int(spec.year)
+        elif spec.year is not None:
+            if not 1990 <= spec.year <= 2200:
+                self.fail((*path, "year"), f"year {spec.year} is out of range 1990-2200")
             year = spec.year + self.shift
         if not re.fullmatch(CODE_PATTERN, code) or "{" in code:
             self.fail((*path, "code"), f"{code!r} is not a valid code")
@@ -298,8 +302,11 @@ class _Expander:
             kids = children.get(task.code, [])
             if task.due_on is None and kids and all(k.due_on for k in kids):
                 task.due_on = max(k.due_on for k in kids)  # type: ignore[type-var]
-            if task.start_on is None and kids and any(k.start_on for k in kids):
-                task.start_on = min(k.start_on for k in kids if k.start_on)
+            # A container starts with its earliest step (a step with no start begins by its
+            # own deadline at the latest).
+            earliest = [k.start_on or k.due_on for k in kids if k.start_on or k.due_on]
+            if task.start_on is None and earliest:
+                task.start_on = min(earliest)
 
         for root in children.get(None, []):
             visit(root)
@@ -354,8 +361,6 @@ class _Expander:
                     rule = recurrence_rule(spec.recurrence)
                 except PhraseError as exc:
                     self.fail((*path, "recurrence"), str(exc))
-            if spec.when is None and rule is None:
-                self.fail(path, "an inspection needs when: or recurrence:")
             inspections.append(ResolvedInspection(
                 spec.code, spec.title, spec.kind.value,
                 self.date(spec.when, self.year, (*path, "when"), "end"), rule,

@@ -210,7 +210,8 @@ class TaskSpec(Strict):
     lead: UnitRefs = Field(default_factory=list)
     responsible: UnitRefs = Field(default_factory=list)
     cooperating: UnitRefs = Field(default_factory=list)
-    year: int | None = Field(default=None, ge=1990, le=2200)
+    # Dates below resolve in this year: 2013, or "+1" for the year after the plan year.
+    year: int | Annotated[str, Field(pattern=r"^\+[0-9]{1,2}$")] | None = None
     start: Phrase | None = None
     due: Phrase | None = None
     target: Annotated[TargetSpec | None, BeforeValidator(_target)] = None

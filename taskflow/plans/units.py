@@ -19,6 +19,9 @@ from taskflow.plans.schema import UnitsFile, UnitSpec
 from taskflow.plans.yamlio import Located, read_located, validate
 
 _LEVEL_PREFIX = re.compile(r"^[省市州县区乡镇]")
+# Which units a level prefix refers to: 市 is a city or a county-level city (涟源市).
+_LEVEL_KINDS = {"省": {"province"}, "市": {"city", "county"}, "州": {"city"},
+                "县": {"county"}, "区": {"county"}, "乡": {"township"}, "镇": {"township"}}
 _PARENS = str.maketrans({"（": "(", "）": ")", "　": "", " ": ""})
 
 
@@ -39,6 +42,9 @@ class UnitEntry:
     parent: str | None
     aliases: list[str] = field(default_factory=list)
     member_kind: str | None = None
+
+    def labels(self) -> list[str]:
+        return [normalize(self.name), *(normalize(a) for a in self.aliases)]
 
 
 @dataclass
@@ -85,17 +91,29 @@ class UnitIndex:
             current = self.by_code[current].parent
         return out
 
-    def _scopes(self, jurisdiction: str | None) -> list[list[UnitEntry]]:
-        """Units in widening scopes: the jurisdiction's subtree, its parent's, ... then all."""
+    def _scopes(self, jurisdiction: str | None, wanted: str) -> list[list[UnitEntry]]:
+        """Where an exact name may match, nearest first.
+
+        A name with a level prefix ("县林业局", "市林业局") is relative: it means that level's
+        unit of the plan's own area, so it is looked up only below the jurisdiction's ancestors
+        of that level (县/区 → the county, 市 → a county-level city or the city). Any other name
+        is looked up in widening scopes up the jurisdiction's chain — never in another
+        province's tree, so one county's bureau is never taken for another's.
+        """
+        if jurisdiction is None or jurisdiction not in self.by_code:
+            return [list(self.by_code.values())]
+        chain = self.ancestors(jurisdiction)
+        kinds = _LEVEL_KINDS.get(wanted[:1]) if _stripped(wanted) else None
+        if kinds is not None:
+            roots = [code for code in chain if self.by_code[code].kind in kinds]
+        else:
+            roots = chain
         scopes: list[list[UnitEntry]] = []
         seen: set[str] = set()
-        for scope_root in self.ancestors(jurisdiction) if jurisdiction else []:
+        for scope_root in roots:
             fresh = [u for u in self.subtree(scope_root) if u.code not in seen]
             seen.update(u.code for u in fresh)
             scopes.append(fresh)
-        rest = [u for u in self.by_code.values() if u.code not in seen]
-        if rest:
-            scopes.append(rest)
         return scopes
 
     def resolve(self, name: str, jurisdiction: str | None) -> str:
@@ -103,24 +121,27 @@ class UnitIndex:
         if name in self.by_code:
             return name
         wanted = normalize(name)
-        scopes = self._scopes(jurisdiction)
-        for exact in (True, False):
-            for scope in scopes:
-                hits = [u.code for u in scope if self._matches(u, wanted, exact)]
-                if len(hits) == 1:
-                    return hits[0]
-                if len(hits) > 1:
-                    raise ValueError(f"unit name {name!r} is ambiguous here: {', '.join(hits)}; "
-                                     "write the unit code instead")
-        raise ValueError(self._unknown_message(name, scopes))
+        scopes = self._scopes(jurisdiction, wanted)
+        for scope in scopes:
+            hits = [u.code for u in scope if wanted in u.labels()]
+            if hits:
+                return self._one(name, hits)
+        # "人力资源社会保障局" for "区人力资源社会保障局": a name written without its level
+        # prefix matches in the jurisdiction's own tree only.
+        if not _stripped(wanted):
+            own = scopes[0] if scopes else []
+            hits = [u.code for u in own if any(_stripped(label) == wanted
+                                               for label in u.labels())]
+            if hits:
+                return self._one(name, hits)
+        raise ValueError(self._unknown_message(name, self._scopes(jurisdiction, "")))
 
     @staticmethod
-    def _matches(unit: UnitEntry, wanted: str, exact: bool) -> bool:
-        names = [normalize(unit.name), *(normalize(a) for a in unit.aliases)]
-        if exact:
-            return wanted in names
-        short = _stripped(wanted) or wanted
-        return any(short == (_stripped(n) or n) for n in names)
+    def _one(name: str, hits: list[str]) -> str:
+        if len(hits) > 1:
+            raise ValueError(f"unit name {name!r} is ambiguous here: {', '.join(hits)}; "
+                             "write the unit code instead")
+        return hits[0]
 
     def _unknown_message(self, name: str, scopes: list[list[UnitEntry]]) -> str:
         nearby = [u for scope in scopes[:3] for u in scope]

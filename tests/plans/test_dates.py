@@ -23,6 +23,8 @@ from taskflow.plans.dates import PhraseError, recurrence_rule, resolve_date, shi
     ("2019年11月底前", date(2019, 11, 30), date(2019, 11, 30)),
     ("20xx年底", date(2025, 12, 31), date(2025, 1, 1)),
     ("2025-06-30", date(2025, 6, 30), date(2025, 6, 30)),
+    ("次年底", date(2026, 12, 31), date(2026, 1, 1)),
+    ("明年6月底前", date(2026, 6, 30), date(2026, 6, 30)),
 ])
 def test_phrases_resolve_to_deadline_and_start(phrase, due, start):
     assert resolve_date(phrase, 2025) == due
@@ -46,6 +48,7 @@ def test_unknown_phrase_message_lists_supported_forms():
     ("每月至少一次", "FREQ=MONTHLY"),
     ("每半年", "FREQ=MONTHLY;INTERVAL=6"),
     ("每年", "FREQ=YEARLY"),
+    ("一月一通报", "FREQ=MONTHLY"),
     ("FREQ=WEEKLY;INTERVAL=2", "FREQ=WEEKLY;INTERVAL=2"),
 ])
 def test_recurrence_phrases_become_rrules(phrase, rule):
