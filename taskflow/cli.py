@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -282,30 +283,31 @@ def plan_import(
 
 
 def _print_import(file: Path, report, dry_run: bool) -> None:
+    print_ = partial(console.print, soft_wrap=True)  # one line per plan, for scripts and grep
     prefix = "[yellow](dry run)[/] " if dry_run else ""
     shift = (f" (dates shifted {report.year_shift:+d} years)" if report.year_shift else "")
     if report.noop:
-        console.print(f"{prefix}{file}: plan {report.plan_code} unchanged, nothing to do")
+        print_(f"{prefix}{file}: plan {report.plan_code} unchanged, nothing to do")
         return
     if report.created:
-        console.print(f"{prefix}{file}: plan {report.plan_code} imported — "
-                      f"{len(report.added)} tasks, year {report.year}{shift}")
+        print_(f"{prefix}{file}: plan {report.plan_code} imported — "
+               f"{len(report.added)} tasks, year {report.year}{shift}")
         return
-    console.print(f"{prefix}{file}: plan {report.plan_code} updated — {len(report.added)} "
+    print_(f"{prefix}{file}: plan {report.plan_code} updated — {len(report.added)} "
                   f"added, {len(report.changed)} changed, {len(report.removed)} removed, "
                   f"{len(report.restored)} restored{shift}")
     for code in report.added:
-        console.print(f"  [green]+ {code}[/]")
+        print_(f"  [green]+ {code}[/]")
     for code, fields in report.changed.items():
-        console.print(f"  [yellow]~ {code}[/] ({', '.join(fields)})")
+        print_(f"  [yellow]~ {code}[/] ({', '.join(fields)})")
     for code in report.removed:
-        console.print(f"  [red]- {code}[/] (archived; its reports are kept)")
+        print_(f"  [red]- {code}[/] (archived; its reports are kept)")
     for code in report.restored:
-        console.print(f"  [green]↺ {code}[/] (restored)")
+        print_(f"  [green]↺ {code}[/] (restored)")
     for item in report.plan_changed:
-        console.print(f"  [yellow]~ plan {item}[/]")
+        print_(f"  [yellow]~ plan {item}[/]")
     for item in report.other_changes:
-        console.print(f"  [yellow]~ {item}[/]")
+        print_(f"  [yellow]~ {item}[/]")
 
 
 def _wan(amount: Decimal) -> str:
