@@ -311,6 +311,9 @@ def _print_import(file: Path, report, dry_run: bool) -> None:
 
 
 def _wan(amount: Decimal) -> str:
+    """Money as Chinese offices write it: 2490.96万元, 4.36亿元."""
+    if amount >= 100_000_000:
+        return f"{(amount / Decimal(100_000_000)).normalize():f}亿元"
     return f"{(amount / Decimal(10_000)).normalize():f}万元"
 
 
@@ -327,7 +330,7 @@ def plan_list(now: NowOption = None) -> None:
         if not rows:
             console.print("no plans yet: taskflow plan import FILE (or taskflow init)")
             return
-        table = Table("code", "方案", "年度", "任务", "未办结", "逾期", "资金")
+        table = Table("code", "方案", "年度", "任务", "未办结", "逾期", "预算")
         for row in rows:
             table.add_row(row.plan.code, row.plan.title, str(row.plan.year), str(row.tasks),
                           str(row.open), f"[red]{row.overdue}[/]" if row.overdue else "0",

@@ -43,8 +43,15 @@ def plan_summaries(session: Session, *, now: datetime) -> list[PlanSummary]:
     overdue = dict(session.exec(select(Task.plan_id, func.count()).where(
         live, col(Task.state).in_(open_states), col(Task.due_at) <= now)
         .group_by(Task.plan_id)).all())
-    funds = dict(session.exec(select(FundLine.plan_id, func.sum(FundLine.amount))
+    # A plan's budget is its plan-level lines; task lines are often parts of them (篇2's
+    # 4.2 money is inside the 2490.96万), so they count only when a plan has no total.
+    overall = dict(session.exec(select(FundLine.plan_id, func.sum(FundLine.amount))
+                                .where(FundLine.task_id.is_(None))  # type: ignore[union-attr]
+                                .group_by(FundLine.plan_id)).all())
+    parts = dict(session.exec(select(FundLine.plan_id, func.sum(FundLine.amount))
+                              .where(FundLine.task_id.isnot(None))  # type: ignore[union-attr]
                               .group_by(FundLine.plan_id)).all())
+    funds = {pid: overall.get(pid) or parts.get(pid) for pid in {*overall, *parts}}
     return [PlanSummary(p, counts.get(p.id, 0), opened.get(p.id, 0), overdue.get(p.id, 0),
                         Decimal(funds.get(p.id) or 0))
             for p in session.exec(select(Plan).order_by(Plan.code)).all()]
