@@ -114,6 +114,8 @@ class Plan(SQLModel, table=True):
     source_file: str | None = Field(default=None, sa_column=Column(Text))
     summary: str | None = Field(default=None, sa_column=Column(Text))
     content_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    # The reminder and escalation policy (taskflow.plans.schema.PolicySpec as JSON).
+    policy: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     imported_at: datetime = instant(nullable=False, default=utcnow)
     updated_at: datetime = instant(nullable=False, default=utcnow)
 
@@ -143,6 +145,14 @@ class Task(SQLModel, table=True):
     recurrence: str | None = Field(default=None, sa_column=Column(String(200)))
     acceptance: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     source_line: int | None = None
+    # Engine state: when each step of the task's life happened, and the escalation so far.
+    activated_at: datetime | None = instant()
+    acknowledged_at: datetime | None = instant()
+    submitted_at: datetime | None = instant()
+    completed_at: datetime | None = instant()
+    escalation_level: int = 0
+    materialized_until: date | None = None  # duties: occurrences exist up to this day
+    sweep_error: str | None = Field(default=None, sa_column=Column(Text))  # why pushed back
     # The earliest instant at which the engine must look at this task again; the sweep
     # selects only rows with next_action_at <= now through the partial index below.
     next_action_at: datetime | None = instant()
@@ -197,6 +207,10 @@ class FundLine(SQLModel, table=True):
     task_id: int | None = Field(default=None, sa_column=Column(
         Integer, ForeignKey("task.id", ondelete="SET NULL"), index=True))
     code: str = Field(sa_column=Column(String(120), nullable=False))
+    # "plan": a budget line of the whole plan (may name the task it funds); "task": money a
+    # task's own text states, usually a part of a plan line, so never added to the plan total.
+    scope: str = Field(default="plan", sa_column=Column(String(10), nullable=False,
+                                                         server_default="plan"))
     source: str = Field(sa_column=Column(String(20), nullable=False))
     amount: Decimal = Field(sa_column=Column(Money, nullable=False))  # yuan
     note: str | None = Field(default=None, sa_column=Column(Text))
@@ -250,3 +264,47 @@ class AuditEvent(SQLModel, table=True):
     note: str | None = Field(default=None, sa_column=Column(Text))
 
     __table_args__ = (Index("ix_audit_entity", "entity", "entity_id", "at"),)
+
+
+class NotificationStatus(StrEnum):
+    pending = "pending"  # waiting to be sent (not before not_before)
+    sending = "sending"  # claimed by a dispatcher until lease_until
+    sent = "sent"
+    failed = "failed"  # transient failure, retried at not_before
+    dead = "dead"  # permanent failure, with last_error
+    ambiguous = "ambiguous"  # the server may have accepted it; a resend reuses message_id
+
+
+class Notification(SQLModel, table=True):
+    """The outbox: one row per message to one recipient on one channel.
+
+    The engine inserts rows in the same transaction as the state change that causes them; the
+    unique ``key`` (task, occurrence, rule, level, recipient, channel) makes a second sweep's
+    insert a no-op. The dispatcher delivers them in a separate step.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(sa_column=Column(String(300), unique=True, nullable=False))
+    plan_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("plan.id", ondelete="CASCADE"), index=True))
+    task_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("task.id", ondelete="CASCADE"), index=True))
+    contact_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("contact.id", ondelete="SET NULL")))
+    kind: str = Field(sa_column=Column(String(40), nullable=False))
+    level: int = 0
+    channel: str = Field(sa_column=Column(String(20), nullable=False))
+    address: str = Field(sa_column=Column(String(200), nullable=False))
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    digest: bool = False
+    status: str = Field(default=NotificationStatus.pending.value,
+                        sa_column=Column(String(20), nullable=False))
+    created_at: datetime = instant(nullable=False, default=utcnow)
+    not_before: datetime = instant(nullable=False, default=utcnow)  # quiet hours, backoff
+    attempts: int = 0
+    lease_until: datetime | None = instant()
+    sent_at: datetime | None = instant()
+    message_id: str | None = Field(default=None, sa_column=Column(String(300)))
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+
+    __table_args__ = (Index("ix_notification_status_due", "status", "not_before"),)

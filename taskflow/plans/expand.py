@@ -53,6 +53,7 @@ class ResolvedFund:
     amount: Decimal
     note: str | None
     task_code: str | None
+    scope: str = "plan"  # "task" for lines written under a task
 
 
 @dataclass
@@ -93,6 +94,7 @@ class ResolvedPlan:
     funds: list[ResolvedFund]
     inspections: list[ResolvedInspection]
     rules: list[ResolvedRule]
+    policy: dict[str, Any] = field(default_factory=dict)
 
 
 def _share(text: str | Decimal) -> tuple[Decimal, bool]:
@@ -319,7 +321,8 @@ class _Expander:
         if fund.task is not None and task_code is not None:
             self.fail((*path, "task"), "a task's own fund line cannot name another task")
         self.funds.append(ResolvedFund(fund.code or default_code, fund.source.value,
-                                       fund.amount, fund.note, task_code or fund.task))
+                                       fund.amount, fund.note, task_code or fund.task,
+                                       "task" if task_code else "plan"))
 
     # -- the plan -------------------------------------------------------------------------
 
@@ -386,7 +389,7 @@ class _Expander:
             year_shift=self.shift, timezone=plan.timezone, issuer_code=issuer,
             jurisdiction_code=plan.jurisdiction, source=source, summary=plan.summary,
             new_units=new_units, tasks=self.tasks, funds=self.funds, inspections=inspections,
-            rules=rules,
+            rules=rules, policy=plan.policy.model_dump(mode="json"),
         )
 
 

@@ -244,6 +244,76 @@ class InspectionSpec(Strict):
     note: str | None = None
 
 
+RECIPIENT_SCOPES = ("lead", "responsible", "cooperating", "units", "office", "jurisdiction",
+                    "issuer")
+RECIPIENT_PATTERN = (r"^(lead|responsible|cooperating|units|office|jurisdiction|issuer)\."
+                     r"(head|deputy|liaison|leader_in_charge|coordinator|inspector|member|any)$")
+
+
+class EscalationStep(Strict):
+    """One rung of the 督办 ladder: after N working days overdue, tell these roles."""
+
+    level: int = Field(ge=1, le=9)
+    after: int = Field(ge=0, le=365)  # working days overdue (calendar days if the policy says)
+    to: list[Annotated[str, Field(pattern=RECIPIENT_PATTERN)]] = Field(min_length=1)
+    consequence: str | None = None  # 督办 / 通报 / 约谈: used in the message
+
+
+def _hhmm(value: Any) -> Any:
+    if isinstance(value, int):  # YAML reads 09:00 as sexagesimal 540
+        return f"{value // 60:02d}:{value % 60:02d}"
+    return value
+
+
+HHMM = Annotated[str, BeforeValidator(_hhmm), Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class QuietHours(Strict):
+    start: HHMM = "21:00"
+    end: HHMM = "08:00"
+
+
+class PolicySpec(Strict):
+    """When to remind, chase and escalate. Days are working days unless calendar_days."""
+
+    calendar_days: bool = False
+    acknowledge_within: int = Field(default=2, ge=0, le=60)  # 签收 due after activation
+    chase_every: int = Field(default=1, ge=1, le=60)  # repeat the 签收 chase
+    remind_before: list[Annotated[int, Field(ge=0, le=60)]] = Field(
+        default_factory=lambda: [5, 2, 0])
+    overdue_every: int = Field(default=2, ge=1, le=60)  # repeated overdue reminders
+    escalation: list[EscalationStep] = Field(default_factory=lambda: [
+        EscalationStep(level=1, after=1, to=["lead.head"], consequence="督办"),
+        EscalationStep(level=2, after=3, to=["office.coordinator"], consequence="通报"),
+        EscalationStep(level=3, after=5, to=["jurisdiction.leader_in_charge"],
+                       consequence="约谈"),
+    ])
+    notify: list[Annotated[str, Field(pattern=RECIPIENT_PATTERN)]] = Field(
+        default_factory=lambda: ["lead.liaison", "responsible.liaison"])  # who gets reminders
+    send_at: HHMM = "09:00"  # local time at which a day's reminders go out
+    quiet_hours: QuietHours | None = Field(default_factory=QuietHours)
+    digest: bool = False  # one daily digest per contact instead of single reminders
+    warning_window: int = Field(default=3, ge=0, le=60)  # yellow light before the deadline
+    behind_threshold: Decimal = Field(default=Decimal(10), ge=0, le=100)  # % points behind plan
+    occurrence_horizon: int = Field(default=31, ge=1, le=366)  # calendar days of duty occurrences
+
+    @field_validator("escalation")
+    @classmethod
+    def _ladder(cls, steps: list[EscalationStep]) -> list[EscalationStep]:
+        levels = [s.level for s in steps]
+        if levels != sorted(set(levels)):
+            raise ValueError("escalation levels must be distinct and increasing")
+        afters = [s.after for s in steps]
+        if afters != sorted(afters):
+            raise ValueError("a higher escalation level cannot come sooner than a lower one")
+        return steps
+
+    @field_validator("remind_before")
+    @classmethod
+    def _distinct(cls, days: list[int]) -> list[int]:
+        return sorted(set(days), reverse=True)
+
+
 class SourceSpec(Strict):
     document: str | None = None
     part: str | None = None
@@ -266,6 +336,7 @@ class PlanFile(Strict):
     funds: list[FundSpec] = Field(default_factory=list)
     rules: list[RuleSpec] = Field(default_factory=list)
     inspections: list[InspectionSpec] = Field(default_factory=list)
+    policy: PolicySpec = Field(default_factory=PolicySpec)
 
     @field_validator("year")
     @classmethod

@@ -129,7 +129,7 @@ def import_plan(session: Session, resolved: ResolvedPlan, *, actor: str, now: da
         "timezone": resolved.timezone,
         "issuer_id": unit_ids.get(resolved.issuer_code) if resolved.issuer_code else None,
         "jurisdiction_id": unit_ids[resolved.jurisdiction_code], "source": resolved.source,
-        "summary": resolved.summary,
+        "summary": resolved.summary, "policy": resolved.policy,
     }
     if plan is None:
         plan = Plan(code=resolved.code, content_hash=digest, source_file=source_file,
@@ -264,7 +264,8 @@ def _sync_children(session: Session, plan: Plan, resolved: ResolvedPlan,
     task_ids = {code: tid for code, tid in session.exec(
         select(Task.code, Task.id).where(Task.plan_id == plan.id)).all()}
     specs = {
-        FundLine: {f.code: {"source": f.source, "amount": f.amount, "note": f.note,
+        FundLine: {f.code: {"scope": f.scope, "source": f.source, "amount": f.amount,
+                            "note": f.note,
                             "task_id": task_ids.get(f.task_code) if f.task_code else None}
                    for f in resolved.funds},
         InspectionCycle: {i.code: {"title": i.title, "kind": i.kind, "due_on": i.due_on,

@@ -46,10 +46,10 @@ def plan_summaries(session: Session, *, now: datetime) -> list[PlanSummary]:
     # A plan's budget is its plan-level lines; task lines are often parts of them (篇2's
     # 4.2 money is inside the 2490.96万), so they count only when a plan has no total.
     overall = dict(session.exec(select(FundLine.plan_id, func.sum(FundLine.amount))
-                                .where(FundLine.task_id.is_(None))  # type: ignore[union-attr]
+                                .where(FundLine.scope == "plan")
                                 .group_by(FundLine.plan_id)).all())
     parts = dict(session.exec(select(FundLine.plan_id, func.sum(FundLine.amount))
-                              .where(FundLine.task_id.isnot(None))  # type: ignore[union-attr]
+                              .where(FundLine.scope == "task")
                               .group_by(FundLine.plan_id)).all())
     funds = {pid: overall.get(pid) or parts.get(pid) for pid in {*overall, *parts}}
     return [PlanSummary(p, counts.get(p.id, 0), opened.get(p.id, 0), overdue.get(p.id, 0),

@@ -1,0 +1,339 @@
+"""Pure engine policy: the state machine, traffic lights, and what is due for a task at an instant.
+
+Nothing here reads the clock, the database or the network: ``now`` and every fact come in as
+arguments, so each rule is tested exhaustively with plain values. The sweep service feeds these
+functions from the database and writes what they decide.
+
+Catch-up is built into the decisions: for each kind of message only the latest slot that has
+come is returned (after three days of downtime a task gets one reminder for where it stands,
+not the three it missed), and the idempotency key of that slot makes a second sweep a no-op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from taskflow.errors import UserError
+from taskflow.plans.schema import PolicySpec
+
+OPEN = ("pending", "active", "acknowledged", "in_progress", "submitted")
+WORKING = ("active", "acknowledged", "in_progress")  # the units still owe something
+CLOSED = ("done", "cancelled")
+STEP_KINDS = ("milestone", "occurrence")  # steps of a task: no 签收 of their own
+
+
+# -- state machine ---------------------------------------------------------------------------
+
+TRANSITIONS: dict[str, dict[str, str]] = {
+    "activate": {"pending": "active"},
+    "acknowledge": {"active": "acknowledged"},
+    "report": {"active": "in_progress", "acknowledged": "in_progress",
+               "in_progress": "in_progress"},
+    "submit": {"active": "submitted", "acknowledged": "submitted", "in_progress": "submitted"},
+    "accept": {"submitted": "done"},
+    "return": {"submitted": "in_progress"},
+    "extend": {s: s for s in OPEN},
+    "cancel": {s: "cancelled" for s in OPEN},
+}
+ACTION_LABELS = {"activate": "启动", "acknowledge": "签收", "report": "报送进度", "submit": "提交办结",
+                 "accept": "验收通过", "return": "退回", "extend": "延期", "cancel": "撤销"}
+STATE_LABELS = {"pending": "未开始", "active": "待签收", "acknowledged": "已签收",
+                "in_progress": "办理中", "submitted": "待审核", "done": "已办结",
+                "cancelled": "已撤销"}
+
+
+class IllegalTransition(UserError):
+    """An action that the task's state does not allow (a user's mistake: exit code 2)."""
+
+
+def transition(state: str, action: str) -> str:
+    """The state after ``action``; IllegalTransition says what is allowed instead."""
+    allowed = TRANSITIONS.get(action)
+    if allowed is None:
+        raise ValueError(f"unknown action {action!r}")
+    if state not in allowed:
+        possible = [ACTION_LABELS[a] for a, table in TRANSITIONS.items() if state in table]
+        raise IllegalTransition.single(
+            f"任务状态为「{STATE_LABELS.get(state, state)}」，不能{ACTION_LABELS[action]}"
+            f"（可执行：{'、'.join(possible) or '无'}）")
+    return allowed[state]
+
+
+# -- days ------------------------------------------------------------------------------------
+
+
+class Days:
+    """Day arithmetic under a policy: working days from a calendar, or calendar days."""
+
+    def __init__(self, calendar, *, calendar_days: bool):
+        self.calendar = calendar
+        self.calendar_days = calendar_days
+
+    def add(self, day: date, n: int) -> date:
+        if self.calendar_days:
+            return day + timedelta(days=n)
+        return self.calendar.add_workdays(day, n)
+
+    def on_or_before(self, day: date) -> date:
+        return day if self.calendar_days else self.calendar.on_or_before(day)
+
+    def between(self, start: date, end: date) -> int:
+        if self.calendar_days:
+            return (end - start).days
+        return self.calendar.workdays_between(start, end)
+
+
+# -- facts and decisions ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskFacts:
+    """What the rules need to know about a task (plain values, read by the sweep)."""
+
+    id: int
+    state: str
+    kind: str = "task"
+    is_leaf: bool = True
+    start_at: datetime | None = None
+    due_on: date | None = None
+    due_at: datetime | None = None
+    activated_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    escalation_level: int = 0
+    recurrence: str | None = None
+    materialized_until: date | None = None
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str  # assigned | ack_chase | due_soon | due_today | overdue | escalation
+    occurrence: str  # part of the idempotency key: which slot of which deadline
+    recipients: tuple[str, ...]
+    level: int = 0
+    days: int | None = None  # working days before the deadline / overdue
+    consequence: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    actions: tuple[Action, ...] = ()
+    state: str | None = None  # new state, if the rules change it (activation)
+    activated_at: datetime | None = None
+    escalation_level: int | None = None  # new level, if raised
+    materialize_until: date | None = None  # duties: make occurrences up to this day
+    next_action_at: datetime | None = None
+
+
+@dataclass
+class _Plan:
+    """Candidate slots: (time, action) pairs; the latest past one per kind is due."""
+
+    now: datetime
+    due: dict[str, tuple[datetime, Action]] = field(default_factory=dict)
+    future: list[datetime] = field(default_factory=list)
+
+    def slot(self, at: datetime, action: Action, group: str | None = None) -> None:
+        group = group or action.kind
+        if at <= self.now:
+            current = self.due.get(group)
+            if current is None or at >= current[0]:
+                self.due[group] = (at, action)
+        else:
+            self.future.append(at)
+
+
+class Clock:
+    """Local days and send times of a plan (its timezone, the policy's send_at)."""
+
+    def __init__(self, tz: ZoneInfo, policy: PolicySpec):
+        self.tz = tz
+        hour, minute = (int(x) for x in policy.send_at.split(":"))
+        self.send_at = time(hour, minute)
+
+    def today(self, now: datetime) -> date:
+        return now.astimezone(self.tz).date()
+
+    def at(self, day: date) -> datetime:
+        """The instant a day's messages go out, in UTC."""
+        return datetime.combine(day, self.send_at, self.tz).astimezone(UTC)
+
+
+def decide(task: TaskFacts, now: datetime, policy: PolicySpec, days: Days, clock: Clock
+           ) -> Decision:
+    """Everything due for ``task`` at ``now``, and when to look at it next."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    if task.state in CLOSED or task.state == "submitted":
+        return Decision()  # nothing owed by the units; the coordinator acts next
+
+    plan = _Plan(now)
+    decision = Decision()
+    if task.state == "pending":
+        if task.start_at is not None and task.start_at > now:
+            return Decision(next_action_at=task.start_at)
+        activated = now
+        decision = replace(decision, state="active", activated_at=activated)
+        if task.kind not in STEP_KINDS:
+            plan.slot(now, Action("assigned", "assigned", tuple(policy.notify)))
+        task = replace(task, state="active", activated_at=activated)
+
+    activated_day = clock.today(task.activated_at or now)
+    if task.state == "active" and task.kind not in STEP_KINDS:
+        _ack_chase(task, activated_day, policy, days, clock, plan)
+    if task.recurrence:
+        horizon = clock.today(now) + timedelta(days=policy.occurrence_horizon)
+        if task.materialized_until is None or task.materialized_until < horizon:
+            decision = replace(decision, materialize_until=horizon)
+        # look again when the horizon has moved a week on
+        plan.future.append(clock.at(clock.today(now) + timedelta(days=7)))
+    if task.due_on is not None and task.due_at is not None and task.is_leaf:
+        _deadline(task, policy, days, clock, plan)
+        level = _escalation(task, policy, days, clock, plan)
+        if level > task.escalation_level:
+            decision = replace(decision, escalation_level=level)
+
+    actions = tuple(action for _, action in sorted(plan.due.values(), key=lambda x: x[0]))
+    upcoming = min(plan.future) if plan.future else None
+    return replace(decision, actions=actions, next_action_at=upcoming)
+
+
+def _around(days: Days, origin: date, today: date, every: int) -> range:
+    """Slot numbers k worth checking for slots origin + k*every: the last past and the next.
+
+    Computing k from the day count (instead of walking from the origin) keeps a task that has
+    been overdue for years as cheap as one overdue since yesterday.
+    """
+    elapsed = days.between(origin, today)
+    k = max(0, elapsed // every)
+    return range(max(0, k - 1), k + 2)
+
+
+def _ack_chase(task: TaskFacts, activated_day: date, policy: PolicySpec, days: Days,
+               clock: Clock, plan: _Plan) -> None:
+    first = days.add(activated_day, policy.acknowledge_within)
+    activated = task.activated_at or plan.now
+    for k in _around(days, first, clock.today(plan.now), policy.chase_every):
+        day = days.add(first, k * policy.chase_every) if k else first
+        if task.due_on is not None and day >= task.due_on:
+            break  # from the deadline on, the overdue ladder takes over
+        plan.slot(max(clock.at(day), activated),
+                  Action("ack_chase", f"ack:{day.isoformat()}", tuple(policy.notify), days=k))
+
+
+def _deadline(task: TaskFacts, policy: PolicySpec, days: Days, clock: Clock,
+              plan: _Plan) -> None:
+    assert task.due_on is not None and task.due_at is not None
+    due_key = task.due_on.isoformat()
+    if plan.now < task.due_at:
+        for before in policy.remind_before:
+            day = days.on_or_before(task.due_on) if before == 0 else days.add(task.due_on,
+                                                                              -before)
+            kind = "due_today" if before == 0 else "due_soon"
+            plan.slot(clock.at(day), Action(kind, f"{due_key}:before{before}",
+                                            tuple(policy.notify), days=before),
+                      group="deadline")
+        plan.future.append(task.due_at)  # becomes overdue
+        return
+    # Overdue: the first working day after the deadline, then every overdue_every days.
+    first = days.add(task.due_on, 1)
+    for k in _around(days, first, clock.today(plan.now), policy.overdue_every):
+        day = days.add(first, k * policy.overdue_every) if k else first
+        plan.slot(clock.at(day), Action("overdue", f"{due_key}:overdue{k}",
+                                        tuple(policy.notify),
+                                        days=days.between(task.due_on, day)),
+                  group="deadline")
+
+
+def _escalation(task: TaskFacts, policy: PolicySpec, days: Days, clock: Clock,
+                plan: _Plan) -> int:
+    """The escalation level that has come; the action for it if it is new."""
+    assert task.due_on is not None and task.due_at is not None
+    reached = task.escalation_level
+    for step in policy.escalation:
+        at = task.due_at if step.after == 0 else clock.at(days.add(task.due_on, step.after))
+        at = max(at, task.due_at)
+        if at > plan.now:
+            plan.future.append(at)
+            break
+        if step.level > task.escalation_level:
+            reached = step.level
+            plan.slot(at, Action("escalation", f"{task.due_on.isoformat()}:esc{step.level}",
+                                 tuple(step.to), level=step.level, days=step.after,
+                                 consequence=step.consequence))
+    return reached
+
+
+# -- lights ----------------------------------------------------------------------------------
+
+
+def planned_share(progress_plan: list[dict], today: date, target: Decimal | None
+                  ) -> Decimal | None:
+    """The share (%) of the target planned to be done by ``today`` (the last checkpoint)."""
+    reached = None
+    for point in progress_plan:
+        if date.fromisoformat(point["by"]) <= today:
+            value = Decimal(point["cumulative"])
+            if point.get("share", True):
+                reached = value
+            elif target:
+                reached = value * 100 / target
+    return reached
+
+
+def light(task: TaskFacts, now: datetime, policy: PolicySpec, days: Days, clock: Clock, *,
+          progress_plan: list[dict] | None = None, target: Decimal | None = None,
+          actual_percent: Decimal | None = None, submitted_at: datetime | None = None
+          ) -> str:
+    """红黄绿灯: "red" overdue, "yellow" close or behind schedule, "green" on track.
+
+    Closed tasks are "green" when done and "none" when cancelled.
+    """
+    if task.state == "cancelled":
+        return "none"
+    if task.state == "done":
+        return "green"
+    if task.due_at is not None and now >= task.due_at:
+        if task.state != "submitted" or (submitted_at and submitted_at > task.due_at):
+            return "red"
+    if task.state == "submitted":
+        return "green"
+    today = clock.today(now)
+    if task.due_on is not None and task.state != "pending":
+        if days.between(today, task.due_on) <= policy.warning_window:
+            return "yellow"
+    if progress_plan:
+        planned = planned_share(progress_plan, today, target)
+        if planned is not None and planned - (actual_percent or Decimal(0)) > \
+                policy.behind_threshold:
+            return "yellow"
+    return "green"
+
+
+# -- quiet hours -----------------------------------------------------------------------------
+
+
+def out_of_quiet_hours(at: datetime, policy: PolicySpec, tz: ZoneInfo) -> datetime:
+    """The first instant at or after ``at`` outside the policy's quiet hours."""
+    quiet = policy.quiet_hours
+    if quiet is None:
+        return at
+    local = at.astimezone(tz)
+    start = time(*(int(x) for x in quiet.start.split(":")))
+    end = time(*(int(x) for x in quiet.end.split(":")))
+    clock_time = local.time()
+    if start <= end:
+        inside = start <= clock_time < end
+        release_day = local.date()
+    else:  # spans midnight: 21:00-08:00
+        inside = clock_time >= start or clock_time < end
+        release_day = local.date() + timedelta(days=1) if clock_time >= start else local.date()
+    if not inside:
+        return at
+    return datetime.combine(release_day, end, tz).astimezone(UTC)
+
+
+Selector = Callable[[str], list[int]]
