@@ -39,8 +39,9 @@ TRANSITIONS: dict[str, dict[str, str]] = {
     "extend": {s: s for s in OPEN},
     "cancel": {s: "cancelled" for s in OPEN},
 }
-ACTION_LABELS = {"activate": "启动", "acknowledge": "签收", "report": "报送进度", "submit": "提交办结",
-                 "accept": "验收通过", "return": "退回", "extend": "延期", "cancel": "撤销"}
+ACTION_LABELS = {"activate": "启动", "acknowledge": "签收", "report": "报送进度",
+                 "submit": "提交办结", "accept": "验收通过", "return": "退回", "extend": "延期",
+                 "cancel": "撤销"}
 STATE_LABELS = {"pending": "未开始", "active": "待签收", "acknowledged": "已签收",
                 "in_progress": "办理中", "submitted": "待审核", "done": "已办结",
                 "cancelled": "已撤销"}
@@ -296,15 +297,17 @@ def light(task: TaskFacts, now: datetime, policy: PolicySpec, days: Days, clock:
         return "none"
     if task.state == "done":
         return "green"
-    if task.due_at is not None and now >= task.due_at:
-        if task.state != "submitted" or (submitted_at and submitted_at > task.due_at):
-            return "red"
+    late_submission = submitted_at is not None and task.due_at is not None and \
+        submitted_at > task.due_at
+    if task.due_at is not None and now >= task.due_at and (
+            task.state != "submitted" or late_submission):
+        return "red"
     if task.state == "submitted":
         return "green"
     today = clock.today(now)
-    if task.due_on is not None and task.state != "pending":
-        if days.between(today, task.due_on) <= policy.warning_window:
-            return "yellow"
+    if task.due_on is not None and task.state != "pending" and \
+            days.between(today, task.due_on) <= policy.warning_window:
+        return "yellow"
     if progress_plan:
         planned = planned_share(progress_plan, today, target)
         if planned is not None and planned - (actual_percent or Decimal(0)) > \

@@ -96,9 +96,33 @@ def load_located(text: str, file: str) -> Located:
             f"YAML error: {exc.problem}", file=file,
             line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None,
         ) from None
+    except ValueError as exc:  # an unquoted impossible date: 2025-02-30
+        raise _bad_scalar(node, file, exc) from None
     finally:
         loader.dispose()
     return Located(data, marks, file)
+
+
+def _bad_scalar(root: yaml.Node, file: str, exc: ValueError) -> UserError:
+    """Find the scalar PyYAML could not construct (dates are the only such case)."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            stack.extend(v for pair in node.value for v in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif node.tag == "tag:yaml.org,2002:timestamp":
+            loader = yaml.SafeLoader("")
+            try:
+                loader.construct_object(node)
+            except ValueError as bad:
+                return UserError.single(f"{node.value!r} is not a real date ({bad})", file=file,
+                                        line=node.start_mark.line + 1,
+                                        column=node.start_mark.column + 1)
+            finally:
+                loader.dispose()
+    return UserError.single(f"YAML error: {exc}", file=file)
 
 
 def read_located(path: Path) -> Located:

@@ -93,6 +93,14 @@ def test_impossible_calendar_date_is_refused(cli, engine, tmp_path):
     _assert_refused(result, engine, before, "not a real date")
 
 
+def test_impossible_unquoted_iso_date_is_located(cli, engine, tmp_path):
+    before = _counts(engine)
+    text = GOOD.replace("due: 12 月底前", "due: 2025-02-30")
+    result, path = _import_text(cli, tmp_path, text)
+    line = _line_of(text, "2025-02-30")
+    _assert_refused(result, engine, before, f"{path}:{line}:", "not a real date")
+
+
 def test_duplicate_task_code_points_at_both(cli, engine, tmp_path):
     before = _counts(engine)
     text = GOOD.replace('code: "2.2"', 'code: "2.1"')
