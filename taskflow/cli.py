@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from taskflow.errors import UserError
+from taskflow.rules import STATE_LABELS
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="taskflow: 扶贫专项实施方案 → 任务、期限、提醒、督办。")
@@ -32,6 +33,11 @@ units_app = typer.Typer(invoke_without_command=True,
 app.add_typer(plan_app, name="plan")
 app.add_typer(db_app, name="db")
 app.add_typer(units_app, name="units")
+task_app = typer.Typer(no_args_is_help=True,
+                       help="Act on a task: 签收、报送、提交、验收、退回、延期、撤销.")
+calendar_app = typer.Typer(no_args_is_help=True, help="Working-day calendar: holiday files.")
+app.add_typer(task_app, name="task")
+app.add_typer(calendar_app, name="calendar")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -89,6 +95,13 @@ def _engine(upgrade: bool = True):
         raise UserError.single("the database is not at the current schema; run: "
                                "taskflow db upgrade (or taskflow init)")
     return engine
+
+
+def _calendar():
+    from taskflow.calendar import WorkCalendar
+    from taskflow.settings import get_settings
+
+    return WorkCalendar.load(get_settings().holidays_dir)
 
 
 def _seed_dir() -> Path:
@@ -418,32 +431,193 @@ def tasks_cmd(
     due_before: Annotated[str | None, typer.Option("--due-before", help="YYYY-MM-DD")] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="Open and past the deadline.")]
     = False,
+    light: Annotated[str | None, typer.Option(help="red, yellow or green (红黄绿灯).")] = None,
     limit: Annotated[int | None, typer.Option(help="Show at most this many.")] = None,
     now: NowOption = None,
 ) -> None:
-    """List tasks, soonest deadline first."""
+    """List tasks, soonest deadline first, with their lights."""
     from taskflow.db import read_session
     from taskflow.services import queries
+    from taskflow.services.lights import LIGHT_LABELS, lights
 
     with user_errors():
         moment = _parse_now(now)
         before = _parse_date(due_before, "--due-before")
+        if light is not None and light not in ("red", "yellow", "green"):
+            raise UserError.single(f"--light {light!r}: expected red, yellow or green")
         with read_session(_engine()) as session:
             rows = queries.search_tasks(session, now=moment, plan=plan, unit=unit, state=state,
-                                        due_before=before, overdue=overdue, limit=limit)
+                                        due_before=before, overdue=overdue,
+                                        limit=None if light else limit)
+            colours = lights(session, [t for t, _ in rows], now=moment, calendar=_calendar())
+            if light is not None:
+                rows = [(t, p) for t, p in rows if colours[t.id] == light][:limit]
             links = queries.task_units(session, [t.id for t, _ in rows])
             units = queries.units_by_id(session)
-        table = Table("方案", "code", "任务", "牵头单位", "期限", "状态")
+        table = Table("灯", "方案", "code", "任务", "牵头单位", "期限", "状态")
+        styles = {"red": "bold red", "yellow": "bold yellow", "green": "green", "none": "dim"}
         for task, plan_row in rows:
             leads = [units[link.unit_id].name for link in links.get(task.id, [])
                      if link.role == "lead"]
             late = task.due_at is not None and task.due_at <= moment and task.state not in (
                 "done", "cancelled")
             due = str(task.due_on or "")
-            table.add_row(plan_row.code, task.code, task.title, "、".join(leads),
-                          f"[red]{due}[/]" if late else due, task.state)
+            colour = colours[task.id]
+            table.add_row(f"[{styles[colour]}]●{LIGHT_LABELS[colour]}[/]", plan_row.code,
+                          task.code, task.title, "、".join(leads),
+                          f"[red]{due}[/]" if late else due, STATE_LABELS.get(task.state,
+                                                                              task.state))
         console.print(table)
         console.print(f"{len(rows)} tasks")
+
+
+# -- engine ---------------------------------------------------------------------------------
+
+
+@app.command("sweep")
+def sweep_cmd(now: NowOption = None,
+              plan: Annotated[list[str] | None, typer.Option(help="Only these plans.")] = None
+              ) -> None:
+    """Run one sweep: activate, remind, chase, escalate; messages go to the outbox."""
+    from taskflow.db import read_session
+    from taskflow.services import queries
+    from taskflow.services.sweep import sweep
+
+    with user_errors():
+        engine = _engine()
+        plan_ids = None
+        if plan:
+            with read_session(engine) as session:
+                plan_ids = [queries.get_plan(session, code).id for code in plan]
+        report = sweep(engine, now=_parse_now(now), calendar=_calendar(), plan_ids=plan_ids)
+        _print_sweep(report)
+
+
+def _print_sweep(report) -> None:
+    kinds = "，".join(f"{KIND_LABELS.get(k, k)} {n}" for k, n in sorted(report.messages.items()))
+    levels = "，".join(f"{level}级 {n}" for level, n in sorted(report.escalations.items()))
+    console.print(f"sweep: {report.tasks} 项任务到期处理，启动 {report.activated}，"
+                  f"消息 {sum(report.messages.values())}（{kinds or '无'}），"
+                  f"督办 {levels or '无'}，周期任务生成 {report.occurrences}", soft_wrap=True)
+    if report.unreachable:
+        console.print(f"[yellow]{report.unreachable} 条提醒找不到联系人[/]"
+                      "（taskflow units 查看通讯录）")
+    for task_id, code, error in report.errors:
+        err_console.print(f"[red]任务 {code} (#{task_id}) 规则出错，已推迟 1 小时：{error}[/]")
+
+
+KIND_LABELS = {"assigned": "交办", "ack_chase": "催签收", "due_soon": "到期提醒",
+               "due_today": "当日到期", "overdue": "逾期提醒", "escalation": "督办"}
+
+TaskRef = Annotated[str, typer.Argument(help="Plan code.")]
+CodeRef = Annotated[str, typer.Argument(help="Task code, e.g. 4.2")]
+UnitOpt = Annotated[str | None, typer.Option("--unit", help="The acting unit (name or code).")]
+ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (required).")]
+ActorOpt = Annotated[str | None, typer.Option("--as", help="Who acts (for the audit trail).")]
+
+
+@contextmanager
+def _task_action(plan: str, code: str, now: str | None) -> Iterator[tuple]:
+    from taskflow.db import write_session
+    from taskflow.services.tasks import find_task
+
+    with user_errors():
+        moment = _parse_now(now)
+        with write_session(_engine()) as session:
+            task = find_task(session, plan, code)
+            yield session, task, moment
+        console.print(f"{plan} {code}：{STATE_LABELS.get(task.state, task.state)}")
+
+
+@task_app.command("ack")
+def task_ack(plan: TaskRef, code: CodeRef, unit: UnitOpt = None, actor: ActorOpt = None,
+             now: NowOption = None) -> None:
+    """签收 a task for a unit."""
+    from taskflow.services import tasks
+
+    with _task_action(plan, code, now) as (session, task, moment):
+        tasks.acknowledge(session, task, unit=unit, actor=actor or _actor(), now=moment)
+
+
+@task_app.command("report")
+def task_report(plan: TaskRef, code: CodeRef, unit: UnitOpt = None,
+                percent: Annotated[Decimal | None, typer.Option(help="完成比例 0-100")] = None,
+                quantity: Annotated[Decimal | None, typer.Option(help="累计完成数量")] = None,
+                amount: Annotated[Decimal | None, typer.Option(help="累计拨付资金（元）")] = None,
+                note: Annotated[str | None, typer.Option(help="说明")] = None,
+                actor: ActorOpt = None, now: NowOption = None) -> None:
+    """报送进度 (cumulative figures)."""
+    from taskflow.services import tasks
+
+    with _task_action(plan, code, now) as (session, task, moment):
+        tasks.report_progress(session, task, unit=unit, actor=actor or _actor(), now=moment,
+                              percent=percent, quantity=quantity, amount=amount, note=note)
+
+
+@task_app.command("submit")
+def task_submit(plan: TaskRef, code: CodeRef, unit: UnitOpt = None,
+                note: Annotated[str | None, typer.Option(help="说明")] = None,
+                actor: ActorOpt = None, now: NowOption = None) -> None:
+    """提交办结 (the coordinator then accepts or returns)."""
+    from taskflow.services import tasks
+
+    with _task_action(plan, code, now) as (session, task, moment):
+        tasks.submit(session, task, unit=unit, actor=actor or _actor(), now=moment, note=note)
+
+
+@task_app.command("accept")
+def task_accept(plan: TaskRef, code: CodeRef,
+                note: Annotated[str | None, typer.Option(help="说明")] = None,
+                actor: ActorOpt = None, now: NowOption = None) -> None:
+    """验收通过 a submitted task."""
+    from taskflow.services import tasks
+
+    with _task_action(plan, code, now) as (session, task, moment):
+        tasks.accept(session, task, actor=actor or _actor(), now=moment, note=note)
+
+
+@task_app.command("return")
+def task_return(plan: TaskRef, code: CodeRef, reason: ReasonOpt, actor: ActorOpt = None,
+                now: NowOption = None) -> None:
+    """退回 a submitted task, with a reason."""
+    from taskflow.services import tasks
+
+    with _task_action(plan, code, now) as (session, task, moment):
+        tasks.return_(session, task, reason=reason, actor=actor or _actor(), now=moment)
+
+
+@task_app.command("extend")
+def task_extend(plan: TaskRef, code: CodeRef,
+                to: Annotated[str, typer.Option("--to", help="New deadline YYYY-MM-DD")],
+                reason: ReasonOpt, actor: ActorOpt = None, now: NowOption = None) -> None:
+    """延期: move the deadline, with a reason."""
+    from taskflow.services import tasks
+
+    with _task_action(plan, code, now) as (session, task, moment):
+        tasks.extend(session, task, due_on=_parse_date(to, "--to"), reason=reason,
+                     actor=actor or _actor(), now=moment)
+
+
+@task_app.command("cancel")
+def task_cancel(plan: TaskRef, code: CodeRef, reason: ReasonOpt, actor: ActorOpt = None,
+                now: NowOption = None) -> None:
+    """撤销 a task, with a reason."""
+    from taskflow.services import tasks
+
+    with _task_action(plan, code, now) as (session, task, moment):
+        tasks.cancel(session, task, reason=reason, actor=actor or _actor(), now=moment)
+
+
+@calendar_app.command("add")
+def calendar_add(file: Annotated[Path, typer.Argument(help="Holiday file (YAML).")]) -> None:
+    """Add a year's holidays and make-up working days (see docs/calendar.md)."""
+    from taskflow.calendar import install_holiday_file
+    from taskflow.settings import get_settings
+
+    with user_errors():
+        year = install_holiday_file(file, get_settings().holidays_dir)
+        console.print(f"{year.year} 年：{len(year.holidays)} 天假日，"
+                      f"{len(year.workdays)} 天调休上班 → {year.source}")
 
 
 def main() -> None:

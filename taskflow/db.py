@@ -84,7 +84,8 @@ def write_session(engine: Engine, *, dry_run: bool = False) -> Iterator[Session]
     With ``dry_run`` the transaction is always rolled back: the caller sees what would change.
     """
     bound = engine.execution_options(**{_WRITE: True})
-    with Session(bound) as session:
+    # Objects stay readable after the commit (the CLI prints what it just changed).
+    with Session(bound, expire_on_commit=False) as session:
         transaction = session.begin()
         try:
             yield session

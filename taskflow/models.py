@@ -133,7 +133,8 @@ class Task(SQLModel, table=True):
     schedule_text: str | None = Field(default=None, sa_column=Column(Text))
     position: int = 0
     start_on: date | None = None
-    due_on: date | None = None  # the deadline's day in the plan's timezone
+    due_on: date | None = None  # the deadline's day in the plan's timezone (as extended)
+    planned_due_on: date | None = None  # the deadline the plan file gives
     start_at: datetime | None = instant()
     due_at: datetime | None = instant(index=True)  # end of due_on in the plan's timezone
     state: str = Field(default=TaskState.pending.value,

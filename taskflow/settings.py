@@ -107,6 +107,11 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.data_dir / 'taskflow.db'}"
 
     @property
+    def holidays_dir(self) -> Path:
+        """Holiday files added with `taskflow calendar add` (years chinese-calendar lacks)."""
+        return self.data_dir / "holidays"
+
+    @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 

@@ -304,11 +304,10 @@ class _Expander:
             kids = children.get(task.code, [])
             if task.due_on is None and kids and all(k.due_on for k in kids):
                 task.due_on = max(k.due_on for k in kids)  # type: ignore[type-var]
-            # A container starts with its earliest step (a step with no start begins by its
-            # own deadline at the latest).
-            earliest = [k.start_on or k.due_on for k in kids if k.start_on or k.due_on]
-            if task.start_on is None and earliest:
-                task.start_on = min(earliest)
+            # A container starts with its earliest step, when every step says when it starts;
+            # a step without a start runs from the plan's start, and so does its container.
+            if task.start_on is None and kids and all(k.start_on for k in kids):
+                task.start_on = min(k.start_on for k in kids)  # type: ignore[type-var]
 
         for root in children.get(None, []):
             visit(root)

@@ -104,8 +104,9 @@ def _current_fields(row: Task, parent_code: str | None,
                     units: list[tuple[str, str]]) -> dict[str, Any]:
     return {
         "parent": parent_code, "kind": row.kind, "title": row.title, "text": row.text,
-        "schedule_text": row.schedule_text, "start_on": row.start_on, "due_on": row.due_on,
-        "target_value": _jsonable(row.target_value), "target_unit": row.target_unit,
+        "schedule_text": row.schedule_text, "start_on": row.start_on,
+        "due_on": row.planned_due_on, "target_value": _jsonable(row.target_value),
+        "target_unit": row.target_unit,
         "progress_plan": row.progress_plan, "recurrence": row.recurrence,
         "acceptance": row.acceptance, "units": sorted(units),
     }
@@ -169,6 +170,7 @@ def import_plan(session: Session, resolved: ResolvedPlan, *, actor: str, now: da
 def _sync_tasks(session: Session, plan: Plan, resolved: ResolvedPlan, unit_ids: dict[str, int],
                 tz: ZoneInfo, report: ImportReport, *, actor: str, now: datetime) -> None:
     rows = {t.code: t for t in session.exec(select(Task).where(Task.plan_id == plan.id)).all()}
+    year_start = day_start(date(resolved.year, 1, 1), tz)
     code_by_id = {t.id: c for c, t in rows.items()}
     links: dict[int, list[TaskUnit]] = {}
     if rows:
@@ -182,7 +184,7 @@ def _sync_tasks(session: Session, plan: Plan, resolved: ResolvedPlan, unit_ids: 
         values = {
             "kind": spec.kind, "title": spec.title, "text": spec.text,
             "schedule_text": spec.schedule_text, "position": spec.position,
-            "start_on": spec.start_on, "due_on": spec.due_on,
+            "start_on": spec.start_on, "due_on": spec.due_on, "planned_due_on": spec.due_on,
             "start_at": day_start(spec.start_on, tz) if spec.start_on else None,
             "due_at": day_end(spec.due_on, tz) if spec.due_on else None,
             "target_value": spec.target_value, "target_unit": spec.target_unit,
@@ -191,12 +193,16 @@ def _sync_tasks(session: Session, plan: Plan, resolved: ResolvedPlan, unit_ids: 
         }
         if row is None:
             row = Task(plan_id=plan.id, code=spec.code, created_at=now, updated_at=now,
-                       # The engine activates the task at its start (or at the next sweep).
-                       next_action_at=values["start_at"] or now, **values)
+                       # The engine activates the task at its start; a task without one runs
+                       # from the start of the plan year (a sweep after that activates it).
+                       next_action_at=values["start_at"] or year_start, **values)
             session.add(row)
             rows[spec.code] = row
             report.added.append(spec.code)
             continue
+        if row.due_on != row.planned_due_on:
+            # A coordinator extended the deadline: the file moves the planned date only.
+            values["due_on"], values["due_at"] = row.due_on, row.due_at
         current = _current_fields(
             row, code_by_id.get(row.parent_id),
             [(unit_codes[link.unit_id], link.role) for link in links.get(row.id, [])])
@@ -233,7 +239,8 @@ def _sync_tasks(session: Session, plan: Plan, resolved: ResolvedPlan, unit_ids: 
 
     wanted_codes = {t.code for t in resolved.tasks}
     for code, row in rows.items():
-        if code not in wanted_codes and row.archived_at is None:
+        # Occurrences of duties are made by the engine, not written in the file.
+        if code not in wanted_codes and row.archived_at is None and row.kind != "occurrence":
             row.archived_at = now
             row.next_action_at = None
             row.updated_at = now

@@ -1,0 +1,129 @@
+"""Who a policy selector such as "lead.liaison" or "office.coordinator" means for a task.
+
+The directory (units and their active contacts) is loaded once per sweep; selectors are
+resolved in memory. A unit without a contact in the wanted role falls back to its head, then
+to any contact, so a task is never silently unreachable because a liaison was not entered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from taskflow.models import Contact, Unit
+
+FALLBACK_ROLES = ("liaison", "head")
+# Roles that name particular people (a leader, the office's coordinator): nobody stands in.
+PERSONAL_ROLES = frozenset({"leader_in_charge", "coordinator", "inspector"})
+ADDRESS_FIELD = {"email": "email", "sms": "mobile", "wecom": "wecom_id",
+                 "dingtalk": "dingtalk_id"}
+
+
+@dataclass(frozen=True)
+class Recipient:
+    contact_id: int
+    name: str
+    unit_id: int
+    channel: str
+    address: str
+
+
+class Directory:
+    def __init__(self, units: Iterable[Unit], contacts: Iterable[Contact]):
+        self.units = {u.id: u for u in units}
+        self.children: dict[int | None, list[int]] = {}
+        for unit in self.units.values():
+            self.children.setdefault(unit.parent_id, []).append(unit.id)
+        self.contacts: dict[int, list[Contact]] = {}
+        for contact in contacts:
+            self.contacts.setdefault(contact.unit_id, []).append(contact)
+        self._offices: dict[int, list[int]] = {}
+        self._members: dict[int, list[int]] = {}
+
+    @classmethod
+    def load(cls, session: Session) -> Directory:
+        """Plain copies, so the directory outlives the session it was read in."""
+        units = [Unit.model_validate(u.model_dump()) for u in session.exec(select(Unit))]
+        contacts = [Contact.model_validate(c.model_dump())
+                    for c in session.exec(select(Contact).where(Contact.active))]
+        return cls(units, contacts)
+
+    def members(self, unit_id: int) -> list[int]:
+        """A collective ("各乡(镇)人民政府") stands for its parent's units of one kind."""
+        unit = self.units[unit_id]
+        if unit.kind != "collective":
+            return [unit_id]
+        if unit_id not in self._members:
+            found, stack = [], list(self.children.get(unit.parent_id, []))
+            while stack:
+                current = stack.pop()
+                if self.units[current].kind == unit.member_kind:
+                    found.append(current)
+                else:
+                    stack.extend(self.children.get(current, []))
+            self._members[unit_id] = sorted(found)
+        return self._members[unit_id]
+
+    def offices(self, jurisdiction_id: int) -> list[int]:
+        """The supervising offices (督查室, 攻坚办) directly under the plan's jurisdiction."""
+        if jurisdiction_id not in self._offices:
+            self._offices[jurisdiction_id] = [
+                uid for uid in self.children.get(jurisdiction_id, [])
+                if self.units[uid].kind == "office"]
+        return self._offices[jurisdiction_id]
+
+    def contacts_for(self, unit_ids: Iterable[int], role: str) -> list[Contact]:
+        out: list[Contact] = []
+        for unit_id in unit_ids:
+            for member in self.members(unit_id):
+                people = self.contacts.get(member, [])
+                if role == "any":
+                    out.extend(people)
+                    continue
+                chosen = [c for c in people if c.role == role]
+                if not chosen and role not in PERSONAL_ROLES:
+                    for fallback in FALLBACK_ROLES:
+                        chosen = [c for c in people if c.role == fallback]
+                        if chosen:
+                            break
+                    else:
+                        chosen = people[:1]
+                out.extend(chosen)
+        return out
+
+    def resolve(self, selectors: Iterable[str], *, units_by_role: dict[str, list[int]],
+                jurisdiction_id: int, issuer_id: int | None) -> list[Recipient]:
+        """Recipients on every channel they can be reached on, without duplicates."""
+        seen: set[tuple[int, str]] = set()
+        out: list[Recipient] = []
+        for selector in selectors:
+            scope, role = selector.split(".", 1)
+            if scope in ("lead", "responsible", "cooperating"):
+                unit_ids = units_by_role.get(scope, [])
+            elif scope == "units":
+                unit_ids = [u for ids in units_by_role.values() for u in ids]
+            elif scope == "office":
+                unit_ids = self.offices(jurisdiction_id)
+            elif scope == "jurisdiction":
+                unit_ids = [jurisdiction_id]
+            elif scope == "issuer":
+                unit_ids = [issuer_id] if issuer_id else []
+            else:
+                raise ValueError(f"unknown recipient scope {scope!r}")
+            for contact in self.contacts_for(unit_ids, role):
+                for channel in channels_of(contact):
+                    key = (contact.id, channel)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    out.append(Recipient(contact.id, contact.name, contact.unit_id, channel,
+                                         getattr(contact, ADDRESS_FIELD[channel])))
+        return out
+
+
+def channels_of(contact: Contact) -> list[str]:
+    """The contact's chosen channels that have an address; email, else SMS, by default."""
+    chosen = contact.channels or (["email"] if contact.email else ["sms"])
+    return [c for c in chosen if getattr(contact, ADDRESS_FIELD[c], None)]
