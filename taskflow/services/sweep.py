@@ -144,10 +144,16 @@ def _sweep_batch(session: Session, *, now: datetime, calendar, batch_size: int,
     audits: list[dict[str, Any]] = []
     for task in tasks:
         ctx = contexts.get(task.plan_id)
+        units = units_by_task.get(task.id, {})
+        # Everything that can fail on a task's data is computed before anything is written,
+        # so a bad row is pushed back whole instead of half-applied or stopping the sweep.
         try:
             decision = decide(_facts(task, task.id not in parents), now, ctx.policy, ctx.days,
                               ctx.clock)
-        except Exception as exc:  # a bad row must not stop the sweep: push it back, report
+            occurrences = (_occurrence_rows(task, ctx, decision.materialize_until, now)
+                           if decision.materialize_until is not None else [])
+            messages = _messages(task, ctx, decision, directory, units, now, report)
+        except Exception as exc:
             log.exception("rule failed for task %s", task.id)
             _push_back(session, task, now, f"{type(exc).__name__}: {exc}", report)
             continue
@@ -163,30 +169,8 @@ def _sweep_batch(session: Session, *, now: datetime, calendar, batch_size: int,
             audits.append(_audit(task, now, "task.escalate",
                                  {"escalation_level": task.escalation_level},
                                  {"escalation_level": decision.escalation_level}))
-        if decision.materialize_until is not None:
-            report.occurrences += _materialize(session, task, ctx, decision.materialize_until,
-                                               units_by_task.get(task.id, {}), now)
-        for action in decision.actions:
-            recipients = directory.resolve(
-                action.recipients, units_by_role=units_by_task.get(task.id, {}),
-                jurisdiction_id=ctx.plan.jurisdiction_id, issuer_id=ctx.plan.issuer_id)
-            if not recipients:
-                report.unreachable += 1
-                continue
-            not_before = out_of_quiet_hours(now, ctx.policy, ctx.tz)
-            payload = _payload(task, ctx, action, directory, units_by_task.get(task.id, {}))
-            for r in recipients:
-                outbox.append({
-                    "key": f"t{task.id}:{action.occurrence}:{action.kind}:L{action.level}:"
-                           f"c{r.contact_id}:{r.channel}",
-                    "plan_id": task.plan_id, "task_id": task.id, "contact_id": r.contact_id,
-                    "kind": action.kind, "level": action.level, "channel": r.channel,
-                    "address": r.address, "payload": {**payload, "recipient": r.name},
-                    "digest": ctx.policy.digest and action.kind in DIGESTIBLE,
-                    "status": "pending", "created_at": now, "not_before": not_before,
-                    "attempts": 0,
-                })
-            report.messages[action.kind] += 1
+        report.occurrences += _insert_occurrences(session, occurrences, units)
+        outbox.extend(messages)
     if outbox:
         statement = _insert(session, Notification).on_conflict_do_nothing(
             index_elements=["key"])
@@ -194,6 +178,35 @@ def _sweep_batch(session: Session, *, now: datetime, calendar, batch_size: int,
     if audits:
         session.execute(insert(AuditEvent), audits)
     return report
+
+
+def _messages(task: Task, ctx: _PlanContext, decision: Decision, directory: Directory,
+              units: dict[str, list[int]], now: datetime, report: SweepReport
+              ) -> list[dict[str, Any]]:
+    """Outbox rows for the decision's actions: one per recipient and channel."""
+    rows: list[dict[str, Any]] = []
+    not_before = out_of_quiet_hours(now, ctx.policy, ctx.tz)
+    for action in decision.actions:
+        recipients = directory.resolve(
+            action.recipients, units_by_role=units, jurisdiction_id=ctx.plan.jurisdiction_id,
+            issuer_id=ctx.plan.issuer_id)
+        if not recipients:
+            report.unreachable += 1
+            continue
+        payload = _payload(task, ctx, action, directory, units)
+        for r in recipients:
+            rows.append({
+                "key": f"t{task.id}:{action.occurrence}:{action.kind}:L{action.level}:"
+                       f"c{r.contact_id}:{r.channel}",
+                "plan_id": task.plan_id, "task_id": task.id, "contact_id": r.contact_id,
+                "kind": action.kind, "level": action.level, "channel": r.channel,
+                "address": r.address, "payload": {**payload, "recipient": r.name},
+                "digest": ctx.policy.digest and action.kind in DIGESTIBLE,
+                "status": "pending", "created_at": now, "not_before": not_before,
+                "attempts": 0,
+            })
+        report.messages[action.kind] += 1
+    return rows
 
 
 def _compare_and_set(session: Session, task: Task, decision: Decision, now: datetime) -> bool:
@@ -247,21 +260,20 @@ def _payload(task: Task, ctx: _PlanContext, action, directory: Directory,
     }
 
 
-def _materialize(session: Session, duty: Task, ctx: _PlanContext, until: date,
-                 units: dict[str, list[int]], now: datetime) -> int:
-    """Create the duty's occurrences (one task per period) whose period starts by ``until``.
+def _occurrence_rows(duty: Task, ctx: _PlanContext, until: date, now: datetime
+                     ) -> list[dict[str, Any]]:
+    """The duty's occurrences (one task per period) whose period starts by ``until``.
 
     Each occurrence spans from one recurrence instant to the day before the next; its
     deadline is the last day of that span. Codes are "<duty>@<start>", so materialising the
     same period twice inserts nothing.
     """
-    year = ctx.plan.year
-    start = duty.start_on or date(year, 1, 1)
-    end = duty.due_on or date(year, 12, 31)
-    rule = rrulestr(duty.recurrence, dtstart=datetime.combine(start, datetime.min.time()))
-    starts = [d.date() for d in rule.between(datetime.combine(start, datetime.min.time()),
-                                             datetime.combine(end, datetime.min.time()),
-                                             inc=True)]
+    start = duty.start_on or date(ctx.plan.year, 1, 1)
+    end = duty.due_on or date(ctx.plan.year, 12, 31)
+    midnight = datetime.min.time()
+    rule = rrulestr(duty.recurrence, dtstart=datetime.combine(start, midnight))
+    starts = [d.date() for d in rule.between(datetime.combine(start, midnight),
+                                             datetime.combine(end, midnight), inc=True)]
     rows = []
     for i, period_start in enumerate(starts):
         if period_start > until:
@@ -269,25 +281,28 @@ def _materialize(session: Session, duty: Task, ctx: _PlanContext, until: date,
         if duty.materialized_until and period_start <= duty.materialized_until:
             continue
         period_end = starts[i + 1] - timedelta(days=1) if i + 1 < len(starts) else end
-        start_at = datetime.combine(period_start, datetime.min.time(), ctx.tz)
-        due_at = datetime.combine(period_end + timedelta(days=1), datetime.min.time(), ctx.tz)
+        start_at = datetime.combine(period_start, midnight, ctx.tz)
+        due_at = datetime.combine(period_end + timedelta(days=1), midnight, ctx.tz)
         rows.append({
             "plan_id": duty.plan_id, "parent_id": duty.id,
             "code": f"{duty.code}@{period_start.isoformat()}", "kind": "occurrence",
             "title": f"{duty.title}（{period_start.isoformat()}至{period_end.isoformat()}）",
             "position": duty.position, "start_on": period_start, "due_on": period_end,
-            "start_at": start_at, "due_at": due_at, "state": "pending",
-            "progress_plan": [], "acceptance": [], "escalation_level": 0,
+            "planned_due_on": period_end, "start_at": start_at, "due_at": due_at,
+            "state": "pending", "progress_plan": [], "acceptance": [], "escalation_level": 0,
             "next_action_at": start_at, "created_at": now, "updated_at": now,
         })
-    if not rows:
-        return 0
+    return rows
+
+
+def _insert_occurrences(session: Session, rows: list[dict[str, Any]],
+                        units: dict[str, list[int]]) -> int:
     inserted = 0
     for row in rows:
         new_id = session.scalar(_insert(session, Task).values(**row).on_conflict_do_nothing(
             index_elements=["plan_id", "code"]).returning(Task.id))
         if new_id is None:
-            continue
+            continue  # another sweep made it first
         inserted += 1
         links = [{"task_id": new_id, "unit_id": unit_id, "role": role, "position": i}
                  for role, unit_ids in units.items() for i, unit_id in enumerate(unit_ids)]
