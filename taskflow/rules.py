@@ -202,14 +202,19 @@ def decide(task: TaskFacts, now: datetime, policy: PolicySpec, days: Days, clock
     return replace(decision, actions=actions, next_action_at=upcoming)
 
 
-def _around(days: Days, origin: date, today: date, every: int) -> range:
+def _around(days: Days, origin: date, today: date, every: int, limit: int | None = None
+            ) -> range:
     """Slot numbers k worth checking for slots origin + k*every: the last past and the next.
 
     Computing k from the day count (instead of walking from the origin) keeps a task that has
-    been overdue for years as cheap as one overdue since yesterday.
+    been overdue for years as cheap as one overdue since yesterday. With a limit, slots
+    stop at k = limit - 1.
     """
     elapsed = days.between(origin, today)
     k = max(0, elapsed // every)
+    if limit is not None:
+        k = min(k, limit - 1)
+        return range(max(0, k - 1), min(k + 2, limit))
     return range(max(0, k - 1), k + 2)
 
 
@@ -217,7 +222,10 @@ def _ack_chase(task: TaskFacts, activated_day: date, policy: PolicySpec, days: D
                clock: Clock, plan: _Plan) -> None:
     first = days.add(activated_day, policy.acknowledge_within)
     activated = task.activated_at or plan.now
-    for k in _around(days, first, clock.today(plan.now), policy.chase_every):
+    if policy.chase_limit == 0:
+        return
+    for k in _around(days, first, clock.today(plan.now), policy.chase_every,
+                     policy.chase_limit):
         day = days.add(first, k * policy.chase_every) if k else first
         if task.due_on is not None and day >= task.due_on:
             break  # from the deadline on, the overdue ladder takes over

@@ -106,6 +106,16 @@ def test_acknowledgement_is_chased_after_two_working_days_across_national_day():
     assert after_holiday.next_action_at == local(2025, 10, 9)
 
 
+def test_acknowledgement_chases_stop_at_the_limit():
+    task = TaskFacts(id=1, state="active", activated_at=local(2025, 3, 3, 10))
+    # chases on 5, 6 and 7 March (limit 3), then nothing more before the deadline
+    third = decide(task, local(2025, 3, 7), POLICY, DAYS, CLOCK)
+    assert kinds(third) == [("ack_chase", "ack:2025-03-07")]
+    assert third.next_action_at is None
+    assert decide(task, local(2025, 3, 20), POLICY, DAYS, CLOCK).actions == (
+        decide(task, local(2025, 3, 7), POLICY, DAYS, CLOCK).actions)
+
+
 def test_acknowledged_task_is_not_chased():
     task = due_task(date(2025, 12, 31), state="acknowledged")
     assert [a.kind for a in decide(task, local(2025, 3, 3), POLICY, DAYS, CLOCK).actions] == []

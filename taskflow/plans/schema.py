@@ -279,6 +279,7 @@ class PolicySpec(Strict):
     calendar_days: bool = False
     acknowledge_within: int = Field(default=2, ge=0, le=60)  # 签收 due after activation
     chase_every: int = Field(default=1, ge=1, le=60)  # repeat the 签收 chase
+    chase_limit: int = Field(default=3, ge=0, le=60)  # at most this many chases per task
     remind_before: list[Annotated[int, Field(ge=0, le=60)]] = Field(
         default_factory=lambda: [5, 2, 0])
     overdue_every: int = Field(default=2, ge=1, le=60)  # repeated overdue reminders
