@@ -692,7 +692,15 @@ def calendar_add(file: Annotated[Path, typer.Argument(help="Holiday file (YAML).
                       f"{len(year.workdays)} 天调休上班 → {year.source}")
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings (an unknown holiday year, say) as one readable line, not a source dump."""
+    err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
 def main() -> None:
+    import warnings
+
+    warnings.showwarning = _show_warning
     try:
         app()
     except UserError as exc:  # raised outside a command's own handling (settings, say)
