@@ -20,8 +20,10 @@ def test_simulate_a_short_window_over_the_seed_plans(tmp_path, monkeypatch):
     assert "1级" in out and "按期办结率" in out and "期末红黄绿灯" in out
     # the same seed gives the same year
     again = CliRunner().invoke(app, [*args[:-1], f"sqlite:///{tmp_path / 'sim2.db'}"])
-    strip = lambda text: [line for line in text.splitlines() if "秒" not in line]  # noqa: E731
-    assert strip(again.output) == strip(out)
+    def figures(text: str) -> list[str]:  # the tables and totals, not timings or warnings
+        return [line for line in text.splitlines() if line.startswith(("│", "签收", "期末"))]
+
+    assert figures(again.output) == figures(out) and len(figures(out)) > 10
 
 
 def test_simulate_refuses_a_backwards_window():
