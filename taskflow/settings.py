@@ -12,7 +12,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from taskflow.errors import Problem, UserError
+from taskflow.plans.schema import known_timezone
 
 # Values people copy from examples; a deployment using one of them is not secret at all.
 PLACEHOLDER_SECRETS = frozenset({
@@ -87,14 +88,8 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
         return tuple(sources)
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r}") from None
-        return value
+    _known_timezone = field_validator("timezone")(
+        classmethod(lambda cls, v: known_timezone(v)))
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -73,6 +73,15 @@ class InspectionKind(StrEnum):
     assessment = "assessment"  # 考核 / 考评
 
 
+def known_timezone(value: str) -> str:
+    """A validator body: the IANA zone exists (Asia/Shanghai)."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {value!r}; e.g. Asia/Shanghai") from None
+    return value
+
+
 def _amount_yuan(value: Any) -> Any:
     """'230万元', '4.36亿元', '2260.96 万', 11 (yuan) -> Decimal yuan."""
     if isinstance(value, bool):
@@ -350,11 +359,4 @@ class PlanFile(Strict):
             return "20xx"
         raise ValueError(f"year must be a number or 20xx, not {value!r}")
 
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r}; e.g. Asia/Shanghai") from None
-        return value
+    _timezone = field_validator("timezone")(classmethod(lambda cls, v: known_timezone(v)))
