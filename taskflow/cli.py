@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from functools import partial
+from functools import partial, wraps
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +23,7 @@ from rich.tree import Tree
 
 from taskflow.errors import UserError
 from taskflow.rules import STATE_LABELS
+from workflows import cli as workflow_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="taskflow: 扶贫专项实施方案 → 任务、期限、提醒、督办。")
@@ -606,6 +607,21 @@ def task_cancel(plan: TaskRef, code: CodeRef, reason: ReasonOpt, actor: ActorOpt
 
     with _task_action(plan, code, now) as (session, task, moment):
         tasks.cancel(session, task, reason=reason, actor=actor or _actor(), now=moment)
+
+
+def _registered(function):
+    """Register an interface function from workflows/ with this CLI's error handling."""
+
+    @wraps(function)
+    def command(**kwargs) -> None:
+        with user_errors():
+            function(**kwargs)
+
+    return command
+
+
+app.command("serve")(_registered(workflow_cli.serve))
+app.command("deploy")(_registered(workflow_cli.deploy))
 
 
 @app.command("simulate")

@@ -1,0 +1,158 @@
+"""Command functions for ``taskflow serve`` and ``taskflow deploy``.
+
+Plain functions with Typer-annotated parameters; taskflow/cli.py registers them, e.g.::
+
+    from workflows import cli as workflow_cli
+    app.command("serve")(workflow_cli.serve)
+    app.command("deploy")(workflow_cli.deploy)
+
+They raise ``taskflow.errors.UserError`` for a user's mistake (bad schedule, database not
+migrated, another scheduler running, Prefect server unreachable); the caller turns it into
+``error: ...`` and exit code 2. ``python -m workflows.cli serve|deploy`` runs them standalone
+(the same error handling), which the tests use.
+
+Nothing here imports ``prefect`` at module level: serve must set PREFECT_HOME first.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from workflows.scheduler import DEFAULT_SWEEP_EVERY
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def _stamp() -> str:
+    return datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _say(message: str) -> None:
+    console.print(f"[dim]{_stamp()}[/] {escape(message)}", soft_wrap=True)
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    from workflows.direct import summary_line
+
+    style = "yellow" if summary["errors"] else "green"
+    console.print(f"[dim]{_stamp()}[/] [{style}]{escape(summary_line(summary))}[/]",
+                  soft_wrap=True)
+    for error in summary["errors"][:10]:
+        console.print(f"    [yellow]task {escape(str(error['task_code']))}: "
+                      f"{escape(error['error'])}[/]", soft_wrap=True)
+
+
+def _print_error(message: str) -> None:
+    err_console.print(f"[dim]{_stamp()}[/] [bold red]error:[/] {escape(message)}",
+                      soft_wrap=True)
+
+
+def serve(
+    host: Annotated[str, typer.Option(
+        help="Address for the web app (not served yet: accepted and unused for now).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(
+        help="Port for the web app (not served yet; the embedded Prefect API avoids it).")
+    ] = 8000,
+    sweep_every: Annotated[str, typer.Option(
+        "--sweep-every",
+        help="When to sweep: a 5-field crontab in the configured timezone "
+             "(\"*/5 * * * *\") or an interval (\"30s\", \"5m\", \"1h\").")
+    ] = DEFAULT_SWEEP_EVERY,
+    once: Annotated[bool, typer.Option(
+        "--once", help="Run one sweep through the Prefect flow, print its summary, exit.")
+    ] = False,
+    now: Annotated[str | None, typer.Option(
+        "--now", help="With --once: pretend it is this instant (ISO date/datetime).")
+    ] = None,
+) -> None:
+    """Run the scheduler: sweep due tasks on a schedule (through Prefect) until stopped.
+
+    One scheduler per database: a second serve on the same database refuses to start.
+    Prefect keeps its state in <data dir>/prefect (an embedded API unless PREFECT_API_URL
+    is set). Stop with Ctrl-C or SIGTERM; a running sweep finishes first.
+    """
+    from taskflow.errors import UserError
+    from workflows.scheduler import parse_schedule, run_once, run_serve
+
+    del host  # the web app comes later
+    if now is not None and not once:
+        raise UserError.single("--now needs --once (the scheduler runs on the real clock)",
+                               field="--now")
+    if once:
+        _print_summary(run_once(now=now, web_port=port, say=_say))
+        return
+    from taskflow.settings import get_settings
+
+    parse_schedule(sweep_every, get_settings().tz)  # a bad schedule fails before anything
+    result = run_serve(sweep_every=sweep_every, web_port=port, say=_say,
+                       on_summary=_print_summary, on_error=_print_error)
+    _say(f"{result.sweeps} sweep(s) run")
+
+
+def deploy(
+    pool: Annotated[str, typer.Option(help="Prefect work pool (type process; created if "
+                                           "missing).")] = "taskflow",
+    sweep_cron: Annotated[str, typer.Option(
+        "--sweep-cron", help="Cron schedule of each sweep deployment, in the configured "
+                             "timezone.")] = DEFAULT_SWEEP_EVERY,
+    partition: Annotated[list[str] | None, typer.Option(
+        "--partition", help="NAME=PLAN[,PLAN...]: one sweep deployment per partition of plan "
+                            "codes (repeat the option). Default: one deployment for all plans.")
+    ] = None,
+) -> None:
+    """Register the sweep deployments on the Prefect server at PREFECT_API_URL.
+
+    For several machines: a Prefect server on PostgreSQL, `prefect worker start --pool POOL`
+    on each machine with taskflow installed and TASKFLOW_DATABASE_URL pointing at the shared
+    PostgreSQL database. Each deployment allows one run at a time (concurrency limit 1).
+    """
+    from workflows.deploy import deploy as register
+    from workflows.deploy import parse_partitions
+
+    results = register(pool, sweep_cron=sweep_cron,
+                       partitions=parse_partitions(partition) if partition else None)
+    for item in results.deployments:
+        scope = "all plans" if not item.plan_codes else "plans " + ", ".join(item.plan_codes)
+        _say(f"deployment {item.full_name}: {item.cron!r} {item.timezone}, concurrency 1, "
+             f"pool {results.pool} ({scope})")
+    for name in results.removed:
+        _say(f"removed stale deployment {name}")
+    if results.pool_created:
+        _say(f"created work pool {results.pool!r} (process)")
+    _say(f"start workers with: prefect worker start --pool {results.pool}")
+
+
+def main() -> None:
+    """``python -m workflows.cli``: serve and deploy without taskflow/cli.py."""
+    from taskflow.errors import UserError
+
+    app = typer.Typer(no_args_is_help=True, add_completion=False,
+                      pretty_exceptions_enable=False)
+    app.command("serve")(serve)
+    app.command("deploy")(deploy)
+    try:
+        app(standalone_mode=False)
+    except UserError as exc:
+        for problem in exc.problems:
+            _print_error(str(problem))
+        raise SystemExit(2) from None
+    except typer.Abort:
+        raise SystemExit(130) from None
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""The sweep's work as plain functions, without Prefect (nothing here imports ``prefect``).
+
+``workflows.sweep`` wraps these in Prefect tasks; ``workflows.scheduler`` uses them before
+Prefect is imported (checks at start-up) and as a fallback when the Prefect API itself fails.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import DBAPIError
+
+from taskflow.errors import UserError
+
+
+def parse_now(value: str | datetime | None, tz: ZoneInfo) -> datetime:
+    """An ISO date/datetime (without a zone: in ``tz``) → aware UTC; None → the real clock."""
+    if value is None:
+        return datetime.now(UTC)
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise UserError.single(f"{value!r} is not an ISO date or datetime "
+                                   "(2025-06-30 or 2025-06-30T09:00+08:00)",
+                                   field="now") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    return parsed.astimezone(UTC)
+
+
+def open_engine(settings=None) -> Engine:
+    """The application database, refusing one that is not at the current schema."""
+    from taskflow.db import make_engine
+    from taskflow.migrate import current_revision, head_revision
+    from taskflow.settings import get_settings
+
+    settings = settings or get_settings()
+    engine = make_engine(settings.database_url_resolved)
+    try:
+        current = current_revision(engine)
+    except DBAPIError as exc:
+        engine.dispose()
+        raise UserError.single(f"cannot open the database: {exc.orig}",
+                               field="TASKFLOW_DATABASE_URL") from None
+    if current != head_revision():
+        engine.dispose()
+        raise UserError.single("the database is not at the current schema; run: "
+                               "taskflow db upgrade (or taskflow init)")
+    return engine
+
+
+def resolve_plans(engine: Engine, plan_ids: Sequence[int] | None,
+                  plan_codes: Sequence[str] | None) -> list[int] | None:
+    """Plan ids to sweep: None means all plans. An empty selection is an error, not "all"."""
+    from taskflow.db import read_session
+    from taskflow.models import Plan
+
+    if plan_ids is None and plan_codes is None:
+        return None
+    ids = list(plan_ids or [])
+    if plan_codes:
+        with read_session(engine) as session:
+            found = dict(session.execute(
+                select(Plan.code, Plan.id).where(Plan.code.in_(list(plan_codes)))).all())
+        missing = [code for code in plan_codes if code not in found]
+        if missing:
+            raise UserError.single(f"unknown plan code(s): {', '.join(missing)}",
+                                   field="plan_codes")
+        ids.extend(found[code] for code in plan_codes)
+    if not ids:
+        raise UserError.single("an empty plan selection sweeps nothing; "
+                               "leave plan_ids/plan_codes unset to sweep every plan",
+                               field="plan_ids")
+    return sorted(set(ids))
+
+
+def load_work_calendar(settings=None):
+    from taskflow.calendar import WorkCalendar
+    from taskflow.settings import get_settings
+
+    settings = settings or get_settings()
+    return WorkCalendar.load(settings.data_dir / "holidays")
+
+
+def batch_option(batch_size: int | None) -> dict[str, int]:
+    """Pass a batch size only when one is given: the service owns the default."""
+    if batch_size is None:
+        return {}
+    if batch_size < 1:
+        raise UserError.single("the batch size must be at least 1", field="batch_size")
+    return {"batch_size": batch_size}
+
+
+def summarize(report, *, now: datetime, plan_ids: list[int] | None,
+              seconds: float) -> dict[str, Any]:
+    """A SweepReport as plain values (JSON-friendly apart from int escalation levels)."""
+    return {
+        "now": now.isoformat(),
+        "plan_ids": plan_ids,
+        "batches": report.batches,
+        "tasks": report.tasks,
+        "activated": report.activated,
+        "occurrences": report.occurrences,
+        "messages": dict(sorted(report.messages.items())),
+        "messages_total": sum(report.messages.values()),
+        "escalations": {int(level): n for level, n in sorted(report.escalations.items())},
+        "lost_races": report.lost_races,
+        "unreachable": report.unreachable,
+        "errors": [{"task_id": task_id, "task_code": code, "error": error}
+                   for task_id, code, error in report.errors],
+        "seconds": round(seconds, 3),
+        "stage_seconds": {stage: round(value, 3) for stage, value in
+                          sorted(getattr(report, "seconds", {}).items())},
+    }
+
+
+def summary_line(summary: dict[str, Any]) -> str:
+    """One line for a log or a console: what the sweep did."""
+    parts = [f"{summary['tasks']} due task(s)"]
+    if summary["messages_total"]:
+        kinds = ", ".join(f"{kind} {n}" for kind, n in summary["messages"].items())
+        parts.append(f"{summary['messages_total']} message(s) ({kinds})")
+    else:
+        parts.append("no messages")
+    if summary["escalations"]:
+        parts.append("escalations " + " ".join(f"L{level}×{n}"
+                                                for level, n in summary["escalations"].items()))
+    for key, label in (("activated", "activated"), ("occurrences", "new occurrence(s)"),
+                       ("unreachable", "unreachable"), ("lost_races", "lost race(s)")):
+        if summary[key]:
+            parts.append(f"{summary[key]} {label}")
+    parts.append(f"{len(summary['errors'])} error(s)")
+    scope = "all plans" if summary["plan_ids"] is None else \
+        "plans " + ",".join(str(i) for i in summary["plan_ids"])
+    return f"sweep at {summary['now']} ({scope}): " + "; ".join(parts) + \
+        f" [{summary['seconds']:.2f} s]"
+
+
+def sweep_once(now: str | datetime | None = None, plan_ids: Sequence[int] | None = None,
+               plan_codes: Sequence[str] | None = None, *,
+               batch_size: int | None = None) -> dict[str, Any]:
+    """The flow's work without Prefect: one sweep, its summary."""
+    from taskflow.services.sweep import sweep
+    from taskflow.settings import get_settings
+
+    settings = get_settings()
+    moment = parse_now(now, settings.tz)
+    engine = open_engine(settings)
+    try:
+        ids = resolve_plans(engine, plan_ids, plan_codes)
+        started = time.perf_counter()
+        report = sweep(engine, now=moment, calendar=load_work_calendar(settings),
+                       plan_ids=ids, **batch_option(batch_size))
+        return summarize(report, now=moment, plan_ids=ids,
+                         seconds=time.perf_counter() - started)
+    finally:
+        engine.dispose()
+
+
