@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from taskflow.errors import UserError
@@ -67,25 +68,53 @@ def transition(state: str, action: str) -> str:
 # -- days ------------------------------------------------------------------------------------
 
 
+MEMO_LIMIT = 100_000  # entries per Days/Clock memo before it starts over
+
+
 class Days:
-    """Day arithmetic under a policy: working days from a calendar, or calendar days."""
+    """Day arithmetic under a policy: working days from a calendar, or calendar days.
+
+    Working-day answers are memoized per instance (the calendar does not change under it):
+    a sweep asks the same questions (two working days before 16 June...) for many tasks.
+    """
 
     def __init__(self, calendar, *, calendar_days: bool):
         self.calendar = calendar
         self.calendar_days = calendar_days
+        self._memo: dict[tuple, date | int] = {}
+
+    def _remember(self, key: tuple, value):
+        if len(self._memo) >= MEMO_LIMIT:
+            self._memo.clear()
+        self._memo[key] = value
+        return value
 
     def add(self, day: date, n: int) -> date:
         if self.calendar_days:
             return day + timedelta(days=n)
-        return self.calendar.add_workdays(day, n)
+        key = (day, n)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._remember(key, self.calendar.add_workdays(day, n))
+        return found
 
     def on_or_before(self, day: date) -> date:
-        return day if self.calendar_days else self.calendar.on_or_before(day)
+        if self.calendar_days:
+            return day
+        key = (day, None)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._remember(key, self.calendar.on_or_before(day))
+        return found
 
     def between(self, start: date, end: date) -> int:
         if self.calendar_days:
             return (end - start).days
-        return self.calendar.workdays_between(start, end)
+        key = (start, end, None)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._remember(key, self.calendar.workdays_between(start, end))
+        return found
 
 
 # -- facts and decisions ---------------------------------------------------------------------
@@ -148,58 +177,83 @@ class _Plan:
 
 
 class Clock:
-    """Local days and send times of a plan (its timezone, the policy's send_at)."""
+    """Local days and send times of a plan (its timezone, the policy's send_at); memoized."""
 
     def __init__(self, tz: ZoneInfo, policy: PolicySpec):
         self.tz = tz
         hour, minute = (int(x) for x in policy.send_at.split(":"))
         self.send_at = time(hour, minute)
+        self._days: dict[float, date] = {}
+        self._sends: dict[date, datetime] = {}
 
     def today(self, now: datetime) -> date:
-        return now.astimezone(self.tz).date()
+        key = now.timestamp()  # the instant itself (equal wall times can differ by fold)
+        found = self._days.get(key)
+        if found is None:
+            if len(self._days) >= MEMO_LIMIT:
+                self._days.clear()
+            found = self._days[key] = now.astimezone(self.tz).date()
+        return found
 
     def at(self, day: date) -> datetime:
         """The instant a day's messages go out, in UTC."""
-        return datetime.combine(day, self.send_at, self.tz).astimezone(UTC)
+        found = self._sends.get(day)
+        if found is None:
+            if len(self._sends) >= MEMO_LIMIT:
+                self._sends.clear()
+            found = self._sends[day] = datetime.combine(day, self.send_at,
+                                                        self.tz).astimezone(UTC)
+        return found
 
 
 def decide(task: TaskFacts, now: datetime, policy: PolicySpec, days: Days, clock: Clock
            ) -> Decision:
-    """Everything due for ``task`` at ``now``, and when to look at it next."""
+    """Everything due for ``task`` at ``now``, and when to look at it next.
+
+    The decision depends on the facts but not on ``task.id`` (keys name the task, the sweep
+    does): the sweep reuses one decision for the many tasks that share all other facts.
+    """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     if task.state in CLOSED or task.state == "submitted":
         return Decision()  # nothing owed by the units; the coordinator acts next
 
     plan = _Plan(now)
-    decision = Decision()
+    state = activated_at = escalation_level = materialize_until = None
     if task.state == "pending":
         if task.start_at is not None and task.start_at > now:
             return Decision(next_action_at=task.start_at)
-        activated = now
-        decision = replace(decision, state="active", activated_at=activated)
+        state, activated_at = "active", now
         if task.kind not in STEP_KINDS:
             plan.slot(now, Action("assigned", "assigned", tuple(policy.notify)))
-        task = replace(task, state="active", activated_at=activated)
+        task = replace(task, state="active", activated_at=activated_at)
 
-    activated_day = clock.today(task.activated_at or now)
     if task.state == "active" and task.kind not in STEP_KINDS:
-        _ack_chase(task, activated_day, policy, days, clock, plan)
+        _ack_chase(task, clock.today(task.activated_at or now), policy, days, clock, plan)
     if task.recurrence:
         horizon = clock.today(now) + timedelta(days=policy.occurrence_horizon)
         if task.materialized_until is None or task.materialized_until < horizon:
-            decision = replace(decision, materialize_until=horizon)
+            materialize_until = horizon
         # look again when the horizon has moved a week on
         plan.future.append(clock.at(clock.today(now) + timedelta(days=7)))
     if task.due_on is not None and task.due_at is not None and task.is_leaf:
         _deadline(task, policy, days, clock, plan)
         level = _escalation(task, policy, days, clock, plan)
         if level > task.escalation_level:
-            decision = replace(decision, escalation_level=level)
+            escalation_level = level
 
-    actions = tuple(action for _, action in sorted(plan.due.values(), key=lambda x: x[0]))
-    upcoming = min(plan.future) if plan.future else None
-    return replace(decision, actions=actions, next_action_at=upcoming)
+    due = plan.due
+    if len(due) > 1:
+        actions = tuple(action for _, action in sorted(due.values(), key=_first))
+    else:
+        actions = tuple(action for _, action in due.values())
+    return Decision(actions=actions, state=state, activated_at=activated_at,
+                    escalation_level=escalation_level, materialize_until=materialize_until,
+                    next_action_at=min(plan.future) if plan.future else None)
+
+
+def _first(pair: tuple) -> Any:
+    return pair[0]
 
 
 def _around(days: Days, origin: date, today: date, every: int, limit: int | None = None

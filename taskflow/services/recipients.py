@@ -1,16 +1,19 @@
 """Who a policy selector such as "lead.liaison" or "office.coordinator" means for a task.
 
-The directory (units and their active contacts) is loaded once per sweep; selectors are
-resolved in memory. A unit without a contact in the wanted role falls back to its head, then
-to any contact, so a task is never silently unreachable because a liaison was not entered.
+The directory (units and their active contacts, as plain rows) is loaded once per sweep;
+selectors are resolved in memory, and each distinct question is answered once per directory
+(most tasks of a sweep share their units with many others). A unit without a contact in the
+wanted role falls back to its head, then to any contact, so a task is never silently
+unreachable because a liaison was not entered.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlalchemy import select
+from sqlmodel import Session
 
 from taskflow.models import Contact, Unit
 
@@ -41,14 +44,26 @@ class Directory:
             self.contacts.setdefault(contact.unit_id, []).append(contact)
         self._offices: dict[int, list[int]] = {}
         self._members: dict[int, list[int]] = {}
+        self._resolved: dict[tuple, tuple[Recipient, ...]] = {}
+        self._names: dict[tuple[int, ...], tuple[str, ...]] = {}
+        self._reachable: dict[tuple[int, str], tuple[Recipient, ...]] = {}
 
     @classmethod
     def load(cls, session: Session) -> Directory:
-        """Plain copies, so the directory outlives the session it was read in."""
-        units = [Unit.model_validate(u.model_dump()) for u in session.exec(select(Unit))]
-        contacts = [Contact.model_validate(c.model_dump())
-                    for c in session.exec(select(Contact).where(Contact.active))]
+        """Plain immutable rows (not ORM objects), so the directory outlives the session."""
+        unit, contact = Unit.__table__, Contact.__table__
+        units = session.execute(select(unit)).all()
+        contacts = session.execute(select(contact).where(contact.c.active)
+                                   .order_by(contact.c.id)).all()
         return cls(units, contacts)
+
+    def names(self, unit_ids: Iterable[int]) -> list[str]:
+        """The units' names, in order."""
+        key = tuple(unit_ids)
+        found = self._names.get(key)
+        if found is None:
+            found = self._names[key] = tuple(self.units[u].name for u in key)
+        return list(found)
 
     def members(self, unit_id: int) -> list[int]:
         """A collective ("各乡(镇)人民政府") stands for its parent's units of one kind."""
@@ -93,9 +108,25 @@ class Directory:
                 out.extend(chosen)
         return out
 
-    def resolve(self, selectors: Iterable[str], *, units_by_role: dict[str, list[int]],
-                jurisdiction_id: int, issuer_id: int | None) -> list[Recipient]:
+    def resolve(self, selectors: Iterable[str], *,
+                units_by_role: Mapping[str, Sequence[int]],
+                jurisdiction_id: int, issuer_id: int | None) -> tuple[Recipient, ...]:
         """Recipients on every channel they can be reached on, without duplicates."""
+        selectors = tuple(selectors)
+        key = (selectors, tuple(units_by_role.items()), jurisdiction_id, issuer_id)
+        try:
+            found = self._resolved.get(key)
+        except TypeError:  # lists of unit ids (the sweep passes tuples)
+            key = (selectors, tuple((role, tuple(ids)) for role, ids in units_by_role.items()),
+                   jurisdiction_id, issuer_id)
+            found = self._resolved.get(key)
+        if found is None:
+            found = self._resolved[key] = tuple(self._resolve(
+                selectors, units_by_role, jurisdiction_id, issuer_id))
+        return found
+
+    def _resolve(self, selectors: tuple[str, ...], units_by_role: Mapping[str, Sequence[int]],
+                 jurisdiction_id: int, issuer_id: int | None) -> list[Recipient]:
         seen: set[tuple[int, str]] = set()
         out: list[Recipient] = []
         for selector in selectors:
@@ -112,15 +143,26 @@ class Directory:
                 unit_ids = [issuer_id] if issuer_id else []
             else:
                 raise ValueError(f"unknown recipient scope {scope!r}")
-            for contact in self.contacts_for(unit_ids, role):
-                for channel in channels_of(contact):
-                    key = (contact.id, channel)
+            for unit_id in unit_ids:
+                for recipient in self._reachable_in(unit_id, role):
+                    key = (recipient.contact_id, recipient.channel)
                     if key in seen:
                         continue
                     seen.add(key)
-                    out.append(Recipient(contact.id, contact.name, contact.unit_id, channel,
-                                         getattr(contact, ADDRESS_FIELD[channel])))
+                    out.append(recipient)
         return out
+
+    def _reachable_in(self, unit_id: int, role: str) -> tuple[Recipient, ...]:
+        """contacts_for([unit_id], role) on every channel they have an address for."""
+        key = (unit_id, role)
+        found = self._reachable.get(key)
+        if found is None:
+            found = self._reachable[key] = tuple(
+                Recipient(contact.id, contact.name, contact.unit_id, channel,
+                          getattr(contact, ADDRESS_FIELD[channel]))
+                for contact in self.contacts_for([unit_id], role)
+                for channel in channels_of(contact))
+        return found
 
 
 def channels_of(contact: Contact) -> list[str]:
