@@ -270,9 +270,12 @@ def plan_check(
 
 @plan_app.command("import")
 def plan_import(
-    files: Annotated[list[Path], typer.Argument(help="Plan YAML files.")],
+    files: Annotated[list[Path], typer.Argument(
+        help="Plan YAML files, or plan documents (.txt .md .docx .xlsx) to parse.")],
     year: YearOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change.")] = False,
+    part: PartOption = None,
+    jurisdiction: JurisdictionOption = None,
 ) -> None:
     """Import plan files; re-importing updates by task code and keeps recorded progress."""
     from taskflow.db import write_session
@@ -283,10 +286,16 @@ def plan_import(
 
     with user_errors():
         engine = _engine()
-        parsed = [(file, *read_plan_file(file)) for file in files]  # all files valid first
+        documents = [f for f in files if f.suffix.lower() not in (".yaml", ".yml")]
+        # all files valid first
+        parsed = [(file, *read_plan_file(file)) for file in files if file not in documents]
         reports = []
         # One transaction for all files: a problem in any of them writes none of them.
         with write_session(engine, dry_run=dry_run) as session:
+            for file in documents:
+                parsed.extend(_parsed_documents(file, year=year, part=part,
+                                                jurisdiction=jurisdiction,
+                                                units=unit_index(session), dry_run=dry_run))
             for file, plan_file, located in parsed:
                 resolved = expand(plan_file, located, unit_index(session), year=year)
                 reports.append((file, import_plan(session, resolved, actor=_actor(),
@@ -294,6 +303,127 @@ def plan_import(
                                                   source_file=str(file))))
         for file, report in reports:
             _print_import(file, report, dry_run)
+
+
+PartOption = Annotated[int | None, typer.Option(
+    "--part", help="Only this part (篇N) of a document that holds several plans.")]
+JurisdictionOption = Annotated[str | None, typer.Option(
+    "--jurisdiction", help="Unit code of the plan's government (default: inferred from the "
+    "units the text names).")]
+
+
+def _parsed_documents(file: Path, *, year: int | None, part: int | None,
+                      jurisdiction: str | None, units, dry_run: bool) -> list[tuple]:
+    """Parse a plan document for `plan import`: (label, PlanFile, Located) per plan found."""
+    from taskflow.parsing import dump_plan, parse_file
+    from taskflow.plans.schema import PlanFile
+    from taskflow.plans.yamlio import load_located, validate
+
+    result = parse_file(file, year=year, units=units, jurisdiction=jurisdiction)
+    chosen = [result.part(part)] if part is not None else result.found
+    out = []
+    for parsed in chosen:
+        _print_review(parsed.review)
+        if parsed.plan is None:
+            continue
+        if dry_run:
+            _print_parsed_tree(parsed.plan)
+        label = f"{file}" + (f" (篇{parsed.part})" if parsed.part is not None else "")
+        located = load_located(dump_plan(parsed.plan), label)
+        out.append((Path(label), validate(PlanFile, located), located))
+    if not out:
+        raise UserError.single("no plan found in this document", file=str(file))
+    return out
+
+
+def _print_review(review) -> None:
+    err_console.print(review.format(), markup=False, highlight=False, soft_wrap=True)
+
+
+def _print_parsed_tree(plan: dict) -> None:
+    tree = Tree(f"[bold]{plan['code']}[/] {plan['title']} [dim]({plan['year']}, "
+                f"{plan['jurisdiction']})[/]")
+
+    def add(node: Tree, task: dict) -> None:
+        facts = [f"牵头 {'、'.join(task['lead'])}" if task.get("lead") else "",
+                 f"限 {task['due']}" if task.get("due") else "",
+                 f"周期 {task['recurrence']}" if task.get("recurrence") else ""]
+        label = f"[cyan]{task['code']}[/] {task['title']}"
+        facts = [f for f in facts if f]
+        branch = node.add(label + (f" [dim]{' · '.join(facts)}[/]" if facts else ""))
+        for ms in task.get("milestones", []):
+            branch.add(f"[dim]◆ {ms['due']} {ms['title']}[/]")
+        for child in task.get("children", []):
+            add(branch, child)
+
+    for task in plan["tasks"]:
+        add(tree, task)
+    console.print(tree)
+
+
+@plan_app.command("parse")
+def plan_parse(
+    file: Annotated[Path, typer.Argument(help="A plan document: .txt .md .docx .xlsx.")],
+    year: YearOption = None,
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output", help="Write here: a .yaml file (one plan) or a directory (one "
+        "<code>.yaml per plan). Default: YAML on stdout.")] = None,
+    part: PartOption = None,
+    jurisdiction: JurisdictionOption = None,
+    units: Annotated[list[Path] | None, typer.Option(
+        "--units", help="Units files or directories to check unit names against (default: "
+        "the units in the database, when there is one).")] = None,
+) -> None:
+    """Parse a plan document into plan YAML; the review report goes to stderr."""
+    from taskflow.parsing import parse_file
+
+    with user_errors():
+        index = _parsing_units(units)
+        result = parse_file(file, year=year, units=index, jurisdiction=jurisdiction)
+        chosen = [result.part(part)] if part is not None else result.plans
+        for parsed in chosen:
+            _print_review(parsed.review)
+        plans = [p for p in chosen if p.plan is not None]
+        if not plans:
+            raise UserError.single("no tasks found: nothing to write", file=str(file))
+        if output is None:
+            sys.stdout.write("---\n".join(p.to_yaml() for p in plans))
+            return
+        if output.suffix.lower() in (".yaml", ".yml"):
+            if len(plans) > 1:
+                numbers = ", ".join(str(p.part) for p in plans)
+                raise UserError.single(f"the document holds {len(plans)} plans (篇 {numbers}): "
+                                       "give --part N, or -o DIR for one file per plan",
+                                       file=str(file))
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(plans[0].to_yaml(), encoding="utf-8")
+            err_console.print(f"wrote {output}", highlight=False)
+            return
+        output.mkdir(parents=True, exist_ok=True)
+        for parsed in plans:
+            target = output / f"{parsed.plan['code']}.yaml"  # type: ignore[index]
+            target.write_text(parsed.to_yaml(), encoding="utf-8")
+            err_console.print(f"wrote {target}", highlight=False)
+
+
+def _parsing_units(paths: list[Path] | None):
+    """The unit directory for parsing: the files given, else the database's if it exists."""
+    from taskflow.plans.loader import index_from_units_files
+
+    if paths:
+        return index_from_units_files(paths)
+    from taskflow.db import read_session
+    from taskflow.services.units import unit_index
+    from taskflow.settings import get_settings
+
+    url = get_settings().database_url_resolved
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return None  # no database yet: parse without checking units (never create one)
+    try:
+        with read_session(_engine()) as session:
+            return unit_index(session)
+    except Exception:  # no usable database: units are then not checked
+        return None
 
 
 def _print_import(file: Path, report, dry_run: bool) -> None:

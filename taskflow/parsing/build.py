@@ -1,0 +1,422 @@
+"""Node trees → plan-file dicts (docs/plan-format.md), with the review of each part."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from taskflow.parsing import quantities
+from taskflow.parsing.review import FoundTask, Review
+from taskflow.parsing.schedule import Schedule, _progress, parse_schedule
+from taskflow.parsing.structure import Node, Part
+from taskflow.parsing.text import squeeze
+from taskflow.plans.units import UnitIndex, normalize
+
+PLACEHOLDER_JURISDICTION = "todo.jurisdiction"
+
+BACKGROUND = ("对象范围", "实施范围", "基本情况", "指导思想", "基本原则", "总体要求", "目的意义",
+              "编制依据", "工作原则", "存在的问题", "存在问题", "背景", "总体思路", "适用范围")
+FUNDS = ("资金筹措", "资金来源", "投资估算", "资金安排", "资金保障", "筹资", "资金预算",
+         "资金投入")
+ACCEPTANCE = ("验收标准", "考核标准", "验收办法", "评分标准")
+_INSPECTION = re.compile(
+    r"(季度|半年|年底|年终|年度|月度|每月|每季度)(检查|通报|考核|督查|考评|评估)")
+_GOVERNMENT_KINDS = ("province", "city", "county")
+
+
+def section_kind(title: str) -> str:
+    flat = squeeze(title)
+    if any(k in flat for k in FUNDS):
+        return "funds"
+    if any(k in flat for k in ACCEPTANCE):
+        return "acceptance"
+    if any(k in flat for k in BACKGROUND):
+        return "background"
+    return "tasks"
+
+
+@dataclass
+class Context:
+    year: int
+    units: UnitIndex | None
+    jurisdiction: str | None
+    review: Review
+    cache: dict = field(default_factory=dict)
+    unit_pattern: re.Pattern[str] | None = None
+    subject_pattern: re.Pattern[str] | None = None
+
+    def resolve(self, name: str, jurisdiction: str | None) -> tuple[str | None, str | None]:
+        """(code, None) or (None, why not) — cached per name and scope."""
+        key = (name, jurisdiction)
+        if key not in self.cache:
+            if self.units is None:
+                self.cache[key] = (None, None)
+            else:
+                try:
+                    self.cache[key] = (self.units.resolve(name, jurisdiction), None)
+                except ValueError as exc:
+                    self.cache[key] = (None, str(exc))
+        return self.cache[key]
+
+
+def _num(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _text(node: Node) -> str:
+    parts = [lab.text for lab in node.label("text")] + [text for _, text in node.body]
+    return "".join(p.strip() for p in parts if p.strip())
+
+
+def _schedule_sources(node: Node) -> list[tuple[int, str]]:
+    return [(lab.line, lab.text) for lab in node.labels if lab.kind in ("schedule", "due")]
+
+
+def _merge(schedules: list[Schedule]) -> Schedule:
+    if len(schedules) == 1:
+        return schedules[0]
+    merged = Schedule()
+    for s in schedules:
+        merged.steps += s.steps
+        merged.duties += s.duties
+        merged.ongoing += s.ongoing
+        merged.issues += s.issues
+        merged.counts += s.counts
+        merged.start = merged.start or s.start
+    _progress(merged, None)
+    return merged
+
+
+class PlanBuilder:
+    def __init__(self, part: Part, ctx: Context, year: int):
+        self.part = part
+        self.ctx = ctx
+        self.year = year
+        self.review = ctx.review
+        self.names: list[tuple[str, str, str]] = []  # (name, ref, code) to resolve
+
+    # -- tasks ----------------------------------------------------------------------------
+
+    def task(self, node: Node, code: str) -> dict[str, Any]:
+        t: dict[str, Any] = {"code": code, "title": node.title}
+        position = len(self.review.tasks)  # listed before its children
+        units = node.units
+        for role in ("lead", "responsible", "cooperating"):
+            names = getattr(units, role)
+            if names:
+                t[role] = list(names)
+                self.names.extend((n, node.ref, code) for n in names)
+        for person in units.persons:
+            self.review.add("check", "a person, not a unit: left out of the units", node.ref,
+                            code, person)
+        text = _text(node)
+        if text:
+            t["text"] = text
+        sources = _schedule_sources(node)
+        if sources:
+            t["schedule"] = ";".join(s.strip() for _, s in sources)
+            sched = _merge([parse_schedule(s, self.year, line=line, strict=True)
+                            for line, s in sources])
+            strict = True
+        elif text:
+            sched = parse_schedule(text, self.year, line=node.line, strict=False)
+            strict = False
+        else:
+            sched = Schedule()
+            strict = False
+        self.schedule_into(t, node, sched, strict, code)
+        self.quantities_into(t, node, text, sched)
+        self.cooperating_into(t, node, text + t.get("schedule", ""))
+        if "lead" not in t:
+            self.subject_lead_into(t, node, text)
+        children = [self.task(child, f"{code}.{i}") for i, child in
+                    enumerate(node.children, 1)]
+        duties = sched.duties
+        if len(duties) == 1 and not t.get("milestones") and not children:
+            t["recurrence"] = duties[0].rrule
+            if duties[0].start and "start" not in t:
+                t["start"] = duties[0].start
+        else:
+            for duty in duties:
+                child: dict[str, Any] = {"code": f"{code}.{len(children) + 1}",
+                                         "title": duty.title[:80], "schedule": duty.title}
+                for role in ("lead", "responsible"):
+                    if role in t:
+                        child[role] = list(t[role])
+                child["recurrence"] = duty.rrule
+                if duty.start:
+                    child["start"] = duty.start
+                children.append(child)
+                self.found(child, node.ref)
+        if children:
+            t["children"] = children
+        if "due" not in t and children and all("due" in c for c in children):
+            pass  # expand derives a container's deadline from its children
+        self.found(t, node.ref, position)
+        return t
+
+    def found(self, t: dict[str, Any], ref: str, position: int | None = None) -> None:
+        due = t.get("due")
+        item = FoundTask(t["code"], t["title"], ref, list(t.get("lead", [])),
+                         list(t.get("responsible", [])),
+                         due.isoformat() if isinstance(due, date) else due,
+                         len(t.get("milestones", [])), t.get("recurrence"))
+        if position is None:
+            self.review.tasks.append(item)
+        else:
+            self.review.tasks.insert(position, item)
+
+    def schedule_into(self, t: dict[str, Any], node: Node, sched: Schedule, strict: bool,
+                      code: str) -> None:
+        for issue in sched.issues:
+            self.review.add(issue.kind, issue.message, f"line {issue.line}" if issue.line
+                            else node.ref, code, issue.phrase)
+        for text in sched.ongoing:
+            self.review.add("info", "ongoing work, no deadline", node.ref, code, text)
+        milestones = sched.milestones
+        dated_labels = [lab for lab in node.labels if lab.kind == "schedule"]
+        make_steps = len(milestones) >= 2 or (len(milestones) == 1 and dated_labels and
+                                              milestones[0].title != milestones[0].when.phrase)
+        if make_steps:
+            out = []
+            for step in milestones:
+                ms: dict[str, Any] = {"title": step.title[:120] or step.when.phrase}
+                if step.when.kind == "period" and step.when.start is not None:
+                    ms["start"] = step.when.start
+                ms["due"] = step.when.due
+                if step.target is not None:
+                    ms["target"] = f"{_num(step.target[0])} {step.target[1]}"
+                out.append(ms)
+            t["milestones"] = out
+        due = sched.due
+        if due is not None:
+            t["due"] = due
+        for step in milestones:
+            if step.when.due is not None and step.when.due.year < self.year:
+                self.review.add("check", f"date {step.when.due} is before the plan year "
+                                f"{self.year}", f"line {step.line}" if step.line else node.ref,
+                                code, step.when.phrase)
+        if sched.start is not None:
+            t["start"] = sched.start
+        if sched.progress:
+            t["progress_plan"] = [{"by": by, "cumulative": value if isinstance(value, str)
+                                   else _num(value)} for by, value in sched.progress]
+        if due is None and not sched.duties and strict:
+            self.review.add("unresolved", "no deadline found in the schedule", node.ref, code,
+                            t.get("schedule"))
+
+    def quantities_into(self, t: dict[str, Any], node: Node, text: str,
+                        sched: Schedule) -> None:
+        target_text = "".join(lab.text for lab in node.label("target")) or text
+        if sched.total is not None:
+            value, unit = sched.total
+            t["target"] = {"value": _num(value), "unit": unit, "note": "各年目标之和"}
+        elif (q := quantities.target(node.title, arabic=True) or
+              quantities.target(target_text)) is not None:
+            note = q.clause if len(q.clause) <= 80 else q.clause[:80] + "…"
+            t["target"] = {"value": _num(q.value), "unit": q.unit, "note": note}
+        elif sched.counts:
+            count, unit, note, _ = sched.counts[0]
+            t["target"] = {"value": count, "unit": unit, "note": note}
+        if "progress_plan" in t and "target" not in t and any(
+                not isinstance(p["cumulative"], str) for p in t["progress_plan"]):
+            del t["progress_plan"]
+        fund_text = "".join(lab.text for lab in node.label("funds")) + text
+        funds = quantities.fund_lines(fund_text)
+        funds += node.extra.get("funds", [])
+        if funds:
+            t["funds"] = funds
+
+    def subject_lead_into(self, t: dict[str, Any], node: Node, text: str) -> None:
+        """"省卫生计生委负责…" / "省文化新闻出版厅会同…": a known unit that opens the text leads."""
+        pattern = self.ctx.subject_pattern
+        if pattern is None:
+            return
+        for candidate in (node.title, text):
+            m = pattern.match(squeeze(candidate))
+            if m:
+                t["lead"] = [m["unit"]]
+                t.pop("cooperating", None) if t.get("cooperating") == [m["unit"]] else None
+                self.names.append((m["unit"], node.ref, t["code"]))
+                return
+
+    def cooperating_into(self, t: dict[str, Any], node: Node, text: str) -> None:
+        """"联合区扶贫移民局…" / "会同省财政部门…": known units named in the text cooperate."""
+        pattern = self.ctx.unit_pattern
+        if pattern is None or not text:
+            return
+        named = set(t.get("lead", [])) | set(t.get("responsible", []))
+        for m in pattern.finditer(squeeze(text)):
+            name = m["unit"]
+            if name not in named and name not in t.get("cooperating", []):
+                t.setdefault("cooperating", []).append(name)
+                self.names.append((name, node.ref, t["code"]))
+
+    # -- the plan ---------------------------------------------------------------------------
+
+    def plan(self, code: str, title: str, document: str) -> dict[str, Any] | None:
+        part = self.part
+        nodes = part.nodes
+        summary = [text for _, text in part.preamble]
+        funds: list[dict] = []
+        task_nodes: list[Node] = []
+        sections = bool(nodes) and all(n.style in ("cn", "md1", "md2") for n in nodes)
+        if sections:
+            task_sections = []
+            for node in nodes:
+                kind = section_kind(node.title)
+                if kind == "background":
+                    summary.append(f"{node.title}:{_text(node)}" if _text(node) else node.title)
+                    for child in node.children:
+                        summary.append(child.title + _text(child))
+                elif kind == "funds":
+                    texts = [_text(node)] + [c.title + "。" + _text(c) for c in node.children]
+                    funds += quantities.fund_lines("".join(texts))
+                elif kind == "acceptance":
+                    items = [c.title for c in node.children] or [_text(node)]
+                    self.review.add("check", f"{len(items)} acceptance criteria (验收标准) not "
+                                    "attached to a task: add them under a task's acceptance:",
+                                    node.ref, None, node.title)
+                else:
+                    task_sections.append(node)
+            if len(task_sections) == 1 and task_sections[0].children:
+                section = task_sections[0]
+                task_nodes = section.children
+                if _text(section):
+                    summary.append(_text(section))
+            else:
+                task_nodes = task_sections
+        else:
+            task_nodes = nodes
+        tasks = [self.task(node, str(i)) for i, node in enumerate(task_nodes, 1)]
+        if not tasks:
+            return None
+        plan: dict[str, Any] = {"code": code, "title": title, "year": self.year}
+        plan["jurisdiction"] = self.ctx.jurisdiction or PLACEHOLDER_JURISDICTION
+        source: dict[str, Any] = {"document": document}
+        if part.number is not None:
+            source["part"] = f"篇{part.number}"
+        source["lines"] = f"{part.line}-{part.end_line}"
+        plan["source"] = source
+        if summary:
+            plan["summary"] = "".join(s.strip() for s in summary)[:2000]
+        plan["tasks"] = tasks
+        if funds:
+            plan["funds"] = [{"code": f"F{i}", **line} for i, line in enumerate(funds, 1)]
+        inspections = self.inspections()
+        if inspections:
+            plan["inspections"] = inspections
+        return plan
+
+    def inspections(self) -> list[dict[str, Any]]:
+        """"季度检查、半年通报、年底考核" anywhere in the part: the inspection programme."""
+        out: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        texts = [t for _, t in self.part.preamble]
+
+        def walk(nodes: list[Node]) -> None:
+            for n in nodes:
+                texts.append(n.title + _text(n) + "".join(lab.text for lab in n.labels))
+                walk(n.children)
+
+        walk(self.part.nodes)
+        for m in _INSPECTION.finditer(squeeze("。".join(texts))):
+            title = m[0].removeprefix("每")
+            if title in seen:
+                continue
+            seen.add(title)
+            period, act = m[1].removeprefix("每"), m[2]
+            kind = {"通报": "bulletin", "考核": "assessment", "考评": "assessment"}.get(
+                act, "inspection")
+            item: dict[str, Any] = {"code": f"I{len(out) + 1}", "title": title, "kind": kind}
+            if period in ("季度",):
+                item["recurrence"] = "FREQ=MONTHLY;INTERVAL=3"
+            elif period in ("月度", "月"):
+                item["recurrence"] = "FREQ=MONTHLY"
+            elif period == "半年":
+                item["when"] = date(self.year, 6, 30)
+            else:
+                item["when"] = date(self.year, 12, 31)
+            out.append(item)
+        return out
+
+
+def infer_jurisdiction(ctx: Context, names: list[str]) -> tuple[str | None, str]:
+    """The government unit the named units sit under (the deepest covering most), and why.
+
+    A name may fit several units (省卫生计生委 in two provinces): each government above any of
+    them gets the name's vote; a tie between governments is not guessed.
+    """
+    index = ctx.units
+    if index is None:
+        return None, "no unit directory"
+    by_label = ctx.cache.get("__labels__")
+    if by_label is None:
+        by_label = {}
+        for entry in index.by_code.values():
+            for label in entry.labels():
+                by_label.setdefault(label, set()).add(entry.code)
+        ctx.cache["__labels__"] = by_label
+    votes: dict[str, int] = {}
+    voters = 0
+    for name in dict.fromkeys(names):
+        candidates = by_label.get(normalize(name), set())
+        if not candidates:
+            code, _ = ctx.resolve(name, None)
+            candidates = {code} if code else set()
+        governments = {a for c in candidates for a in index.ancestors(c)
+                       if index.by_code[a].kind in _GOVERNMENT_KINDS}
+        if governments:
+            voters += 1
+        for g in governments:
+            votes[g] = votes.get(g, 0) + 1
+    if not votes:
+        return None, "no unit name resolved"
+    top = max(votes.values())
+    best = [g for g, n in votes.items() if n == top]
+    deepest = max(len(index.ancestors(g)) for g in best)
+    best = [g for g in best if len(index.ancestors(g)) == deepest]
+    if len(best) > 1:
+        return None, "the units named fit " + " and ".join(sorted(best)) + " alike"
+    return best[0], f"{top} of {voters} named units are under it"
+
+
+def _labels(index: UnitIndex) -> str:
+    labels = sorted({label for entry in index.by_code.values() for label in entry.labels()
+                     if len(label) >= 4 and entry.kind != "collective"}, key=len, reverse=True)
+    return "|".join(map(re.escape, labels))
+
+
+def unit_pattern(index: UnitIndex | None) -> re.Pattern[str] | None:
+    """A regex for "联合X" / "会同X" with X any known unit label (4+ characters)."""
+    if index is None or not index.by_code:
+        return None
+    return re.compile(r"(?:联合|会同|协同)(?P<unit>" + _labels(index) + ")")
+
+
+def subject_pattern(index: UnitIndex | None) -> re.Pattern[str] | None:
+    """A regex for a text opening with a known unit that leads: "X负责", "X会同Y", "X统筹"."""
+    if index is None or not index.by_code:
+        return None
+    return re.compile(r"^(?:由)?(?P<unit>" + _labels(index) + r")(?:负责|牵头|统筹|会同|具体负责)")
+
+
+def check_units(builder: PlanBuilder, ctx: Context, jurisdiction: str | None) -> None:
+    """Every unit name resolved in the plan's scope; the unknown ones go to the review."""
+    if ctx.units is None:
+        return
+    seen: set[tuple[str, str]] = set()
+    for name, ref, code in builder.names:
+        if (name, code) in seen:
+            continue
+        seen.add((name, code))
+        found, why = ctx.resolve(name, jurisdiction)
+        if found is None:
+            ctx.review.add("check", why or f"unknown unit {name!r}", ref, code, name)
+
+
+def normalized_names(names: list[str]) -> list[str]:
+    return [normalize(n) for n in names]

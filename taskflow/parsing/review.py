@@ -1,0 +1,102 @@
+"""The review report: what the parser found, where, and what a coordinator must fix by hand.
+
+Every task is listed with its source line (or table row); every phrase the parser could not
+resolve is listed with its line, so the coordinator checks only those. Items:
+
+- ``unresolved``: a schedule phrase with no date the parser can give (kept in the task's text);
+- ``check``: something found but doubtful (an unknown unit, a person set aside as not a unit,
+  a placeholder jurisdiction, a year assumed, a date before the plan year);
+- ``info``: understood, no action needed (ongoing work, the jurisdiction inferred).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+KIND_LABELS = {"unresolved": "未能解析", "check": "需核对", "info": "说明"}
+
+
+@dataclass
+class FoundTask:
+    code: str
+    title: str
+    ref: str  # "line 37" / "Sheet1 row 5"
+    lead: list[str] = field(default_factory=list)
+    responsible: list[str] = field(default_factory=list)
+    due: str | None = None
+    milestones: int = 0
+    recurrence: str | None = None
+
+
+@dataclass
+class ReviewItem:
+    kind: str  # unresolved | check | info
+    message: str
+    ref: str | None = None
+    code: str | None = None  # the task it belongs to
+    phrase: str | None = None
+
+    @property
+    def line(self) -> int | None:
+        if self.ref and self.ref.startswith("line "):
+            return int(self.ref.split()[1])
+        return None
+
+    def __str__(self) -> str:
+        where = " ".join(x for x in (self.ref, f"[{self.code}]" if self.code else None) if x)
+        phrase = f" “{_short(self.phrase)}”" if self.phrase else ""
+        return f"{where}:{phrase} {self.message}" if where else f"{phrase} {self.message}".strip()
+
+
+def _short(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+@dataclass
+class Review:
+    source: str
+    part: str | None = None
+    plan_code: str | None = None
+    tasks: list[FoundTask] = field(default_factory=list)
+    items: list[ReviewItem] = field(default_factory=list)
+
+    def add(self, kind: str, message: str, ref: str | None = None, code: str | None = None,
+            phrase: str | None = None) -> None:
+        self.items.append(ReviewItem(kind, message, ref, code, phrase))
+
+    def of_kind(self, kind: str) -> list[ReviewItem]:
+        return [item for item in self.items if item.kind == kind]
+
+    @property
+    def unresolved(self) -> list[ReviewItem]:
+        return self.of_kind("unresolved")
+
+    def format(self, *, tasks: bool = True) -> str:
+        head = self.source + (f" {self.part}" if self.part else "")
+        if self.plan_code:
+            head += f" → plan {self.plan_code}"
+        lines = [f"== {head}: {len(self.tasks)} tasks, {len(self.unresolved)} unresolved, "
+                 f"{len(self.of_kind('check'))} to check"]
+        if tasks and self.tasks:
+            lines.append("tasks:")
+            for t in self.tasks:
+                facts = []
+                if t.lead:
+                    facts.append("牵头 " + "、".join(t.lead))
+                if t.responsible:
+                    facts.append("责任 " + "、".join(t.responsible))
+                if t.due:
+                    facts.append("限 " + t.due)
+                if t.milestones:
+                    facts.append(f"{t.milestones} 个节点")
+                if t.recurrence:
+                    facts.append("周期 " + t.recurrence)
+                suffix = f"  ({'; '.join(facts)})" if facts else ""
+                lines.append(f"  {t.ref:>14}  {t.code:<8} {_short(t.title, 40)}{suffix}")
+        for kind in ("unresolved", "check", "info"):
+            items = self.of_kind(kind)
+            if items:
+                lines.append(f"{kind} ({KIND_LABELS[kind]}):")
+                lines.extend(f"  {item}" for item in items)
+        return "\n".join(lines)
