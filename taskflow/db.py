@@ -8,6 +8,7 @@ instead of failing with "database is locked" when a read transaction tries to up
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +33,11 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def _json(value) -> str:
+    # Chinese text as UTF-8, not \uXXXX escapes: half the bytes, and readable in the database.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     url = normalize_url(url)
     try:
@@ -44,13 +50,13 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     if parsed.get_backend_name() != "postgresql":
         raise UserError.single("taskflow supports sqlite:/// and postgresql:// URLs",
                                field="TASKFLOW_DATABASE_URL")
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    return create_engine(url, echo=echo, pool_pre_ping=True, json_serializer=_json)
 
 
 def _sqlite_engine(url: str, database: str | None, *, echo: bool) -> Engine:
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, echo=echo,
+    engine = create_engine(url, echo=echo, json_serializer=_json,
                            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine, "connect")
