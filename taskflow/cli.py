@@ -21,6 +21,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
+from notifications import cli as notify_cli
+from taskflow.cli_inspections import inspections_app
 from taskflow.errors import UserError
 from taskflow.rules import STATE_LABELS
 from workflows import cli as workflow_cli
@@ -39,6 +41,7 @@ task_app = typer.Typer(no_args_is_help=True,
 calendar_app = typer.Typer(no_args_is_help=True, help="Working-day calendar: holiday files.")
 app.add_typer(task_app, name="task")
 app.add_typer(calendar_app, name="calendar")
+app.add_typer(inspections_app, name="inspections")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -752,6 +755,7 @@ def _registered(function):
 
 app.command("serve")(_registered(workflow_cli.serve))
 app.command("deploy")(_registered(workflow_cli.deploy))
+notify_cli.register(app, _registered)  # dispatch, outbox [retry], notify test
 
 
 @app.command("simulate")
@@ -761,6 +765,9 @@ def simulate_cmd(
     seed: Annotated[int, typer.Option(help="Random seed for the simulated units.")] = 1,
     database: Annotated[str | None, typer.Option(
         help="Database URL to simulate in (default: a new scratch SQLite file).")] = None,
+    deliver: Annotated[bool, typer.Option(
+        "--deliver", help="Then deliver the outbox: with no channel configured, as files "
+                          "(one .eml/.txt per message) next to the scratch database.")] = False,
 ) -> None:
     """Replay the seed plans day by day with simulated units; print what the engine did."""
     import tempfile
@@ -798,6 +805,26 @@ def simulate_cmd(
         report = simulate(engine, start=first, end=last, calendar=_calendar(), seed=seed)
         elapsed = time_module.perf_counter() - began
         _print_simulation(report, elapsed, database)
+        if deliver:
+            _deliver_simulation(engine, last, scratch)
+
+
+def _deliver_simulation(engine, last: date, scratch: str | None) -> None:
+    """Deliver the simulated outbox as of the evening of the last day."""
+    from zoneinfo import ZoneInfo
+
+    from notifications.dispatch import dispatch, summary_line
+    from taskflow.settings import get_settings, load_settings
+
+    settings = get_settings()
+    if scratch is not None:
+        settings = load_settings(data_dir=Path(scratch))
+    evening = datetime(last.year, last.month, last.day, 18, tzinfo=ZoneInfo(settings.timezone))
+    report = dispatch(engine, now=evening.astimezone(UTC), settings=settings)
+    console.print(summary_line(report.summary()),
+                  soft_wrap=True)
+    console.print(f"messages: {settings.notify_file_dir or settings.data_dir / 'messages'}",
+                  soft_wrap=True)
 
 
 def _print_simulation(report, elapsed: float, database: str) -> None:

@@ -12,8 +12,19 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+)
 from sqlalchemy import DateTime as SADateTime
+from sqlalchemy import false as sa_false
 from sqlalchemy import text as sa_text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -116,6 +127,8 @@ class Plan(SQLModel, table=True):
     content_hash: str = Field(sa_column=Column(String(64), nullable=False))
     # The reminder and escalation policy (taskflow.plans.schema.PolicySpec as JSON).
     policy: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The year-end assessment's weights (taskflow.plans.schema.AssessmentSpec as JSON), if any.
+    assessment: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     imported_at: datetime = instant(nullable=False, default=utcnow)
     updated_at: datetime = instant(nullable=False, default=utcnow)
 
@@ -234,6 +247,9 @@ class InspectionCycle(SQLModel, table=True):
     inspector_codes: list[str] = Field(default_factory=list,
                                        sa_column=Column(JSON, nullable=False))
     note: str | None = Field(default=None, sa_column=Column(Text))
+    notice_days: int | None = None  # notice to the inspected units, working days before
+    rectify_within: int | None = None  # 整改 deadline after a failed item, working days
+    sample: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))  # 抽查 spec
 
     __table_args__ = (Index("uq_inspection_plan_code", "plan_id", "code", unique=True),)
 
@@ -274,6 +290,7 @@ class NotificationStatus(StrEnum):
     failed = "failed"  # transient failure, retried at not_before
     dead = "dead"  # permanent failure, with last_error
     ambiguous = "ambiguous"  # the server may have accepted it; a resend reuses message_id
+    skipped = "skipped"  # not sent by policy (its kind does not use this channel)
 
 
 class Notification(SQLModel, table=True):
@@ -307,5 +324,97 @@ class Notification(SQLModel, table=True):
     sent_at: datetime | None = instant()
     message_id: str | None = Field(default=None, sa_column=Column(String(300)))
     last_error: str | None = Field(default=None, sa_column=Column(Text))
+    # Set once an attempt's outcome was unknown (a disconnect after DATA, a dispatcher that
+    # died holding the lease): the recipient may have the message twice, with one Message-ID.
+    ambiguous: bool = Field(default=False, sa_column=Column(
+        Boolean, nullable=False, server_default=sa_false()))
+    receipt: str | None = Field(default=None, sa_column=Column(String(300)))  # provider's id
+    # Transient failures stop being retried after this (set at the first attempt; cleared by
+    # `taskflow outbox retry`, which gives the message a new period).
+    give_up_at: datetime | None = instant()
 
     __table_args__ = (Index("ix_notification_status_due", "status", "not_before"),)
+
+
+# -- inspections (季度检查、半年通报、年底考核) ----------------------------------------------------
+
+
+class InspectionRound(SQLModel, table=True):
+    """One dated round of an inspection cycle (a quarterly check, a bulletin, the assessment).
+
+    Generated idempotently by (plan, cycle code, scheduled day); the scope, the 抽查 sample and
+    its seed are stored when the round is made, so a round never changes behind its notices.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(sa_column=Column(Integer, ForeignKey("plan.id", ondelete="CASCADE"),
+                                          nullable=False))
+    cycle_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("inspectioncycle.id", ondelete="SET NULL"), index=True))
+    cycle_code: str = Field(sa_column=Column(String(120), nullable=False))
+    code: str = Field(sa_column=Column(String(200), nullable=False))  # <cycle>@<day>
+    kind: str = Field(sa_column=Column(String(20), nullable=False))
+    title: str = Field(sa_column=Column(String(300), nullable=False))
+    seq: int = 1  # the round's number within the year (Q1 = 1)
+    period_start: date | None = None
+    period_end: date | None = None
+    scheduled_on: date  # a working day
+    notice_on: date | None = None  # the inspected units are told on this working day
+    # {"units": [...], "townships": [...], "villages": [...], "projects": [...]} (codes)
+    scope: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # {"strata", "share", "seed", "drawn": {stratum: [codes]}}
+    sample: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    state: str = Field(default="planned", sa_column=Column(String(20), nullable=False))
+    created_at: datetime = instant(nullable=False, default=utcnow)
+    updated_at: datetime = instant(nullable=False, default=utcnow)
+
+    __table_args__ = (
+        Index("uq_round_plan_cycle_day", "plan_id", "cycle_code", "scheduled_on", unique=True),
+        Index("ix_round_day", "scheduled_on"),
+    )
+
+
+class InspectionAssignment(SQLModel, table=True):
+    """Who inspects what in a round: a unit, a sampled village or township, or a project."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(sa_column=Column(
+        Integer, ForeignKey("inspectionround.id", ondelete="CASCADE"), nullable=False))
+    target: str = Field(sa_column=Column(String(200), nullable=False))  # unit code / task:<code>
+    target_kind: str = Field(sa_column=Column(String(20), nullable=False))
+    unit_id: int = Field(sa_column=Column(Integer, ForeignKey("unit.id", ondelete="RESTRICT"),
+                                          nullable=False))  # the inspected unit
+    task_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("task.id", ondelete="SET NULL")))  # a sampled project
+    inspector_contact_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("contact.id", ondelete="SET NULL"), index=True))
+    inspector_unit_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("unit.id", ondelete="SET NULL")))
+
+    __table_args__ = (Index("uq_assignment_round_target", "round_id", "target", unique=True),)
+
+
+class InspectionFinding(SQLModel, table=True):
+    """An inspector's result for one checklist item of one inspected unit in a round."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(sa_column=Column(
+        Integer, ForeignKey("inspectionround.id", ondelete="CASCADE"), nullable=False))
+    unit_id: int = Field(sa_column=Column(Integer, ForeignKey("unit.id", ondelete="RESTRICT"),
+                                          nullable=False, index=True))
+    task_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("task.id", ondelete="SET NULL")))  # whose 验收标准 the item is
+    item: str = Field(sa_column=Column(String(200), nullable=False))  # "1.1#2" or free text
+    criterion: str | None = Field(default=None, sa_column=Column(Text))  # the item's text
+    result: str = Field(sa_column=Column(String(10), nullable=False))  # pass / fail / note
+    note: str | None = Field(default=None, sa_column=Column(Text))
+    photo: str | None = Field(default=None, sa_column=Column(String(500)))  # path or URL
+    inspector: str | None = Field(default=None, sa_column=Column(String(100)))
+    recorded_on: date  # the finding's day in the plan's timezone
+    recorded_at: datetime = instant(nullable=False, default=utcnow)
+    rectification_task_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("task.id", ondelete="SET NULL")))
+
+    __table_args__ = (
+        Index("uq_finding_round_unit_item", "round_id", "unit_id", "item", unique=True),
+    )

@@ -8,10 +8,11 @@ taskflow.toml in the data directory) > defaults. Secrets may also come from file
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import platformdirs
@@ -32,6 +33,8 @@ PLACEHOLDER_SECRETS = frozenset({
     "please-change", "taskflow", "default", "password", "xxx",
 })
 SECRET_FILE_NAME = "secret_key"
+CHANNELS = ("email", "sms", "wecom", "dingtalk")  # the channels of contacts and outbox rows
+QUIET_HOURS = re.compile(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d")
 
 
 def default_data_dir() -> Path:
@@ -67,11 +70,59 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_password_file: Path | None = None
     smtp_from: str = "taskflow@localhost"
+    smtp_timeout: float = 30.0  # seconds per SMTP command
+    smtp_concurrency: int = Field(default=8, ge=1, le=200)  # connections, each reused
+    smtp_messages_per_connection: int = Field(default=1000, ge=1)
+    smtp_validate_certs: bool = True
     sms_provider: Literal["none", "aliyun", "tencent", "http"] = "none"
-    sms_access_key_id: str | None = None
-    sms_access_key_secret: SecretStr | None = None
-    sms_sign_name: str | None = None
-    sms_http_url: str | None = None
+    sms_access_key_id: str | None = None  # Aliyun AccessKey ID / Tencent SecretId
+    sms_access_key_secret: SecretStr | None = None  # Aliyun AccessKey secret / Tencent SecretKey
+    sms_access_key_secret_file: Path | None = None
+    sms_sign_name: str | None = None  # the approved signature (签名), e.g. 扶贫办
+    sms_endpoint: str | None = None  # provider API URL (default: the provider's public one)
+    sms_region: str | None = None  # Aliyun RegionId (cn-hangzhou) / Tencent Region (ap-guangzhou)
+    sms_sdk_app_id: str | None = None  # Tencent SmsSdkAppId
+    # Provider template codes by message kind ("*": any kind without its own), and the names
+    # of the parameters each template takes, in order (Tencent passes them as a list).
+    sms_templates: dict[str, str] = Field(default_factory=dict)
+    sms_template_params: dict[str, list[str]] = Field(default_factory=dict)
+    sms_http_url: str | None = None  # generic gateway: POST JSON here
+    # The JSON body for the generic gateway; strings may hold {to}, {text}, {message_id},
+    # {sign_name}, {kind} (values are JSON-encoded, never spliced into the JSON text).
+    sms_http_body: dict[str, Any] = Field(
+        default_factory=lambda: {"to": "{to}", "text": "{text}", "id": "{message_id}"})
+    sms_http_headers: dict[str, str] = Field(default_factory=dict)
+    sms_http_token: SecretStr | None = None  # sent as "Authorization: Bearer <token>"
+    sms_http_token_file: Path | None = None
+    sms_concurrency: int = Field(default=4, ge=1, le=100)
+    sms_rate: float = Field(default=10.0, gt=0)  # messages per second (providers cap QPS)
+    wecom_webhook_url: SecretStr | None = None  # https://qyapi.weixin.qq.com/...send?key=...
+    wecom_webhook_url_file: Path | None = None
+    dingtalk_webhook_url: SecretStr | None = None  # https://oapi.dingtalk.com/robot/send?...
+    dingtalk_webhook_url_file: Path | None = None
+    dingtalk_secret: SecretStr | None = None  # the robot's signing secret (SEC...)
+    dingtalk_secret_file: Path | None = None
+    im_rate_per_minute: float = Field(default=20, gt=0)  # both robots allow 20 a minute
+
+    # Delivery policy (notifications.dispatch).
+    notify_file_dir: Path | None = None  # file channel: default <data dir>/messages
+    notify_templates_dir: Path | None = None  # templates here override the built-in ones
+    notify_link: str = "{base_url}/t/{task_id}"  # the task's link in every message
+    # Kinds and the channels they go out on, in order; other kinds use every channel. A row on
+    # a channel not listed is skipped when the contact has a row on a listed one for it.
+    notify_channels: dict[str, list[str]] = Field(default_factory=lambda: {
+        "escalation": ["sms", "email", "wecom", "dingtalk"], "digest": ["email"]})
+    # No SMS/IM in these local hours, nor on non-working days unless urgent (escalations of
+    # at least notify_urgent_level); held messages go out when the quiet time ends.
+    notify_quiet_hours: str | None = "21:00-08:00"
+    notify_quiet_channels: list[str] = Field(default_factory=lambda: ["sms", "wecom",
+                                                                      "dingtalk"])
+    notify_urgent_level: int = 2
+    notify_retry_base_seconds: float = Field(default=60, gt=0)  # first retry after ~this
+    notify_retry_max_seconds: float = Field(default=900, gt=0)  # backoff cap
+    notify_give_up_hours: float = Field(default=72, gt=0)  # transient failures → dead after
+    notify_lease_seconds: float = Field(default=300, gt=0)  # a claim expires after this
+    notify_file_concurrency: int = Field(default=4, ge=1, le=64)
 
     @classmethod
     def settings_customise_sources(
@@ -90,6 +141,25 @@ class Settings(BaseSettings):
 
     _known_timezone = field_validator("timezone")(
         classmethod(lambda cls, v: known_timezone(v)))
+
+    @field_validator("notify_quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() in ("", "none", "off"):
+            return None
+        if not QUIET_HOURS.fullmatch(value.strip()):
+            raise ValueError(f"{value!r}: expected HH:MM-HH:MM (21:00-08:00), or off")
+        return value.strip()
+
+    @field_validator("notify_channels")
+    @classmethod
+    def _known_channels(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for kind, channels in value.items():
+            unknown = [c for c in channels if c not in CHANNELS]
+            if unknown:
+                raise ValueError(f"{kind}: unknown channel(s) {', '.join(unknown)} "
+                                 f"(channels: {', '.join(CHANNELS)})")
+        return value
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
@@ -145,11 +215,27 @@ class Settings(BaseSettings):
         return value
 
     def resolved_smtp_password(self) -> str | None:
-        if self.smtp_password is not None:
-            return self.smtp_password.get_secret_value()
-        if self.smtp_password_file is not None:
-            return self.smtp_password_file.read_text(encoding="utf-8").strip()
-        return None
+        return self.secret("smtp_password")
+
+    def secret(self, name: str) -> str | None:
+        """A secret setting: its value, else the content of ``<name>_file``, else None."""
+        value = getattr(self, name)
+        if value is not None:
+            return value.get_secret_value() if isinstance(value, SecretStr) else value
+        path = getattr(self, f"{name}_file", None)
+        if path is None:
+            return None
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UserError.single(f"cannot read the secret file: {exc.strerror}",
+                                   file=str(path), field=f"TASKFLOW_{name.upper()}_FILE"
+                                   ) from None
+
+    @property
+    def messages_dir(self) -> Path:
+        """Where the file channel writes messages (one file per message)."""
+        return self.notify_file_dir or self.data_dir / "messages"
 
 
 def _check_secret(value: str, where: str) -> None:

@@ -23,7 +23,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from workflows.scheduler import DEFAULT_SWEEP_EVERY
+from workflows.scheduler import DEFAULT_DISPATCH_EVERY, DEFAULT_SWEEP_EVERY
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -48,6 +48,19 @@ def _print_summary(summary: dict[str, Any]) -> None:
                       f"{escape(error['error'])}[/]", soft_wrap=True)
 
 
+def _print_dispatch(summary: dict[str, Any]) -> None:
+    from notifications.dispatch import summary_line
+
+    messages = summary["messages"]
+    style = "yellow" if messages.get("dead") or messages.get("failed") else "green"
+    console.print(f"[dim]{_stamp()}[/] [{style}]{escape(summary_line(summary))}[/]",
+                  soft_wrap=True)
+    for error in summary["errors"][:10]:
+        ids = ",".join(str(i) for i in error["ids"])
+        console.print(f"    [yellow]outbox {ids} {error['outcome']}: "
+                      f"{escape(error['error'])}[/]", soft_wrap=True)
+
+
 def _print_error(message: str) -> None:
     err_console.print(f"[dim]{_stamp()}[/] [bold red]error:[/] {escape(message)}",
                       soft_wrap=True)
@@ -65,14 +78,20 @@ def serve(
         help="When to sweep: a 5-field crontab in the configured timezone "
              "(\"*/5 * * * *\") or an interval (\"30s\", \"5m\", \"1h\").")
     ] = DEFAULT_SWEEP_EVERY,
+    dispatch_every: Annotated[str, typer.Option(
+        "--dispatch-every",
+        help="When to deliver the outbox (email, SMS, IM): a crontab or an interval, "
+             "\"off\" for never (then run `taskflow dispatch` yourself).")
+    ] = DEFAULT_DISPATCH_EVERY,
     once: Annotated[bool, typer.Option(
-        "--once", help="Run one sweep through the Prefect flow, print its summary, exit.")
+        "--once", help="Run one sweep and one dispatch through the Prefect flows, print "
+                       "their summaries, exit.")
     ] = False,
     now: Annotated[str | None, typer.Option(
         "--now", help="With --once: pretend it is this instant (ISO date/datetime).")
     ] = None,
 ) -> None:
-    """Run the scheduler: sweep due tasks on a schedule (through Prefect) until stopped.
+    """Run the scheduler: sweep due tasks and deliver the outbox (through Prefect) until stopped.
 
     One scheduler per database: a second serve on the same database refuses to start.
     Prefect keeps its state in <data dir>/prefect (an embedded API unless PREFECT_API_URL
@@ -86,13 +105,18 @@ def serve(
         raise UserError.single("--now needs --once (the scheduler runs on the real clock)",
                                field="--now")
     if once:
-        _print_summary(run_once(now=now, web_port=port, say=_say))
+        _print_summary(run_once(now=now, web_port=port, say=_say,
+                                on_dispatch=_print_dispatch))
         return
     from taskflow.settings import get_settings
 
-    parse_schedule(sweep_every, get_settings().tz)  # a bad schedule fails before anything
+    tz = get_settings().tz
+    parse_schedule(sweep_every, tz)  # a bad schedule fails before anything
+    if dispatch_every != "off":
+        parse_schedule(dispatch_every, tz, field="--dispatch-every")
     result = run_serve(sweep_every=sweep_every, web_port=port, say=_say,
-                       on_summary=_print_summary, on_error=_print_error)
+                       on_summary=_print_summary, on_error=_print_error,
+                       dispatch_every=dispatch_every, on_dispatch=_print_dispatch)
     _say(f"{result.sweeps} sweep(s) run")
 
 

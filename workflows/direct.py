@@ -165,3 +165,34 @@ def sweep_once(now: str | datetime | None = None, plan_ids: Sequence[int] | None
         engine.dispose()
 
 
+
+
+def dispatch_once(now: str | datetime | None = None, *, max_seconds: float | None = None
+                  ) -> dict[str, Any]:
+    """The dispatch flow's work without Prefect: one dispatch pass, its summary."""
+    from notifications.dispatch import dispatch
+    from taskflow.settings import get_settings
+
+    settings = get_settings()
+    moment = parse_now(now, settings.tz)
+    engine = open_engine(settings)
+    try:
+        report = dispatch(engine, now=moment, settings=settings,
+                          is_workday=load_work_calendar(settings).is_workday,
+                          max_seconds=max_seconds)
+        return report.summary()
+    finally:
+        engine.dispose()
+
+
+def dispatch_due(now: str | datetime | None = None) -> int:
+    """Outbox rows due at ``now`` (the scheduler skips the dispatch flow when there are none)."""
+    from notifications.outbox import due_count
+    from taskflow.settings import get_settings
+
+    settings = get_settings()
+    engine = open_engine(settings)
+    try:
+        return due_count(engine, parse_now(now, settings.tz))
+    finally:
+        engine.dispose()

@@ -1,5 +1,11 @@
 """The embedded runner behind ``taskflow serve``: APScheduler triggers sweeps through Prefect.
 
+Two jobs: the sweep (``--sweep-every``, every five minutes by default) and the dispatch of the
+outbox (``--dispatch-every``, every minute; ``off`` for none). The dispatch job first counts
+the due outbox rows (one indexed query) and runs the dispatch flow only when there are some,
+so an idle minute costs no Prefect flow run; each pass stops taking new messages after
+``DISPATCH_MAX_SECONDS`` so that the next one starts on time.
+
 One scheduler process per database (DESIGN, Engine). The database is the source of truth and
 the scheduler only a trigger, so the scheduler keeps nothing of its own: an in-memory job
 store, an explicit timezone (settings.timezone, Asia/Shanghai by default), ``coalesce=True``,
@@ -52,7 +58,10 @@ from taskflow.errors import UserError
 log = logging.getLogger(__name__)
 
 DEFAULT_SWEEP_EVERY = "*/5 * * * *"
+DEFAULT_DISPATCH_EVERY = "* * * * *"  # the outbox is delivered every minute
 SWEEP_JOB_ID = "taskflow-sweep"
+DISPATCH_JOB_ID = "taskflow-dispatch"
+DISPATCH_MAX_SECONDS = 50  # a pass stops taking messages before the next one is due
 MISFIRE_GRACE_SECONDS = 3600
 PREFECT_STARTUP_TIMEOUT_SECONDS = 120
 # pg_try_advisory_lock(int4, int4): ('task' as an int, 1 = the scheduler).
@@ -67,7 +76,7 @@ _INTERVAL = re.compile(r"^\s*(\d+)\s*(s|sec|second|seconds|m|min|minute|minutes|
                        r"h|hour|hours)\s*$", re.IGNORECASE)
 
 
-def parse_schedule(expr: str, tz: ZoneInfo):
+def parse_schedule(expr: str, tz: ZoneInfo, *, field: str = "--sweep-every"):
     """A 5-field crontab ("*/5 * * * *") or an interval ("30s", "5m", "1h") → a trigger."""
     from apscheduler.triggers.cron import CronTrigger
     from apscheduler.triggers.interval import IntervalTrigger
@@ -76,17 +85,16 @@ def parse_schedule(expr: str, tz: ZoneInfo):
     if match:
         amount, unit = int(match.group(1)), match.group(2)[0].lower()
         if amount <= 0:
-            raise UserError.single(f"{expr!r}: the interval must be positive",
-                                   field="--sweep-every")
+            raise UserError.single(f"{expr!r}: the interval must be positive", field=field)
         seconds = amount * {"s": 1, "m": 60, "h": 3600}[unit]
         return IntervalTrigger(seconds=seconds, timezone=tz)
     if len(expr.split()) != 5:
         raise UserError.single(f"{expr!r} is neither a 5-field crontab (\"*/5 * * * *\") nor "
-                               "an interval (\"30s\", \"5m\", \"1h\")", field="--sweep-every")
+                               "an interval (\"30s\", \"5m\", \"1h\")", field=field)
     try:
         return CronTrigger.from_crontab(expr, timezone=tz)
     except ValueError as exc:
-        raise UserError.single(f"{expr!r}: {exc}", field="--sweep-every") from None
+        raise UserError.single(f"{expr!r}: {exc}", field=field) from None
 
 
 # -- the one-scheduler-per-database lock ----------------------------------------------------
@@ -471,6 +479,8 @@ class SweepScheduler:
     run_at_start: bool = True
     lost_lock: threading.Event = field(default_factory=threading.Event)
     scheduler: Any = None
+    dispatch_trigger: Any = None  # None: no dispatch job
+    on_dispatch: Callable[[dict[str, Any]], None] | None = None
 
     def build(self):
         from apscheduler.executors.pool import ThreadPoolExecutor
@@ -486,6 +496,9 @@ class SweepScheduler:
         extra = {"next_run_time": datetime.now(self.tz)} if self.run_at_start else {}
         scheduler.add_job(self.run_sweep, self.trigger, id=SWEEP_JOB_ID, name="taskflow sweep",
                           replace_existing=True, **extra)
+        if self.dispatch_trigger is not None:
+            scheduler.add_job(self.run_dispatch, self.dispatch_trigger, id=DISPATCH_JOB_ID,
+                              name="taskflow dispatch", replace_existing=True)
         self.scheduler = scheduler
         return scheduler
 
@@ -532,6 +545,48 @@ class SweepScheduler:
                 self.on_error(f"sweep failed: {type(again).__name__}: {again}")
                 return None
         self.on_summary(summary)
+        return summary
+
+
+    def run_dispatch(self) -> dict[str, Any] | None:
+        """The job: deliver the outbox through the dispatch flow, when anything is due.
+
+        The check is one indexed count, so an idle minute costs no Prefect flow run; if
+        Prefect itself fails, the dispatch runs without it (claims are leases and outcomes
+        fenced updates, so a pass is safe next to any other)."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from workflows.direct import dispatch_due, dispatch_once
+
+        if not self.lock.check():
+            self.on_error("lost the scheduler lock; stopping (another scheduler may run)")
+            self.lost_lock.set()
+            return None
+        try:
+            if dispatch_due() == 0:
+                return None
+            if self.runtime is not None:
+                self.runtime.ensure()
+            from workflows.dispatch import dispatch_flow
+
+            summary = dispatch_flow(max_seconds=DISPATCH_MAX_SECONDS)
+        except UserError as exc:
+            self.on_error(f"dispatch refused: {exc}")
+            return None
+        except SQLAlchemyError as exc:
+            self.on_error(f"dispatch failed (database): {type(exc).__name__}: {exc}")
+            return None
+        except Exception as exc:
+            log.warning("dispatch through Prefect failed", exc_info=True)
+            self.on_error(f"dispatch through Prefect failed ({type(exc).__name__}: {exc}); "
+                          "dispatching without Prefect")
+            try:
+                summary = dispatch_once(max_seconds=DISPATCH_MAX_SECONDS)
+            except Exception as again:
+                self.on_error(f"dispatch failed: {type(again).__name__}: {again}")
+                return None
+        if self.on_dispatch is not None:
+            self.on_dispatch(summary)
         return summary
 
 
@@ -589,13 +644,19 @@ def _start_prefect(settings, web_port: int | None, say: Say, *, warm_up: bool
 
 def run_serve(*, sweep_every: str = DEFAULT_SWEEP_EVERY, web_port: int | None = None,
               say: Say, on_summary: Callable[[dict[str, Any]], None], on_error: Say,
-              stop: threading.Event | None = None) -> ServeResult:
-    """Check, lock, start Prefect, run the scheduler until SIGINT/SIGTERM (or ``stop``)."""
+              stop: threading.Event | None = None,
+              dispatch_every: str | None = DEFAULT_DISPATCH_EVERY,
+              on_dispatch: Callable[[dict[str, Any]], None] | None = None) -> ServeResult:
+    """Check, lock, start Prefect, run the scheduler until SIGINT/SIGTERM (or ``stop``).
+
+    ``dispatch_every`` (None or "off": no dispatch job) delivers the outbox."""
     from taskflow.settings import get_settings
     from workflows.direct import open_engine
 
     settings = get_settings()
     trigger = parse_schedule(sweep_every, settings.tz)
+    dispatch_trigger = None if dispatch_every in (None, "off") else \
+        parse_schedule(dispatch_every, settings.tz, field="--dispatch-every")
     open_engine(settings).dispose()  # a missing or old database is refused before anything
     lock = SchedulerLock.for_database(settings.database_url_resolved)
     stop = stop or threading.Event()
@@ -613,10 +674,14 @@ def run_serve(*, sweep_every: str = DEFAULT_SWEEP_EVERY, web_port: int | None = 
         try:
             runtime = _start_prefect(settings, web_port, say, warm_up=True)
             scheduler = SweepScheduler(tz=settings.tz, trigger=trigger, on_summary=summary,
-                                       on_error=on_error, lock=lock, runtime=runtime)
+                                       on_error=on_error, lock=lock, runtime=runtime,
+                                       dispatch_trigger=dispatch_trigger,
+                                       on_dispatch=on_dispatch)
             scheduler.start()
-            say(f"scheduler started: sweep {sweep_every!r} in {settings.timezone}, first sweep "
-                f"now; {lock.describe()}; stop with Ctrl-C or SIGTERM")
+            delivery = f", dispatch {dispatch_every!r}" if dispatch_trigger is not None else \
+                ", no dispatch"
+            say(f"scheduler started: sweep {sweep_every!r}{delivery} in {settings.timezone}, "
+                f"first sweep now; {lock.describe()}; stop with Ctrl-C or SIGTERM")
             signals.starting = False
             while not stop.wait(0.5):
                 if scheduler.lost_lock.is_set():
@@ -638,10 +703,11 @@ def run_serve(*, sweep_every: str = DEFAULT_SWEEP_EVERY, web_port: int | None = 
                        prefect_seconds=runtime.started_seconds if runtime else None)
 
 
-def run_once(*, now: str | None = None, web_port: int | None = None,
-             say: Say) -> dict[str, Any]:
+def run_once(*, now: str | None = None, web_port: int | None = None, say: Say,
+             on_dispatch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """One sweep through the flow (Prefect started for it), no scheduler, no lock: the sweep
-    is safe next to a running scheduler."""
+    is safe next to a running scheduler. With ``on_dispatch``, one dispatch pass follows
+    (through its flow) and its summary goes there."""
     from taskflow.settings import get_settings
     from workflows.direct import open_engine, parse_now
 
@@ -652,6 +718,11 @@ def run_once(*, now: str | None = None, web_port: int | None = None,
     try:
         from workflows.sweep import sweep_flow
 
-        return sweep_flow(now=now)
+        summary = sweep_flow(now=now)
+        if on_dispatch is not None:
+            from workflows.dispatch import dispatch_flow
+
+            on_dispatch(dispatch_flow(now=now))
+        return summary
     finally:
         runtime.stop()

@@ -66,6 +66,9 @@ class ResolvedInspection:
     units: list[str]
     inspectors: list[str]
     note: str | None
+    notice_days: int | None = None
+    rectify_within: int | None = None
+    sample: dict[str, Any] | None = None  # SampleSpec as JSON
 
 
 @dataclass
@@ -95,6 +98,7 @@ class ResolvedPlan:
     inspections: list[ResolvedInspection]
     rules: list[ResolvedRule]
     policy: dict[str, Any] = field(default_factory=dict)
+    assessment: dict[str, Any] | None = None  # AssessmentSpec as JSON, when the file has one
 
 
 def _share(text: str | Decimal) -> tuple[Decimal, bool]:
@@ -370,7 +374,8 @@ class _Expander:
                  if (c := self.unit(n, (*path, "units", j)))],
                 [c for j, n in enumerate(spec.inspectors)
                  if (c := self.unit(n, (*path, "inspectors", j)))],
-                spec.note))
+                spec.note, spec.notice_days, spec.rectify_within,
+                spec.sample.model_dump(mode="json") if spec.sample else None))
         rules = []
         for i, spec in enumerate(plan.rules):
             value, _ = _share(spec.threshold)
@@ -389,6 +394,7 @@ class _Expander:
             jurisdiction_code=plan.jurisdiction, source=source, summary=plan.summary,
             new_units=new_units, tasks=self.tasks, funds=self.funds, inspections=inspections,
             rules=rules, policy=plan.policy.model_dump(mode="json"),
+            assessment=plan.assessment.model_dump(mode="json") if plan.assessment else None,
         )
 
 

@@ -242,6 +242,33 @@ class RuleSpec(Strict):
     threshold: Decimal | str
 
 
+class SampleStratum(StrEnum):
+    village = "village"  # villages (村), drawn per township
+    township = "township"  # townships (乡镇), drawn per county
+    project = "project"  # project tasks of the plan, drawn per lead unit
+
+
+def _share_value(value: Any) -> Any:
+    """'20%' / 0.2 / 20 -> a fraction in (0, 1]."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            return Decimal(value.strip()[:-1]) / 100
+        except InvalidOperation:
+            raise ValueError(f"{value!r} is not a share; write 20% or 0.2") from None
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool) and value > 1:
+        return Decimal(str(value)) / 100
+    return value
+
+
+class SampleSpec(Strict):
+    """抽查: a reproducible stratified random sample drawn for each round."""
+
+    strata: SampleStratum = SampleStratum.village  # what is drawn (and by what it is grouped)
+    share: Annotated[Decimal, BeforeValidator(_share_value), Field(gt=0, le=1)]  # per stratum
+    seed: int | str = 0  # same seed, same population, same round: same sample
+    min: int = Field(default=1, ge=0, le=1000)  # at least this many per stratum
+
+
 class InspectionSpec(Strict):
     code: str = Field(pattern=CODE_PATTERN)
     title: str
@@ -251,6 +278,31 @@ class InspectionSpec(Strict):
     units: UnitRefs = Field(default_factory=list)  # who is inspected
     inspectors: UnitRefs = Field(default_factory=list)  # who inspects
     note: str | None = None
+    notice_days: int | None = Field(default=None, ge=0, le=60)  # notice, working days before
+    sample: SampleSpec | None = None  # 抽查 of villages, townships or projects
+    rectify_within: int | None = Field(default=None, ge=1, le=365)  # 整改 deadline, working days
+
+
+ASSESSMENT_PARTS = ("on_time", "targets", "funds", "inspections")
+
+
+class AssessmentSpec(Strict):
+    """The year-end assessment (年底考核): weights of the parts of a unit's 百分制 score."""
+
+    weights: dict[str, Annotated[Decimal, Field(ge=0, le=100)]] = Field(
+        default_factory=lambda: {"on_time": Decimal(40), "targets": Decimal(30),
+                                 "funds": Decimal(15), "inspections": Decimal(15)})
+
+    @field_validator("weights")
+    @classmethod
+    def _known_parts(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        for name in value:
+            if name not in ASSESSMENT_PARTS:
+                raise ValueError(f"unknown assessment part {name!r}; expected some of "
+                                 f"{list(ASSESSMENT_PARTS)}")
+        if not value or sum(value.values()) <= 0:
+            raise ValueError("give at least one weight above 0")
+        return value
 
 
 RECIPIENT_SCOPES = ("lead", "responsible", "cooperating", "units", "office", "jurisdiction",
@@ -347,6 +399,7 @@ class PlanFile(Strict):
     rules: list[RuleSpec] = Field(default_factory=list)
     inspections: list[InspectionSpec] = Field(default_factory=list)
     policy: PolicySpec = Field(default_factory=PolicySpec)
+    assessment: AssessmentSpec | None = None  # 年底考核 weights (defaults if absent)
 
     @field_validator("year")
     @classmethod

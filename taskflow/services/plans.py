@@ -131,6 +131,7 @@ def import_plan(session: Session, resolved: ResolvedPlan, *, actor: str, now: da
         "issuer_id": unit_ids.get(resolved.issuer_code) if resolved.issuer_code else None,
         "jurisdiction_id": unit_ids[resolved.jurisdiction_code], "source": resolved.source,
         "summary": resolved.summary, "policy": resolved.policy,
+        "assessment": resolved.assessment,
     }
     if plan is None:
         plan = Plan(code=resolved.code, content_hash=digest, source_file=source_file,
@@ -239,8 +240,10 @@ def _sync_tasks(session: Session, plan: Plan, resolved: ResolvedPlan, unit_ids: 
 
     wanted_codes = {t.code for t in resolved.tasks}
     for code, row in rows.items():
-        # Occurrences of duties are made by the engine, not written in the file.
-        if code not in wanted_codes and row.archived_at is None and row.kind != "occurrence":
+        # Occurrences of duties are made by the engine and rectifications (整改) by
+        # inspections, not written in the file.
+        if code not in wanted_codes and row.archived_at is None and \
+                row.kind not in ("occurrence", "rectification"):
             row.archived_at = now
             row.next_action_at = None
             row.updated_at = now
@@ -277,7 +280,9 @@ def _sync_children(session: Session, plan: Plan, resolved: ResolvedPlan,
                    for f in resolved.funds},
         InspectionCycle: {i.code: {"title": i.title, "kind": i.kind, "due_on": i.due_on,
                                    "recurrence": i.recurrence, "unit_codes": i.units,
-                                   "inspector_codes": i.inspectors, "note": i.note}
+                                   "inspector_codes": i.inspectors, "note": i.note,
+                                   "notice_days": i.notice_days,
+                                   "rectify_within": i.rectify_within, "sample": i.sample}
                           for i in resolved.inspections},
         PlanRule: {r.code: {"kind": r.kind, "subject": r.subject, "threshold": r.threshold,
                             "text": r.text} for r in resolved.rules},

@@ -112,9 +112,22 @@ def report_progress(session: Session, task: Task, *, unit: str | None, actor: st
     return report
 
 
+def _require_evidence(session: Session, task: Task, note: str | None) -> None:
+    """A rectification (整改) is closed on evidence: a note now or a progress report's note."""
+    if task.kind != "rectification" or (note or "").strip():
+        return
+    reported = session.exec(select(ProgressReport.id).where(
+        ProgressReport.task_id == task.id, ProgressReport.note.is_not(None),  # type: ignore
+        ProgressReport.note != "")).first()
+    if reported is None:
+        raise UserError.single(f"整改任务 {task.code} 需要整改情况说明或佐证材料"
+                               "（--note，或先报送带说明的进度）")
+
+
 def submit(session: Session, task: Task, *, unit: str | None, actor: str, now: datetime,
            note: str | None = None) -> Task:
     _unit_of(session, task, unit)
+    _require_evidence(session, task, note)
     values: dict[str, Any] = {"submitted_at": now}
     if task.acknowledged_at is None:
         values["acknowledged_at"] = now

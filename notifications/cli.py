@@ -1,0 +1,295 @@
+"""Command functions for ``taskflow dispatch``, ``taskflow outbox`` and ``taskflow notify test``.
+
+Plain functions with Typer-annotated parameters; taskflow/cli.py registers them (see
+``register``), with its own error handling around them. They raise
+``taskflow.errors.UserError`` for a user's mistake (an unknown id, a bad option, a channel
+that is not configured or fails the test); the caller prints it and exits with code 2.
+``python -m notifications.cli dispatch|outbox|notify test`` runs them standalone (the same
+error handling), which the tests use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from taskflow.errors import UserError
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+STATUSES = ("pending", "sending", "sent", "failed", "dead", "ambiguous", "skipped")
+NowOpt = Annotated[str | None, typer.Option(
+    "--now", help="Pretend it is this instant (ISO date/datetime; default: now).")]
+
+
+def _parse_now(value: str | None) -> datetime:
+    from taskflow.settings import get_settings
+
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise UserError.single(f"{value!r} is not an ISO date or datetime "
+                               "(2025-06-30 or 2025-06-30T09:00+08:00)", field="--now") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=get_settings().tz)
+    return parsed.astimezone(UTC)
+
+
+def open_engine():
+    """The application database, refusing one that is not at the current schema."""
+    from sqlalchemy.exc import DBAPIError
+
+    from taskflow.db import make_engine
+    from taskflow.migrate import current_revision, head_revision
+    from taskflow.settings import get_settings
+
+    engine = make_engine(get_settings().database_url_resolved)
+    try:
+        current = current_revision(engine)
+    except DBAPIError as exc:
+        engine.dispose()
+        raise UserError.single(f"cannot open the database: {exc.orig}",
+                               field="TASKFLOW_DATABASE_URL") from None
+    if current != head_revision():
+        engine.dispose()
+        raise UserError.single("the database is not at the current schema; run: "
+                               "taskflow db upgrade (or taskflow init)")
+    return engine
+
+
+def workday_function():
+    """Working days (chinese-calendar + holiday files) for the quiet-hours policy."""
+    from taskflow.calendar import WorkCalendar
+    from taskflow.settings import get_settings
+
+    return WorkCalendar.load(get_settings().holidays_dir).is_workday
+
+
+def run_dispatch(now: datetime | None = None, *, only: list[str] | None = None,
+                 max_seconds: float | None = None) -> dict[str, Any]:
+    """One dispatch pass with the configured channels; its summary (plain values)."""
+    from notifications.dispatch import dispatch as run
+
+    engine = open_engine()
+    try:
+        report = run(engine, now=now or datetime.now(UTC), is_workday=workday_function(),
+                     only=only, max_seconds=max_seconds)
+    finally:
+        engine.dispose()
+    return report.summary()
+
+
+def _local(moment: datetime | None) -> str:
+    from taskflow.settings import get_settings
+
+    if moment is None:
+        return ""
+    return moment.astimezone(get_settings().tz).strftime("%m-%d %H:%M")
+
+
+# -- commands -------------------------------------------------------------------------------
+
+
+def dispatch(
+    now: NowOpt = None,
+    channel: Annotated[list[str] | None, typer.Option(
+        "--channel", help="Only this channel (email, sms, wecom, dingtalk); repeatable.")
+    ] = None,
+    max_seconds: Annotated[float | None, typer.Option(
+        "--max-seconds", help="Stop taking new messages after this long (the rest waits).")
+    ] = None,
+) -> None:
+    """Deliver what is due in the outbox: email, SMS, WeCom, DingTalk (files when unset).
+
+    Transient failures are retried later with backoff, permanent ones are marked dead;
+    see `taskflow outbox`. `taskflow serve` runs this every minute.
+    """
+    from notifications.channels import OUTBOX_CHANNELS
+    from notifications.dispatch import summary_line
+
+    for name in channel or []:
+        if name not in OUTBOX_CHANNELS:
+            raise UserError.single(f"unknown channel {name!r} (channels: "
+                                   f"{', '.join(OUTBOX_CHANNELS)})", field="--channel")
+    summary = run_dispatch(_parse_now(now), only=channel or None, max_seconds=max_seconds)
+    style = "yellow" if summary["messages"].get("dead") or summary["messages"].get(
+        "failed") else "green"
+    console.print(f"[{style}]{escape(summary_line(summary))}[/]", soft_wrap=True)
+    for error in summary["errors"][:20]:
+        ids = ",".join(str(i) for i in error["ids"])
+        console.print(f"  [yellow]#{ids} {error['outcome']}: {escape(error['error'])}[/]",
+                      soft_wrap=True)
+    if len(summary["errors"]) > 20:
+        console.print(f"  ... and {len(summary['errors']) - 20} more (taskflow outbox)")
+
+
+def outbox(
+    ctx: typer.Context,
+    status: Annotated[list[str] | None, typer.Option(
+        "--status", help="Only rows in this status (pending, sending, sent, failed, dead, "
+                         "ambiguous, skipped); repeatable. ambiguous also lists sent rows "
+                         "flagged ambiguous.")] = None,
+    channel: Annotated[str | None, typer.Option("--channel", help="Only this channel.")
+                       ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many rows, newest first.")] = 50,
+) -> None:
+    """The outbox: messages by status; `taskflow outbox retry ID...` sends some again."""
+    if ctx is not None and ctx.invoked_subcommand is not None:
+        return
+    from notifications.outbox import list_rows, status_counts
+
+    for value in status or []:
+        if value not in STATUSES:
+            raise UserError.single(f"unknown status {value!r} (statuses: "
+                                   f"{', '.join(STATUSES)})", field="--status")
+    engine = open_engine()
+    try:
+        rows = list_rows(engine, statuses=status, channel=channel, limit=limit)
+        counts = status_counts(engine)
+    finally:
+        engine.dispose()
+    table = Table("id", "status", "channel", "kind", "to", "tries", "due / sent", "error",
+                  title="outbox: " + ", ".join(f"{s} {counts[s]}" for s in STATUSES
+                                               if counts.get(s)) or "outbox: empty")
+    for row in rows:
+        flagged = row.ambiguous and row.status != "ambiguous"
+        mark = row.status + (" (ambiguous)" if flagged else "")
+        kind = row.kind + (f" L{row.level}" if row.level else "") + (" digest" if row.digest
+                                                                       else "")
+        when = _local(row.sent_at) if row.sent_at else _local(row.not_before)
+        table.add_row(str(row.id), mark, row.channel, kind, escape(row.address),
+                      str(row.attempts), when, escape((row.last_error or "")[:80]))
+    console.print(table)
+
+
+def outbox_retry(
+    ids: Annotated[list[int], typer.Argument(help="Outbox row ids (see taskflow outbox).")],
+    now: NowOpt = None,
+) -> None:
+    """Send failed, dead, ambiguous or skipped messages again (same Message-ID), now."""
+    from notifications.outbox import Outbox
+    from notifications.policy import Policy
+
+    engine = open_engine()
+    try:
+        before = Outbox(engine, Policy()).retry(ids, _parse_now(now))
+    finally:
+        engine.dispose()
+    missing = [str(i) for i, status in before.items() if status == "missing"]
+    if missing:
+        raise UserError.single(f"no outbox row {', '.join(missing)}", field="ID")
+    for row_id, status in before.items():
+        if status in ("failed", "dead", "ambiguous", "skipped"):
+            console.print(f"#{row_id}: {status} → pending (next dispatch sends it)")
+        else:
+            console.print(f"#{row_id}: {status}, left alone")
+
+
+def notify_test(
+    channel: Annotated[str, typer.Option(
+        "--channel", help="email, sms, wecom, dingtalk, file or console.")],
+    to: Annotated[str, typer.Option(
+        "--to", help="Address: email address, mobile number, WeCom/DingTalk user id.")],
+    name: Annotated[str | None, typer.Option("--name", help="The recipient's name.")] = None,
+) -> None:
+    """Send a test message through a channel as configured, end to end; say what happened."""
+    import asyncio
+    import secrets
+
+    from notifications.channels import TEST_CHANNELS, build_channel
+    from notifications.dispatch import Composer, mail_domain
+    from notifications.message import TransportError
+    from notifications.outbox import Row, Unit
+    from notifications.policy import Policy
+    from taskflow.settings import get_settings
+
+    if channel not in TEST_CHANNELS:
+        raise UserError.single(f"unknown channel {channel!r} (channels: "
+                               f"{', '.join(TEST_CHANNELS)})", field="--channel")
+    settings = get_settings()
+    try:
+        transport = build_channel(channel, settings)
+    except TransportError as exc:
+        raise UserError.single(f"{channel}: {exc}", field="--channel") from None
+    code = secrets.token_hex(3).upper()
+    now = datetime.now(UTC)
+    outbox_channel = channel if channel not in ("file", "console") else "email"
+    row = Row(id=0, key="test", plan_id=None, task_id=None, contact_id=None, kind="test",
+              level=0, channel=outbox_channel, address=to, payload={
+                  "recipient": name, "code": code}, digest=False, status="sending",
+              attempts=1, message_id=None, not_before=now, created_at=now, ambiguous=False,
+              give_up_at=None, lease_until=None)
+    message_id = f"<taskflow.test.{secrets.token_hex(6)}@{mail_domain(settings.smtp_from)}>"
+    composer = Composer.from_settings(settings, Policy.from_settings(settings))
+    message = composer.compose(Unit(outbox_channel, [row], message_id),
+                               transport.parts_for(outbox_channel))
+
+    async def send():
+        try:
+            return await asyncio.wait_for(transport.send(message), transport.timeout)
+        finally:
+            await transport.aclose()
+
+    try:
+        receipt = asyncio.run(send())
+    except TransportError as exc:
+        kind = "permanent" if exc.permanent else "ambiguous" if exc.ambiguous else "transient"
+        raise UserError.single(f"{transport.describe()}: {kind} failure: {exc}",
+                               field="--channel") from None
+    except TimeoutError:
+        raise UserError.single(f"{transport.describe()}: no answer within "
+                               f"{transport.timeout:.0f} s", field="--channel") from None
+    console.print(f"sent test message {code} to {escape(to)} via "
+                  f"{escape(transport.describe())}: {escape(receipt.detail)}", soft_wrap=True)
+
+
+# -- registration ---------------------------------------------------------------------------
+
+
+def register(app: typer.Typer, wrap: Callable[[Callable], Callable] = lambda f: f) -> None:
+    """Add dispatch, outbox (with retry) and notify test to a Typer app; ``wrap`` adds the
+    app's error handling around each command."""
+    app.command("dispatch")(wrap(dispatch))
+    outbox_app = typer.Typer(invoke_without_command=True, no_args_is_help=False,
+                             help="The outbox: messages by status; retry.")
+    outbox_app.callback()(wrap(outbox))
+    outbox_app.command("retry")(wrap(outbox_retry))
+    app.add_typer(outbox_app, name="outbox")
+    notify_app = typer.Typer(no_args_is_help=True, help="Notification channels: test.")
+    notify_app.command("test")(wrap(notify_test))
+    app.add_typer(notify_app, name="notify")
+
+
+def main() -> None:
+    """``python -m notifications.cli``: the commands without taskflow/cli.py."""
+    app = typer.Typer(no_args_is_help=True, add_completion=False,
+                      pretty_exceptions_enable=False)
+    register(app)
+    try:
+        app(standalone_mode=False)
+    except UserError as exc:
+        for problem in exc.problems:
+            err_console.print(f"[bold red]error:[/] {escape(str(problem))}", soft_wrap=True)
+        raise SystemExit(2) from None
+    except typer.Abort:
+        raise SystemExit(130) from None
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        raise
+
+
+if __name__ == "__main__":
+    main()

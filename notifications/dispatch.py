@@ -1,0 +1,380 @@
+"""The dispatcher: turns due outbox rows into messages and delivers them, reliably.
+
+One pass (``dispatch``) runs until nothing is due (or ``max_seconds`` is up). Per channel, a
+few workers (the channel's ``concurrency``: SMTP connections, HTTP requests in flight) each
+loop: take one message, render it, send it, report the outcome. Workers never touch the
+database themselves: they hand their outcome to the coordinator and wait for their next
+message, and the coordinator turns all the requests that arrived meanwhile into ONE short
+write transaction (``Outbox.exchange``: record those outcomes, claim the next rows), run in a
+thread. So:
+
+- no transaction is ever open across network I/O;
+- an attempt is recorded (claimed: ``sending``, ``attempts + 1``, lease, Message-ID) before
+  its I/O starts, and its outcome is committed before the worker takes the next message: a
+  dispatcher killed at any moment leaves at most ``concurrency`` messages per channel whose
+  fate is unknown; the next pass reclaims them when their lease has expired, flags them
+  ambiguous and resends them with the same Message-ID;
+- under load the transactions grow (one per turn of all workers), not their number per
+  message, which is what makes thousands of messages a second possible on SQLite.
+
+Rate limits (``Channel.rate``, SMS QPS, robots' 20 a minute) are a spacing between sends per
+channel; a worker waits its turn holding one claimed message (never longer than concurrency /
+rate seconds, far inside the lease). ``now`` (simulated clocks) moves on with the real time
+the pass takes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import Engine
+
+from notifications.channels import Channel, build_channels
+from notifications.message import Message, TransportError
+from notifications.outbox import Counts, Outbox, Result, Unit
+from notifications.policy import Policy
+from notifications.templates import Renderer, one_line
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DispatchReport:
+    now: datetime
+    messages: Counter = field(default_factory=Counter)  # messages by outcome
+    by_channel: Counter = field(default_factory=Counter)  # messages sent, by channel
+    counts: Counts = field(default_factory=Counts)  # rows: outcomes, held, skipped, ...
+    errors: list[tuple[tuple[int, ...], str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    transactions: int = 0
+
+    @property
+    def sent(self) -> int:
+        return self.messages["sent"]
+
+    def summary(self) -> dict[str, Any]:
+        c = self.counts
+        return {
+            "now": self.now.isoformat(), "messages": dict(sorted(self.messages.items())),
+            "sent_by_channel": dict(sorted(self.by_channel.items())),
+            "rows": dict(sorted(c.outcomes.items())), "held": c.held, "skipped": c.skipped,
+            "reclaimed": c.reclaimed, "lost": c.lost, "gave_up": c.gave_up,
+            "errors": [{"ids": list(ids), "outcome": outcome, "error": error}
+                       for ids, outcome, error in self.errors],
+            "seconds": round(self.seconds, 3), "transactions": self.transactions,
+        }
+
+
+def summary_line(summary: dict[str, Any]) -> str:
+    messages = summary["messages"]
+    total = sum(messages.values())
+    parts = [f"{messages.get('sent', 0)} sent"]
+    for outcome in ("failed", "ambiguous", "dead"):
+        if messages.get(outcome):
+            parts.append(f"{messages[outcome]} {outcome}")
+    for key in ("held", "skipped", "reclaimed", "gave_up"):
+        if summary.get(key):
+            parts.append(f"{summary[key]} {key.replace('_', ' ')}")
+    channels = ", ".join(f"{c} {n}" for c, n in summary["sent_by_channel"].items())
+    where = f" ({channels})" if channels else ""
+    return (f"dispatch at {summary['now']}: {total} message(s){where}: " + "; ".join(parts)
+            + f" [{summary['seconds']:.2f} s]")
+
+
+class _SafeFormat(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+class Composer:
+    """Outbox rows → Message: the template context, the link, the provider template."""
+
+    def __init__(self, renderer: Renderer, *, base_url: str, link: str, policy: Policy,
+                 sms_templates: dict[str, str] | None = None,
+                 sms_params: dict[str, list[str]] | None = None):
+        self.renderer = renderer
+        self.base_url = base_url.rstrip("/")
+        self.link_template = link
+        self.policy = policy
+        self.sms_templates = sms_templates or {}
+        self.sms_param_names = sms_params or {}
+
+    @classmethod
+    def from_settings(cls, settings, policy: Policy) -> Composer:
+        return cls(Renderer(settings.notify_templates_dir, sign_name=settings.sms_sign_name),
+                   base_url=settings.base_url, link=settings.notify_link, policy=policy,
+                   sms_templates=settings.sms_templates,
+                   sms_params=settings.sms_template_params)
+
+    def link(self, row) -> str:
+        if row.task_id is None:
+            return self.base_url
+        payload = row.payload or {}
+        return self.link_template.format_map(_SafeFormat(
+            base_url=self.base_url, task_id=row.task_id, plan_id=row.plan_id or "",
+            task_code=quote(str(payload.get("task_code") or ""), safe=""),
+            plan_code=quote(str(payload.get("plan_code") or ""), safe="")))
+
+    def values(self, unit: Unit) -> dict[str, Any]:
+        first = unit.rows[0]
+        if not unit.digest:
+            return {**(first.payload or {}), "level": first.level, "link": self.link(first)}
+        items = [{**(row.payload or {}), "kind": row.kind, "level": row.level,
+                  "link": self.link(row)} for row in unit.rows]
+        return {"recipient": (first.payload or {}).get("recipient"), "items": items,
+                "day": self.policy.local_day(first.created_at), "link": self.base_url}
+
+    def compose(self, unit: Unit, parts: tuple[str, ...]) -> Message:
+        kind = unit.kind
+        context = self.renderer.context(kind, self.values(unit))
+        rendered = self.renderer.render_context(kind, context, parts=parts)
+        first = unit.rows[0]
+        sms_names = self.sms_param_names.get(kind) or self.sms_param_names.get("*")
+        return Message(
+            channel=unit.channel, to=first.address, kind=kind, message_id=unit.message_id,
+            recipient=context.get("recipient"), subject=rendered.subject, text=rendered.text,
+            html=rendered.html or None, short=rendered.short, markdown=rendered.markdown,
+            title=rendered.subject or f"{context['kind_label']}：{context.get('task_title') or ''}",
+            link=context.get("link"),
+            sms_template=self.sms_templates.get(kind) or self.sms_templates.get("*"),
+            sms_params=self.renderer.sms_params(kind, context, sms_names)
+            if "sms" in parts else {},
+            level=first.level, outbox_ids=unit.ids)
+
+
+class RateLimiter:
+    """Spacing between sends: at most ``rate`` a second (reservations, no bursts)."""
+
+    def __init__(self, rate: float):
+        self.interval = 1.0 / rate
+        self._next = 0.0
+
+    async def wait(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        at = max(now, self._next)
+        self._next = at + self.interval
+        if at > now:
+            await asyncio.sleep(at - now)
+
+
+class _Coordinator:
+    """Batches the workers' turns into one database exchange at a time."""
+
+    def __init__(self, outbox: Outbox, clock: Callable[[], datetime], report: DispatchReport,
+                 executor: ThreadPoolExecutor):
+        self.outbox = outbox
+        self.executor = executor  # one thread: the database work, off the event loop
+        self.clock = clock
+        self.report = report
+        self.pending: list[tuple[str, Result | None, bool, asyncio.Future]] = []
+        self.wake = asyncio.Event()
+        self.workers = 0
+        self.failure: BaseException | None = None
+        self.exhausted: set[str] = set()  # channels whose last claim found less than wanted
+
+    async def turn(self, channel: str, result: Result | None, want: bool) -> Unit | None:
+        if self.failure is not None:
+            raise self.failure
+        future = asyncio.get_running_loop().create_future()
+        self.pending.append((channel, result, want, future))
+        self.wake.set()
+        return await future
+
+    def worker_done(self) -> None:
+        self.workers -= 1
+        self.wake.set()
+
+    async def run(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            if not self.pending:
+                if self.workers <= 0:
+                    return
+                continue
+            batch, self.pending = self.pending, []
+            results = [result for _, result, _, _ in batch if result is not None]
+            wants = Counter(channel for channel, _, want, _ in batch if want)
+            try:
+                claimed, counts = await asyncio.get_running_loop().run_in_executor(
+                    self.executor, self.outbox.exchange, results, dict(wants), self.clock())
+            except BaseException as exc:
+                self.failure = exc
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                for *_, future in self.pending:
+                    if not future.done():
+                        future.set_exception(exc)
+                self.pending = []
+                return
+            self.report.transactions += 1
+            self.report.counts.add(counts)
+            for channel, n in wants.items():
+                if len(claimed.get(channel) or ()) < n:
+                    self.exhausted.add(channel)
+            for channel, _, want, future in batch:
+                units = claimed.get(channel) if want else None
+                future.set_result(units.pop() if units else None)
+
+
+class Dispatcher:
+    def __init__(self, engine: Engine, channels: dict[str, Channel], *, policy: Policy,
+                 composer: Composer, domain: str = "taskflow.local"):
+        self.engine = engine
+        self.channels = channels
+        self.policy = policy
+        self.composer = composer
+        self.outbox = Outbox(engine, policy, domain=domain)
+
+    async def run(self, *, now: datetime, max_seconds: float | None = None,
+                  only: list[str] | None = None) -> DispatchReport:
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        started = time.monotonic()
+
+        def clock() -> datetime:
+            return now + timedelta(seconds=time.monotonic() - started)
+
+        report = DispatchReport(now=now)
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
+        coordinator = _Coordinator(self.outbox, clock, report, executor)
+        deadline = None if max_seconds is None else started + max_seconds
+        workers = []
+        for name, channel in self.channels.items():
+            if only and name not in only:
+                continue
+            limiter = RateLimiter(channel.rate) if channel.rate else None
+            for _ in range(max(1, channel.concurrency)):
+                workers.append(self._worker(name, channel, limiter, coordinator, report,
+                                            deadline))
+        coordinator.workers = len(workers)
+        runner = asyncio.create_task(coordinator.run())
+        try:
+            outcomes = await asyncio.gather(*workers, return_exceptions=True)
+            await runner
+        finally:
+            if not runner.done():
+                runner.cancel()
+            executor.shutdown(wait=True)
+        report.seconds = time.monotonic() - started
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        if coordinator.failure is not None:
+            raise coordinator.failure
+        if failures:
+            raise failures[0]
+        return report
+
+    async def _worker(self, name: str, channel: Channel, limiter: RateLimiter | None,
+                      coordinator: _Coordinator, report: DispatchReport,
+                      deadline: float | None) -> None:
+        result: Result | None = None
+        try:
+            while True:
+                want = (deadline is None or time.monotonic() < deadline) and \
+                    name not in coordinator.exhausted
+                unit = await coordinator.turn(name, result, want=want)
+                result = None
+                if unit is None:
+                    return
+                result = await self._deliver(name, channel, unit, report, limiter)
+        finally:
+            coordinator.worker_done()
+
+    async def _deliver(self, name: str, channel: Channel, unit: Unit,
+                       report: DispatchReport, limiter: RateLimiter | None) -> Result:
+        try:
+            message = self.composer.compose(unit, channel.parts_for(unit.channel))
+        except Exception as exc:  # a broken template: not this message's fault, retried
+            log.exception("rendering outbox rows %s failed", unit.ids)
+            return self._outcome(report, name, unit, "failed",
+                                 f"template error: {type(exc).__name__}: {exc}")
+        if limiter is not None:  # at most concurrency / rate seconds: far inside the lease
+            await limiter.wait()
+        try:
+            receipt = await asyncio.wait_for(channel.send(message), channel.timeout)
+        except TransportError as exc:
+            outcome = "dead" if exc.permanent else "ambiguous" if exc.ambiguous else "failed"
+            return self._outcome(report, name, unit, outcome, f"{channel.name}: {exc}",
+                                 exc.retry_after)
+        except TimeoutError:
+            return self._outcome(report, name, unit, "ambiguous",
+                                 f"{channel.name}: no answer within {channel.timeout:.0f} s")
+        except Exception as exc:
+            log.exception("channel %s failed on outbox rows %s", channel.name, unit.ids)
+            return self._outcome(report, name, unit, "failed",
+                                 f"{channel.name}: {type(exc).__name__}: {exc}")
+        report.messages["sent"] += 1
+        report.by_channel[name] += 1
+        return Result(unit, "sent", receipt.detail)
+
+    @staticmethod
+    def _outcome(report: DispatchReport, name: str, unit: Unit, outcome: str, detail: str,
+                 retry_after: float | None = None) -> Result:
+        detail = one_line(detail)[:1000]
+        report.messages[outcome] += 1
+        report.errors.append((unit.ids, outcome, detail))
+        return Result(unit, outcome, detail, retry_after)
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(c.aclose() for c in self.channels.values()),
+                             return_exceptions=True)
+
+
+def mail_domain(sender: str) -> str:
+    from email.utils import parseaddr
+
+    address = parseaddr(sender)[1] or sender
+    domain = address.rpartition("@")[2].strip().strip(">")
+    return domain if domain and all(c.isalnum() or c in ".-" for c in domain) \
+        else "taskflow.local"
+
+
+def build_dispatcher(engine: Engine, settings=None, *, channels: dict[str, Channel] | None
+                     = None, is_workday: Callable[[date], bool] | None = None
+                     ) -> Dispatcher:
+    """A dispatcher from the settings (channels as configured unless given)."""
+    from taskflow.settings import get_settings
+
+    settings = settings or get_settings()
+    policy = Policy.from_settings(settings, is_workday=is_workday)
+    return Dispatcher(engine, channels if channels is not None else build_channels(settings),
+                      policy=policy, composer=Composer.from_settings(settings, policy),
+                      domain=mail_domain(settings.smtp_from))
+
+
+async def dispatch_async(engine: Engine, *, now: datetime | None = None, settings=None,
+                         channels: dict[str, Channel] | None = None,
+                         is_workday: Callable[[date], bool] | None = None,
+                         max_seconds: float | None = None,
+                         only: list[str] | None = None) -> DispatchReport:
+    dispatcher = build_dispatcher(engine, settings, channels=channels, is_workday=is_workday)
+    try:
+        return await dispatcher.run(now=now or datetime.now(UTC), max_seconds=max_seconds,
+                                    only=only)
+    finally:
+        await dispatcher.aclose()
+
+
+def dispatch(engine: Engine, **kwargs: Any) -> DispatchReport:
+    """One pass: deliver everything due at ``now`` (default: the real clock).
+
+    Runs its own event loop; called where a loop is already running (inside an async
+    framework), it runs in a thread of its own instead.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(dispatch_async(engine, **kwargs))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dispatch") as pool:
+        return pool.submit(asyncio.run, dispatch_async(engine, **kwargs)).result()

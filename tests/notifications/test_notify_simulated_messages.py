@@ -1,0 +1,107 @@
+"""A simulated stretch of the seed plans, delivered by the file channel: every kind of
+message the engine writes comes out as a readable Chinese message a person can open."""
+
+from __future__ import annotations
+
+import email
+from collections import Counter
+from datetime import UTC, date, datetime
+from email.policy import default as default_policy
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from notifications.dispatch import dispatch
+from notifications.templates import KIND_LABELS
+from taskflow.calendar import WorkCalendar
+from taskflow.db import make_engine, write_session
+from taskflow.migrate import upgrade
+from taskflow.models import Notification
+from taskflow.plans.expand import expand
+from taskflow.plans.loader import read_plan_file
+from taskflow.plans.units import read_units_files
+from taskflow.services.plans import import_plan
+from taskflow.services.simulate import simulate
+from taskflow.services.units import import_units, unit_index
+from taskflow.settings import load_settings
+from tests.conftest import REPO
+
+ENGINE_KINDS = ("assigned", "ack_chase", "due_soon", "due_today", "overdue", "escalation")
+
+
+@pytest.mark.filterwarnings("ignore::taskflow.calendar.CalendarWarning")  # years after 2026
+def test_a_simulated_stretch_reads_as_chinese_messages_of_every_kind(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'sim.db'}")
+    upgrade(engine)
+    seed = REPO / "seed_plans"
+    at = datetime(2025, 1, 1, tzinfo=UTC)
+    with write_session(engine) as session:
+        import_units(session, read_units_files([seed / "org"]), actor="test", now=at)
+        for path in sorted(seed.glob("p*.yaml")):
+            plan_file, located = read_plan_file(path)
+            import_plan(session, expand(plan_file, located, unit_index(session), year=2025),
+                        actor="test", now=at)
+    calendar = WorkCalendar.load(None)
+    simulate(engine, start=date(2025, 6, 25), end=date(2025, 7, 3), calendar=calendar,
+             seed=7)
+    with Session(engine) as session:
+        written = dict(session.execute(select(Notification.kind, func.count())
+                                       .group_by(Notification.kind)).all())
+    assert set(ENGINE_KINDS) <= set(written)
+
+    settings = load_settings(data_dir=tmp_path / "data")  # the defaults: the file channel
+    now = datetime(2025, 7, 3, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(UTC)
+    report = dispatch(engine, now=now, settings=settings, is_workday=calendar.is_workday)
+    assert report.messages["sent"] > 0 and not report.messages["dead"] and \
+        not report.messages["failed"]
+    with Session(engine) as session:
+        statuses = dict(session.execute(select(Notification.status, func.count())
+                                        .group_by(Notification.status)).all())
+    assert set(statuses) <= {"sent", "skipped"}, statuses
+
+    files = sorted((tmp_path / "data" / "messages").rglob("*.*"))
+    seen = Counter()
+    for path in files:
+        kind = path.name.split("-", 1)[0]
+        seen[kind] += 1
+        if path.suffix == ".eml":
+            parsed = email.message_from_bytes(path.read_bytes(), policy=default_policy)
+            subject, text = str(parsed["Subject"]), parsed.get_body("plain").get_content()
+            assert KIND_LABELS[kind] in subject or kind == "digest", subject
+        else:
+            text = path.read_text(encoding="utf-8")
+        assert "None" not in text and "{{" not in text
+        assert sum("\u4e00" <= c <= "\u9fff" for c in text) > 10
+    assert set(ENGINE_KINDS) <= set(seen), seen
+
+
+@pytest.mark.filterwarnings("ignore::taskflow.calendar.CalendarWarning")
+def test_inspection_notices_and_inspectors_lists_are_delivered(tmp_path):
+    inspections = pytest.importorskip("taskflow.services.inspections")
+    engine = make_engine(f"sqlite:///{tmp_path / 'rounds.db'}")
+    upgrade(engine)
+    seed = REPO / "seed_plans"
+    at = datetime(2025, 1, 2, 1, tzinfo=UTC)
+    with write_session(engine) as session:
+        import_units(session, read_units_files([seed / "org"]), actor="test", now=at)
+        plan_file, located = read_plan_file(seed / "p5-ecommerce.yaml")
+        import_plan(session, expand(plan_file, located, unit_index(session), year=2025),
+                    actor="test", now=at)
+    calendar = WorkCalendar.load(None)
+    with write_session(engine) as session:
+        inspections.generate_rounds(session, year=2025, calendar=calendar, now=at)
+    settings = load_settings(data_dir=tmp_path / "data")
+    report = dispatch(engine, now=datetime(2025, 12, 31, 3, tzinfo=UTC), settings=settings,
+                      is_workday=calendar.is_workday)
+    assert report.sent > 0 and report.errors == []
+    files = sorted((tmp_path / "data" / "messages" / "email").glob("*.eml"))
+    subjects: dict[str, set[str]] = {}
+    for path in files:
+        subject = str(email.message_from_bytes(path.read_bytes(),
+                                               policy=default_policy)["Subject"])
+        subjects.setdefault(path.name.split("-", 1)[0], set()).add(subject[:6])
+    # quarterly checks, the half-year bulletin and the year-end assessment
+    assert subjects["inspection_notice"] == {"【检查通知】", "【通报通知】", "【考核通知】"}
+    assert subjects["inspector_list"] == {"【检查任务】"}
