@@ -134,8 +134,9 @@ def summary_line(summary: dict[str, Any]) -> str:
         parts.append("escalations " + " ".join(f"L{level}×{n}"
                                                 for level, n in summary["escalations"].items()))
     for key, label in (("activated", "activated"), ("occurrences", "new occurrence(s)"),
-                       ("unreachable", "unreachable"), ("lost_races", "lost race(s)")):
-        if summary[key]:
+                       ("unreachable", "unreachable"), ("lost_races", "lost race(s)"),
+                       ("inspection_rounds", "new inspection round(s)")):
+        if summary.get(key):
             parts.append(f"{summary[key]} {label}")
     parts.append(f"{len(summary['errors'])} error(s)")
     scope = "all plans" if summary["plan_ids"] is None else \
@@ -157,12 +158,32 @@ def sweep_once(now: str | datetime | None = None, plan_ids: Sequence[int] | None
     try:
         ids = resolve_plans(engine, plan_ids, plan_codes)
         started = time.perf_counter()
-        report = sweep(engine, now=moment, calendar=load_work_calendar(settings),
-                       plan_ids=ids, **batch_option(batch_size))
-        return summarize(report, now=moment, plan_ids=ids,
-                         seconds=time.perf_counter() - started)
+        calendar = load_work_calendar(settings)
+        report = sweep(engine, now=moment, calendar=calendar, plan_ids=ids,
+                       **batch_option(batch_size))
+        summary = summarize(report, now=moment, plan_ids=ids,
+                            seconds=time.perf_counter() - started)
+        if ids is None:
+            summary["inspection_rounds"] = make_inspection_rounds(engine, moment, calendar)
+        return summary
     finally:
         engine.dispose()
+
+
+def make_inspection_rounds(engine, now: datetime, calendar) -> int:
+    """This year's inspection rounds (notices come due N working days before each round).
+
+    Idempotent: rounds are unique per (plan, cycle, day) and notices per key, so running it
+    with every sweep only ever adds what is missing.
+    """
+    from taskflow.db import write_session
+    from taskflow.services.inspections import generate_rounds
+    from taskflow.settings import get_settings
+
+    year = now.astimezone(get_settings().tz).year
+    with write_session(engine) as session:
+        views = generate_rounds(session, year=year, calendar=calendar, now=now)
+    return sum(1 for view in views if view.created)
 
 
 

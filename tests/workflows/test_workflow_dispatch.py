@@ -19,8 +19,10 @@ JUNE_5 = "2025-06-05T10:00+08:00"
 
 
 def statuses(engine) -> dict[str, int]:
+    """Statuses of the task messages (inspection notices wait for their notice day)."""
     with Session(engine) as session:
         return dict(session.execute(select(Notification.status, func.count())
+                                    .where(Notification.task_id.is_not(None))
                                     .group_by(Notification.status)).all())
 
 

@@ -30,8 +30,9 @@ def test_sweep_flow_writes_outbox_rows_and_returns_a_plain_summary(app_db):
     rows = outbox_count(app_db)
     assert rows >= summary["messages_total"]  # one row per recipient and channel
     with Session(app_db) as session:
-        kinds = set(session.scalars(select(Notification.kind)))
-    assert kinds == set(summary["messages"])
+        kinds = set(session.scalars(select(Notification.kind)
+                                    .where(Notification.task_id.is_not(None))))
+    assert kinds == set(summary["messages"])  # (inspection notices are per round, not task)
 
 
 def test_sweeping_the_same_instant_again_writes_nothing_new(app_db):
@@ -86,3 +87,19 @@ def test_a_bad_instant_or_an_unmigrated_database_is_a_user_error(app_db, tmp_pat
     get_settings.cache_clear()
     with pytest.raises(UserError, match="taskflow db upgrade"):
         sweep_flow(now=JUNE_5)
+
+
+def test_a_whole_database_sweep_keeps_the_inspection_programme_current(app_db):
+    """The sweep also makes the year's missing inspection rounds (idempotently)."""
+    from sqlalchemy import func
+
+    from taskflow.models import InspectionRound
+    from workflows.direct import sweep_once
+
+    first = sweep_once(now="2025-03-03T09:30:00+08:00")
+    with Session(app_db) as session:
+        rounds = session.scalar(select(func.count()).select_from(InspectionRound))
+    # the fixture plan's programme: a quarterly check (4 rounds) and one in September
+    assert first["inspection_rounds"] == rounds == 5
+    again = sweep_once(now="2025-03-03T10:30:00+08:00")
+    assert again["inspection_rounds"] == 0
