@@ -46,24 +46,10 @@ def _parse_now(value: str | None) -> datetime:
 
 def open_engine():
     """The application database, refusing one that is not at the current schema."""
-    from sqlalchemy.exc import DBAPIError
-
-    from taskflow.db import make_engine
-    from taskflow.migrate import current_revision, head_revision
+    from taskflow.migrate import open_current
     from taskflow.settings import get_settings
 
-    engine = make_engine(get_settings().database_url_resolved)
-    try:
-        current = current_revision(engine)
-    except DBAPIError as exc:
-        engine.dispose()
-        raise UserError.single(f"cannot open the database: {exc.orig}",
-                               field="TASKFLOW_DATABASE_URL") from None
-    if current != head_revision():
-        engine.dispose()
-        raise UserError.single("the database is not at the current schema; run: "
-                               "taskflow db upgrade (or taskflow init)")
-    return engine
+    return open_current(get_settings().database_url_resolved)
 
 
 def workday_function():

@@ -90,15 +90,11 @@ def user_errors() -> Iterator[None]:
 
 def _engine(upgrade: bool = True):
     from taskflow.db import make_engine
-    from taskflow.migrate import current_revision, head_revision
+    from taskflow.migrate import open_current
     from taskflow.settings import get_settings
 
-    settings = get_settings()
-    engine = make_engine(settings.database_url_resolved)
-    if upgrade and current_revision(engine) != head_revision():
-        raise UserError.single("the database is not at the current schema; run: "
-                               "taskflow db upgrade (or taskflow init)")
-    return engine
+    url = get_settings().database_url_resolved
+    return open_current(url) if upgrade else make_engine(url)
 
 
 def _calendar():

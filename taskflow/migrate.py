@@ -9,6 +9,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+
+from taskflow.errors import UserError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -33,3 +36,25 @@ def current_revision(engine: Engine) -> str | None:
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def open_current(url: str) -> Engine:
+    """An engine on ``url``, refusing a database that is unreachable or not at the schema head.
+
+    Every interface (CLI, scheduler, dispatcher) opens the application database this way, so
+    a forgotten ``taskflow db upgrade`` is one clear error instead of a failure mid-work.
+    """
+    from taskflow.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        current = current_revision(engine)
+    except DBAPIError as exc:
+        engine.dispose()
+        raise UserError.single(f"cannot open the database: {exc.orig}",
+                               field="TASKFLOW_DATABASE_URL") from None
+    if current != head_revision():
+        engine.dispose()
+        raise UserError.single("the database is not at the current schema; run: "
+                               "taskflow db upgrade (or taskflow init)")
+    return engine

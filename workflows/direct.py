@@ -13,7 +13,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import DBAPIError
 
 from taskflow.errors import UserError
 
@@ -38,23 +37,10 @@ def parse_now(value: str | datetime | None, tz: ZoneInfo) -> datetime:
 
 def open_engine(settings=None) -> Engine:
     """The application database, refusing one that is not at the current schema."""
-    from taskflow.db import make_engine
-    from taskflow.migrate import current_revision, head_revision
+    from taskflow.migrate import open_current
     from taskflow.settings import get_settings
 
-    settings = settings or get_settings()
-    engine = make_engine(settings.database_url_resolved)
-    try:
-        current = current_revision(engine)
-    except DBAPIError as exc:
-        engine.dispose()
-        raise UserError.single(f"cannot open the database: {exc.orig}",
-                               field="TASKFLOW_DATABASE_URL") from None
-    if current != head_revision():
-        engine.dispose()
-        raise UserError.single("the database is not at the current schema; run: "
-                               "taskflow db upgrade (or taskflow init)")
-    return engine
+    return open_current((settings or get_settings()).database_url_resolved)
 
 
 def resolve_plans(engine: Engine, plan_ids: Sequence[int] | None,
