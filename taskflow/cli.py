@@ -42,6 +42,8 @@ calendar_app = typer.Typer(no_args_is_help=True, help="Working-day calendar: hol
 app.add_typer(task_app, name="task")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(inspections_app, name="inspections")
+export_app = typer.Typer(no_args_is_help=True, help="Export: the progress ledger (台账), .ics.")
+app.add_typer(export_app, name="export")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -285,6 +287,8 @@ def plan_import(
 
     with user_errors():
         engine = _engine()
+        if _import_ledgers(engine, files, dry_run=dry_run):
+            return
         documents = [f for f in files if f.suffix.lower() not in (".yaml", ".yml")]
         # all files valid first
         parsed = [(file, *read_plan_file(file)) for file in files if file not in documents]
@@ -302,6 +306,30 @@ def plan_import(
                                                   source_file=str(file))))
         for file, report in reports:
             _print_import(file, report, dry_run)
+
+
+def _import_ledgers(engine, files: list[Path], *, dry_run: bool) -> bool:
+    """Progress ledgers (台账) given to `plan import`: record their changed progress."""
+    from taskflow.db import write_session
+    from taskflow.services.ledger import import_ledger, ledger_plan
+
+    ledgers = [f for f in files if ledger_plan(f) is not None]
+    if not ledgers:
+        return False
+    if len(ledgers) != len(files):
+        raise UserError.single("import ledgers (台账) and plan files separately")
+    results = []
+    with write_session(engine, dry_run=dry_run) as session:
+        for file in ledgers:
+            results.append((file, import_ledger(session, file, actor=_actor(),
+                                                now=datetime.now(UTC))))
+    prefix = "[yellow](dry run)[/] " if dry_run else ""
+    for file, result in results:
+        console.print(f"{prefix}{file}: ledger of plan {result.plan_code} — {result.rows} rows, "
+                      f"{len(result.changes)} progress reports", soft_wrap=True)
+        for change in result.changes:
+            console.print(f"  [green]~ {change.code}[/] (row {change.row})", soft_wrap=True)
+    return True
 
 
 PartOption = Annotated[int | None, typer.Option(
@@ -736,6 +764,54 @@ def task_cancel(plan: TaskRef, code: CodeRef, reason: ReasonOpt, actor: ActorOpt
 
     with _task_action(plan, code, now) as (session, task, moment):
         tasks.cancel(session, task, reason=reason, actor=actor or _actor(), now=moment)
+
+
+# -- export ---------------------------------------------------------------------------------
+
+
+@export_app.command("ledger")
+def export_ledger(
+    plan: Annotated[str, typer.Option("--plan", help="Plan code.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The .xlsx file to write.")],
+    unit: Annotated[str | None, typer.Option("--unit", help="Only this unit's tasks.")] = None,
+    now: NowOption = None,
+) -> None:
+    """台账: the plan's tasks with states, lights, progress and funds (Excel)."""
+    from taskflow.db import read_session
+    from taskflow.services.ledger import write_ledger
+
+    with user_errors():
+        if output.suffix.lower() != ".xlsx":
+            raise UserError.single(f"-o {output}: the ledger is an .xlsx file")
+        with read_session(_engine()) as session:
+            path, rows = write_ledger(output, session, plan_code=plan, unit=unit,
+                                      now=_parse_now(now), calendar=_calendar())
+        console.print(f"wrote {path} ({rows} tasks)", soft_wrap=True)
+
+
+@export_app.command("ics")
+def export_ics(
+    plan: Annotated[str | None, typer.Option("--plan", help="Plan code.")] = None,
+    unit: Annotated[str | None, typer.Option("--unit", help="Unit name, alias or code.")]
+    = None,
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output", help="The .ics file to write (default: stdout).")] = None,
+    now: NowOption = None,
+) -> None:
+    """Deadlines and inspection rounds as an iCalendar file (all-day events)."""
+    from taskflow.db import read_session
+    from taskflow.services.calendar_feed import build_calendar
+
+    with user_errors():
+        with read_session(_engine()) as session:
+            data = build_calendar(session, plan=plan, unit=unit, now=_parse_now(now))
+        if output is None:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+            return
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(data)
+        err_console.print(f"wrote {output}", highlight=False, soft_wrap=True)
 
 
 def _registered(function):
