@@ -103,6 +103,3 @@ def write_session(engine: Engine, *, dry_run: bool = False) -> Iterator[Session]
         else:
             transaction.commit()
 
-
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"

@@ -11,7 +11,6 @@ not the three it missed), and the idempotency key of that slot makes a second sw
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -400,5 +399,3 @@ def out_of_quiet_hours(at: datetime, policy: PolicySpec, tz: ZoneInfo) -> dateti
         return at
     return datetime.combine(release_day, end, tz).astimezone(UTC)
 
-
-Selector = Callable[[str], list[int]]
