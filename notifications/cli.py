@@ -4,8 +4,8 @@ Plain functions with Typer-annotated parameters; taskflow/cli.py registers them 
 ``register``), with its own error handling around them. They raise
 ``taskflow.errors.UserError`` for a user's mistake (an unknown id, a bad option, a channel
 that is not configured or fails the test); the caller prints it and exits with code 2.
-``python -m notifications.cli dispatch|outbox|notify test`` runs them standalone (the same
-error handling), which the tests use.
+``python -m taskflow dispatch`` runs them in a subprocess (the same error handling), which the
+tests use.
 """
 
 from __future__ import annotations
@@ -253,29 +253,3 @@ def register(app: typer.Typer, wrap: Callable[[Callable], Callable] = lambda f: 
     notify_app = typer.Typer(no_args_is_help=True, help="Notification channels: test.")
     notify_app.command("test")(wrap(notify_test))
     app.add_typer(notify_app, name="notify")
-
-
-def main() -> None:
-    """``python -m notifications.cli``: the commands without taskflow/cli.py."""
-    app = typer.Typer(no_args_is_help=True, add_completion=False,
-                      pretty_exceptions_enable=False)
-    register(app)
-    try:
-        app(standalone_mode=False)
-    except UserError as exc:
-        for problem in exc.problems:
-            err_console.print(f"[bold red]error:[/] {escape(str(problem))}", soft_wrap=True)
-        raise SystemExit(2) from None
-    except typer.Abort:
-        raise SystemExit(130) from None
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
-        raise
-
-
-if __name__ == "__main__":
-    main()

@@ -8,7 +8,7 @@ Plain functions with Typer-annotated parameters; taskflow/cli.py registers them,
 
 They raise ``taskflow.errors.UserError`` for a user's mistake (bad schedule, database not
 migrated, another scheduler running, Prefect server unreachable); the caller turns it into
-``error: ...`` and exit code 2. ``python -m workflows.cli serve|deploy`` runs them standalone
+``error: ...`` and exit code 2. ``python -m taskflow serve|deploy`` runs them in a subprocess
 (the same error handling), which the tests use.
 
 Nothing here imports ``prefect`` at module level: serve must set PREFECT_HOME first.
@@ -151,32 +151,3 @@ def deploy(
     if results.pool_created:
         _say(f"created work pool {results.pool!r} (process)")
     _say(f"start workers with: prefect worker start --pool {results.pool}")
-
-
-def main() -> None:
-    """``python -m workflows.cli``: serve and deploy without taskflow/cli.py."""
-    from taskflow.errors import UserError
-
-    app = typer.Typer(no_args_is_help=True, add_completion=False,
-                      pretty_exceptions_enable=False)
-    app.command("serve")(serve)
-    app.command("deploy")(deploy)
-    try:
-        app(standalone_mode=False)
-    except UserError as exc:
-        for problem in exc.problems:
-            _print_error(str(problem))
-        raise SystemExit(2) from None
-    except typer.Abort:
-        raise SystemExit(130) from None
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
-        raise
-
-
-if __name__ == "__main__":
-    main()

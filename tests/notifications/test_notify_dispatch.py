@@ -197,7 +197,7 @@ def test_a_dispatcher_killed_after_the_server_accepted_message_37_loses_nothing(
                TASKFLOW_SMTP_HOST="127.0.0.1", TASKFLOW_SMTP_PORT=str(smtp_server.port),
                TASKFLOW_SMTP_SECURITY="none", TASKFLOW_SMTP_CONCURRENCY="1",
                TASKFLOW_NOTIFY_QUIET_HOURS="off", PYTHONUNBUFFERED="1")
-    command = [sys.executable, "-m", "notifications.cli", "dispatch", "--now"]
+    command = [sys.executable, "-m", "taskflow", "dispatch", "--now"]
     process: list[subprocess.Popen] = []
     accepted = []
 

@@ -39,7 +39,7 @@ def outbox_count(engine) -> int:
 
 
 def cli_env(**values: str) -> dict[str, str]:
-    """Environment for ``python -m workflows.cli``: no inherited TASKFLOW_* or PREFECT_*."""
+    """Environment for ``python -m taskflow``: no inherited TASKFLOW_* or PREFECT_*."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("TASKFLOW_", "PREFECT_")) or k.startswith("TASKFLOW_TEST_")}
     env.update(PYTHONUNBUFFERED="1", COLUMNS="200", NO_COLOR="1", **values)
@@ -47,12 +47,12 @@ def cli_env(**values: str) -> dict[str, str]:
 
 
 def start_cli(*args: str, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "workflows.cli", *args], cwd=REPO, env=env,
+    return subprocess.Popen([sys.executable, "-m", "taskflow", *args], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def run_cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workflows.cli", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "taskflow", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
