@@ -515,38 +515,12 @@ class SweepScheduler:
 
     def run_sweep(self) -> dict[str, Any] | None:
         """The job: one sweep through Prefect; without Prefect if Prefect itself fails."""
-        from sqlalchemy.exc import SQLAlchemyError
-
         from workflows.sweep import sweep_flow, sweep_once
 
-        if not self.lock.check():
-            self.on_error("lost the scheduler lock; stopping (another scheduler may run)")
-            self.lost_lock.set()
-            return None
-        try:
-            if self.runtime is not None:
-                self.runtime.ensure()
-            summary = sweep_flow()
-        except UserError as exc:
-            self.on_error(f"sweep refused: {exc}")
-            return None
-        except SQLAlchemyError as exc:
-            self.on_error(f"sweep failed (database): {type(exc).__name__}: {exc}")
-            return None
-        except Exception as exc:
-            # Prefect itself failed (API gone, ...). The database is the source of truth and
-            # the sweep is idempotent: run it directly rather than skip a beat.
-            log.warning("sweep through Prefect failed", exc_info=True)
-            self.on_error(f"sweep through Prefect failed ({type(exc).__name__}: {exc}); "
-                          "sweeping without Prefect")
-            try:
-                summary = sweep_once()
-            except Exception as again:
-                self.on_error(f"sweep failed: {type(again).__name__}: {again}")
-                return None
-        self.on_summary(summary)
+        summary = self._run_job("sweep", sweep_flow, sweep_once)
+        if summary is not None:
+            self.on_summary(summary)
         return summary
-
 
     def run_dispatch(self) -> dict[str, Any] | None:
         """The job: deliver the outbox through the dispatch flow, when anything is due.
@@ -554,40 +528,55 @@ class SweepScheduler:
         The check is one indexed count, so an idle minute costs no Prefect flow run; if
         Prefect itself fails, the dispatch runs without it (claims are leases and outcomes
         fenced updates, so a pass is safe next to any other)."""
-        from sqlalchemy.exc import SQLAlchemyError
-
         from workflows.direct import dispatch_due, dispatch_once
+
+        def through_prefect() -> dict[str, Any]:
+            from workflows.dispatch import dispatch_flow
+
+            return dispatch_flow(max_seconds=DISPATCH_MAX_SECONDS)
+
+        summary = self._run_job("dispatch", through_prefect,
+                                lambda: dispatch_once(max_seconds=DISPATCH_MAX_SECONDS),
+                                due=lambda: dispatch_due() > 0)
+        if summary is not None and self.on_dispatch is not None:
+            self.on_dispatch(summary)
+        return summary
+
+    def _run_job(self, name: str, through_prefect: Callable[[], dict[str, Any]],
+                 directly: Callable[[], dict[str, Any]],
+                 due: Callable[[], bool] = lambda: True) -> dict[str, Any] | None:
+        """Run a job through Prefect, or directly when Prefect itself fails.
+
+        The database is the source of truth and both jobs are idempotent, so falling back to a
+        direct run is safe and better than skipping a beat. A job never raises into the
+        scheduler: failures are reported through on_error and the next run tries again.
+        """
+        from sqlalchemy.exc import SQLAlchemyError
 
         if not self.lock.check():
             self.on_error("lost the scheduler lock; stopping (another scheduler may run)")
             self.lost_lock.set()
             return None
         try:
-            if dispatch_due() == 0:
+            if not due():
                 return None
             if self.runtime is not None:
                 self.runtime.ensure()
-            from workflows.dispatch import dispatch_flow
-
-            summary = dispatch_flow(max_seconds=DISPATCH_MAX_SECONDS)
+            return through_prefect()
         except UserError as exc:
-            self.on_error(f"dispatch refused: {exc}")
-            return None
+            self.on_error(f"{name} refused: {exc}")
         except SQLAlchemyError as exc:
-            self.on_error(f"dispatch failed (database): {type(exc).__name__}: {exc}")
-            return None
+            self.on_error(f"{name} failed (database): {type(exc).__name__}: {exc}")
         except Exception as exc:
-            log.warning("dispatch through Prefect failed", exc_info=True)
-            self.on_error(f"dispatch through Prefect failed ({type(exc).__name__}: {exc}); "
-                          "dispatching without Prefect")
+            log.warning("%s through Prefect failed", name, exc_info=True)
+            doing = {"sweep": "sweeping", "dispatch": "dispatching"}.get(name, name)
+            self.on_error(f"{name} through Prefect failed ({type(exc).__name__}: {exc}); "
+                          f"{doing} without Prefect")
             try:
-                summary = dispatch_once(max_seconds=DISPATCH_MAX_SECONDS)
+                return directly()
             except Exception as again:
-                self.on_error(f"dispatch failed: {type(again).__name__}: {again}")
-                return None
-        if self.on_dispatch is not None:
-            self.on_dispatch(summary)
-        return summary
+                self.on_error(f"{name} failed: {type(again).__name__}: {again}")
+        return None
 
 
 class _Signals:
