@@ -120,9 +120,8 @@ def summary_line(summary: dict[str, Any]) -> str:
         parts.append("escalations " + " ".join(f"L{level}×{n}"
                                                 for level, n in summary["escalations"].items()))
     for key, label in (("activated", "activated"), ("occurrences", "new occurrence(s)"),
-                       ("unreachable", "unreachable"), ("lost_races", "lost race(s)"),
-                       ("inspection_rounds", "new inspection round(s)")):
-        if summary.get(key):
+                       ("unreachable", "unreachable"), ("lost_races", "lost race(s)")):
+        if summary[key]:
             parts.append(f"{summary[key]} {label}")
     parts.append(f"{len(summary['errors'])} error(s)")
     scope = "all plans" if summary["plan_ids"] is None else \
@@ -144,31 +143,33 @@ def sweep_once(now: str | datetime | None = None, plan_ids: Sequence[int] | None
     try:
         ids = resolve_plans(engine, plan_ids, plan_codes)
         started = time.perf_counter()
-        calendar = load_work_calendar(settings)
-        report = sweep(engine, now=moment, calendar=calendar, plan_ids=ids,
-                       **batch_option(batch_size))
-        summary = summarize(report, now=moment, plan_ids=ids,
-                            seconds=time.perf_counter() - started)
-        if ids is None:
-            summary["inspection_rounds"] = make_inspection_rounds(engine, moment, calendar)
-        return summary
+        report = sweep(engine, now=moment, calendar=load_work_calendar(settings),
+                       plan_ids=ids, **batch_option(batch_size))
+        return summarize(report, now=moment, plan_ids=ids,
+                         seconds=time.perf_counter() - started)
     finally:
         engine.dispose()
 
 
-def make_inspection_rounds(engine, now: datetime, calendar) -> int:
-    """This year's inspection rounds (notices come due N working days before each round).
+def inspections_once(now: str | datetime | None = None) -> int:
+    """Make this year's missing inspection rounds and their notices; how many were new.
 
-    Idempotent: rounds are unique per (plan, cycle, day) and notices per key, so running it
-    with every sweep only ever adds what is missing.
+    Idempotent (rounds are unique per plan, cycle and day; notices per key). It reads every
+    plan's programme and live tasks, so serve runs it once a day, not with every sweep.
     """
     from taskflow.db import write_session
     from taskflow.services.inspections import generate_rounds
     from taskflow.settings import get_settings
 
-    year = now.astimezone(get_settings().tz).year
-    with write_session(engine) as session:
-        views = generate_rounds(session, year=year, calendar=calendar, now=now)
+    settings = get_settings()
+    moment = parse_now(now, settings.tz)
+    engine = open_engine(settings)
+    try:
+        with write_session(engine) as session:
+            views = generate_rounds(session, year=moment.astimezone(settings.tz).year,
+                                    calendar=load_work_calendar(settings), now=moment)
+    finally:
+        engine.dispose()
     return sum(1 for view in views if view.created)
 
 

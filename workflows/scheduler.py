@@ -61,6 +61,7 @@ DEFAULT_SWEEP_EVERY = "*/5 * * * *"
 DEFAULT_DISPATCH_EVERY = "* * * * *"  # the outbox is delivered every minute
 SWEEP_JOB_ID = "taskflow-sweep"
 DISPATCH_JOB_ID = "taskflow-dispatch"
+INSPECTIONS_JOB_ID = "taskflow-inspections"
 DISPATCH_MAX_SECONDS = 50  # a pass stops taking messages before the next one is due
 MISFIRE_GRACE_SECONDS = 3600
 PREFECT_STARTUP_TIMEOUT_SECONDS = 120
@@ -481,6 +482,7 @@ class SweepScheduler:
     scheduler: Any = None
     dispatch_trigger: Any = None  # None: no dispatch job
     on_dispatch: Callable[[dict[str, Any]], None] | None = None
+    plan_inspections: bool = False  # a daily job making the year's inspection rounds
 
     def build(self):
         from apscheduler.executors.pool import ThreadPoolExecutor
@@ -499,6 +501,13 @@ class SweepScheduler:
         if self.dispatch_trigger is not None:
             scheduler.add_job(self.run_dispatch, self.dispatch_trigger, id=DISPATCH_JOB_ID,
                               name="taskflow dispatch", replace_existing=True)
+        if self.plan_inspections:
+            from apscheduler.triggers.cron import CronTrigger
+
+            scheduler.add_job(self.run_inspections, CronTrigger(hour=0, minute=15,
+                                                                timezone=self.tz),
+                              id=INSPECTIONS_JOB_ID, name="taskflow inspection rounds",
+                              replace_existing=True, **extra)
         self.scheduler = scheduler
         return scheduler
 
@@ -542,10 +551,19 @@ class SweepScheduler:
             self.on_dispatch(summary)
         return summary
 
-    def _run_job(self, name: str, through_prefect: Callable[[], dict[str, Any]],
-                 directly: Callable[[], dict[str, Any]],
-                 due: Callable[[], bool] = lambda: True) -> dict[str, Any] | None:
-        """Run a job through Prefect, or directly when Prefect itself fails.
+    def run_inspections(self) -> int | None:
+        """The daily job: this year's missing inspection rounds and their notices."""
+        from workflows.direct import inspections_once
+
+        made = self._run_job("inspection planning", None, inspections_once)
+        if made:
+            log.info("%d new inspection round(s)", made)
+        return made
+
+    def _run_job(self, name: str, through_prefect: Callable[[], Any] | None,
+                 directly: Callable[[], Any], due: Callable[[], bool] = lambda: True) -> Any:
+        """Run a job through Prefect, or directly when Prefect itself fails (or is not used:
+        ``through_prefect`` None).
 
         The database is the source of truth and both jobs are idempotent, so falling back to a
         direct run is safe and better than skipping a beat. A job never raises into the
@@ -560,6 +578,8 @@ class SweepScheduler:
         try:
             if not due():
                 return None
+            if through_prefect is None:
+                return directly()
             if self.runtime is not None:
                 self.runtime.ensure()
             return through_prefect()
@@ -568,6 +588,10 @@ class SweepScheduler:
         except SQLAlchemyError as exc:
             self.on_error(f"{name} failed (database): {type(exc).__name__}: {exc}")
         except Exception as exc:
+            if through_prefect is None:
+                log.warning("%s failed", name, exc_info=True)
+                self.on_error(f"{name} failed: {type(exc).__name__}: {exc}")
+                return None
             log.warning("%s through Prefect failed", name, exc_info=True)
             doing = {"sweep": "sweeping", "dispatch": "dispatching"}.get(name, name)
             self.on_error(f"{name} through Prefect failed ({type(exc).__name__}: {exc}); "
@@ -665,7 +689,7 @@ def run_serve(*, sweep_every: str = DEFAULT_SWEEP_EVERY, web_port: int | None = 
             scheduler = SweepScheduler(tz=settings.tz, trigger=trigger, on_summary=summary,
                                        on_error=on_error, lock=lock, runtime=runtime,
                                        dispatch_trigger=dispatch_trigger,
-                                       on_dispatch=on_dispatch)
+                                       on_dispatch=on_dispatch, plan_inspections=True)
             scheduler.start()
             delivery = f", dispatch {dispatch_every!r}" if dispatch_trigger is not None else \
                 ", no dispatch"

@@ -28,7 +28,6 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from workflows.direct import (
     batch_option,
     load_work_calendar,
-    make_inspection_rounds,
     open_engine,
     parse_now,
     resolve_plans,
@@ -86,13 +85,6 @@ def run_sweep(engine: Engine, now: datetime, calendar, plan_ids: list[int] | Non
     return summarize(report, now=now, plan_ids=plan_ids, seconds=time.perf_counter() - started)
 
 
-@task(name="plan-inspections", cache_policy=NO_CACHE, retries=2,
-      retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=_retryable)
-def plan_inspections(engine: Engine, now: datetime, calendar) -> int:
-    """Make this year's missing inspection rounds and their notices (idempotent)."""
-    return make_inspection_rounds(engine, now, calendar)
-
-
 @flow(name=FLOW_NAME, description="Find tasks whose next action is due; write state changes "
       "and outbox rows (taskflow.services.sweep).", persist_result=False)
 def sweep_flow(now: str | None = None, plan_ids: list[int] | None = None,
@@ -108,8 +100,6 @@ def sweep_flow(now: str | None = None, plan_ids: list[int] | None = None,
     try:
         calendar = load_calendar()
         summary = run_sweep(engine, moment, calendar, ids, batch_size)
-        if ids is None:  # the whole database: also keep the inspection programme current
-            summary["inspection_rounds"] = plan_inspections(engine, moment, calendar)
     finally:
         engine.dispose()
     logger.info(summary_line(summary))

@@ -89,17 +89,26 @@ def test_a_bad_instant_or_an_unmigrated_database_is_a_user_error(app_db, tmp_pat
         sweep_flow(now=JUNE_5)
 
 
-def test_a_whole_database_sweep_keeps_the_inspection_programme_current(app_db):
-    """The sweep also makes the year's missing inspection rounds (idempotently)."""
+
+
+def test_the_daily_inspection_job_makes_the_years_rounds_once(app_db):
+    """serve's daily job makes the year's missing inspection rounds (idempotently)."""
+    from zoneinfo import ZoneInfo
+
     from sqlalchemy import func
 
     from taskflow.models import InspectionRound
-    from workflows.direct import sweep_once
+    from workflows.direct import inspections_once
+    from workflows.scheduler import INSPECTIONS_JOB_ID, NoLock, SweepScheduler
 
-    first = sweep_once(now="2025-03-03T09:30:00+08:00")
+    assert inspections_once(now="2025-03-03T09:30:00+08:00") == 5
     with Session(app_db) as session:
         rounds = session.scalar(select(func.count()).select_from(InspectionRound))
     # the fixture plan's programme: a quarterly check (4 rounds) and one in September
-    assert first["inspection_rounds"] == rounds == 5
-    again = sweep_once(now="2025-03-03T10:30:00+08:00")
-    assert again["inspection_rounds"] == 0
+    assert rounds == 5
+    assert inspections_once(now="2025-03-03T10:30:00+08:00") == 0
+    scheduler = SweepScheduler(tz=ZoneInfo("Asia/Shanghai"), trigger="interval",
+                               on_summary=lambda s: None, on_error=print, lock=NoLock(),
+                               run_at_start=False, plan_inspections=True).build()
+    job = scheduler.get_job(INSPECTIONS_JOB_ID)
+    assert job is not None and "hour='0'" in str(job.trigger)
