@@ -93,3 +93,27 @@ def engine(db_url) -> Iterator[Engine]:
     upgrade(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def cli(engine, db_url, monkeypatch):
+    """Run taskflow commands against a migrated database holding the fixture org and plan
+    (year 2025); ``cli(*args, code=0)`` asserts the exit code and returns the output."""
+    from typer.testing import CliRunner
+
+    from taskflow.cli import app
+    from taskflow.settings import get_settings
+
+    monkeypatch.setenv("TASKFLOW_DATABASE_URL", db_url)
+    monkeypatch.setenv("COLUMNS", "200")
+    get_settings.cache_clear()
+    runner = CliRunner()
+
+    def run(*args: str, code: int = 0) -> str:
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == code, result.output
+        return result.output
+
+    run("units", "import", str(FIXTURES / "org.yaml"))
+    run("plan", "import", str(FIXTURES / "plan.yaml"), "--year", "2025")
+    return run

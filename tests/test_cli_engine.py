@@ -2,32 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlmodel import Session, func, select
-from typer.testing import CliRunner
 
-from taskflow.cli import app
 from taskflow.models import AuditEvent, Notification
 from tests.conftest import FIXTURES
-
-
-@pytest.fixture
-def cli(engine, db_url, monkeypatch):
-    monkeypatch.setenv("TASKFLOW_DATABASE_URL", db_url)
-    monkeypatch.setenv("COLUMNS", "200")
-    from taskflow.settings import get_settings
-
-    get_settings.cache_clear()
-    runner = CliRunner()
-
-    def run(*args: str, code: int = 0) -> str:
-        result = runner.invoke(app, list(args))
-        assert result.exit_code == code, result.output
-        return result.output
-
-    run("units", "import", str(FIXTURES / "org.yaml"))
-    run("plan", "import", str(FIXTURES / "plan.yaml"), "--year", "2025")
-    return run
 
 
 def test_sweep_then_a_unit_works_a_task_through_to_done(cli, engine):
