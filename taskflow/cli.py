@@ -257,13 +257,14 @@ def plan_check(
     from taskflow.services.units import unit_index
 
     with user_errors():
+        if units:
+            known = index_from_units_files(units)
+        else:
+            with read_session(_engine()) as session:
+                known = unit_index(session)
         for file in files:
-            if units:
-                index = index_from_units_files(units)
-            else:
-                with read_session(_engine()) as session:
-                    index = unit_index(session)
-            resolved = resolve_plan_file(file, index, year=year)
+            # a fresh directory per file: a plan's own units: must not leak into the next one
+            resolved = resolve_plan_file(file, known.copy(), year=year)
             console.print(f"{file}: ok — {len(resolved.tasks)} tasks, {len(resolved.funds)} "
                           f"fund lines, {len(resolved.inspections)} inspections, year "
                           f"{resolved.year}")

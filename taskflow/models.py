@@ -75,6 +75,10 @@ class TaskState(StrEnum):
     cancelled = "cancelled"
 
 
+# Task kinds taskflow makes itself (duty occurrences, 整改 after a failed inspection item):
+# they are never written in a plan file, so a re-import leaves them alone.
+GENERATED_KINDS = ("occurrence", "rectification")
+
 OPEN_STATES = (TaskState.pending, TaskState.active, TaskState.acknowledged,
                TaskState.in_progress, TaskState.submitted)
 

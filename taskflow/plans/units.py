@@ -69,6 +69,9 @@ class UnitIndex:
         self.by_code[entry.code] = entry
         self.children.setdefault(entry.parent, []).append(entry.code)
 
+    def copy(self) -> UnitIndex:
+        return UnitIndex(self.by_code.values())
+
     def __contains__(self, code: str) -> bool:
         return code in self.by_code
 

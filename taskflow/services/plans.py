@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, delete, select
 
 from taskflow.models import (
+    GENERATED_KINDS,
     AuditEvent,
     FundLine,
     InspectionCycle,
@@ -240,10 +241,8 @@ def _sync_tasks(session: Session, plan: Plan, resolved: ResolvedPlan, unit_ids: 
 
     wanted_codes = {t.code for t in resolved.tasks}
     for code, row in rows.items():
-        # Occurrences of duties are made by the engine and rectifications (整改) by
-        # inspections, not written in the file.
         if code not in wanted_codes and row.archived_at is None and \
-                row.kind not in ("occurrence", "rectification"):
+                row.kind not in GENERATED_KINDS:
             row.archived_at = now
             row.next_action_at = None
             row.updated_at = now
