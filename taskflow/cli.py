@@ -23,6 +23,7 @@ from rich.tree import Tree
 
 from notifications import cli as notify_cli
 from taskflow.cli_inspections import inspections_app
+from taskflow.cli_users import user_app
 from taskflow.errors import UserError
 from taskflow.rules import STATE_LABELS
 from workflows import cli as workflow_cli
@@ -42,6 +43,7 @@ calendar_app = typer.Typer(no_args_is_help=True, help="Working-day calendar: hol
 app.add_typer(task_app, name="task")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(inspections_app, name="inspections")
+app.add_typer(user_app, name="user")
 export_app = typer.Typer(no_args_is_help=True, help="Export: the progress ledger (台账), .ics.")
 app.add_typer(export_app, name="export")
 
@@ -828,6 +830,7 @@ def _registered(function):
 
 app.command("serve")(_registered(workflow_cli.serve))
 app.command("deploy")(_registered(workflow_cli.deploy))
+app.command("web")(_registered(workflow_cli.web))
 notify_cli.register(app, _registered)  # dispatch, outbox [retry], notify test
 
 

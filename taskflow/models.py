@@ -422,3 +422,108 @@ class InspectionFinding(SQLModel, table=True):
     __table_args__ = (
         Index("uq_finding_round_unit_item", "round_id", "unit_id", "item", unique=True),
     )
+
+
+# -- web app: users, roles, tokens, attachments --------------------------------------------
+
+
+class UserRole(StrEnum):
+    admin = "admin"  # everything, including users
+    coordinator = "coordinator"  # a plan (plan_id) or an office's plans (unit_id = issuer)
+    member = "member"  # a unit's member: that unit's tasks only
+    leader = "leader"  # reads everything under unit_id (or everything), acts on nothing
+    inspector = "inspector"  # reads and records inspections under unit_id
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "appuser"  # "user" is reserved on PostgreSQL
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(sa_column=Column(String(100), unique=True, nullable=False))
+    display_name: str = Field(sa_column=Column(String(100), nullable=False))
+    password_hash: str = Field(sa_column=Column(String(300), nullable=False))
+    active: bool = True
+    created_at: datetime = instant(nullable=False, default=utcnow)
+    last_login_at: datetime | None = instant()
+
+
+class Membership(SQLModel, table=True):
+    """A user's role, scoped to a unit (and what is under it) or a plan, or everything."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_column=Column(Integer, ForeignKey("appuser.id", ondelete="CASCADE"),
+                                          nullable=False, index=True))
+    role: str = Field(sa_column=Column(String(20), nullable=False))
+    unit_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("unit.id", ondelete="CASCADE")))
+    plan_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("plan.id", ondelete="CASCADE")))
+
+    __table_args__ = (
+        Index("uq_membership", "user_id", "role", "unit_id", "plan_id", unique=True),
+    )
+
+
+class LoginAttempt(SQLModel, table=True):
+    """Failed sign-ins, counted per user name and per address for the rate limit."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(sa_column=Column(String(100), nullable=False))
+    address: str = Field(sa_column=Column(String(64), nullable=False))
+    at: datetime = instant(nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ix_login_attempt_user_at", "username", "at"),
+                      Index("ix_login_attempt_address_at", "address", "at"))
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for the JSON API; only its SHA-256 is stored."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_column=Column(Integer, ForeignKey("appuser.id", ondelete="CASCADE"),
+                                          nullable=False, index=True))
+    name: str = Field(sa_column=Column(String(100), nullable=False))
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    created_at: datetime = instant(nullable=False, default=utcnow)
+    last_used_at: datetime | None = instant()
+    revoked_at: datetime | None = instant()
+
+
+class LinkToken(SQLModel, table=True):
+    """A password-less link in a message: bound to (unit, task, purpose), used up by one POST.
+
+    Only the SHA-256 of the token is stored; the token itself is signed (itsdangerous) so a
+    tampered one is refused before the database is asked.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    purpose: str = Field(sa_column=Column(String(20), nullable=False))  # report, ack, ics
+    unit_id: int = Field(sa_column=Column(Integer, ForeignKey("unit.id", ondelete="CASCADE"),
+                                          nullable=False))
+    task_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("task.id", ondelete="CASCADE"), index=True))
+    contact_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("contact.id", ondelete="SET NULL")))
+    created_at: datetime = instant(nullable=False, default=utcnow)
+    expires_at: datetime | None = instant()  # None: no expiry (calendar feeds)
+    used_at: datetime | None = instant()
+
+
+class Attachment(SQLModel, table=True):
+    """A file sent with a progress report, stored under <data dir>/attachments."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(sa_column=Column(Integer, ForeignKey("task.id", ondelete="CASCADE"),
+                                          nullable=False, index=True))
+    unit_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("unit.id", ondelete="SET NULL")))
+    report_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("progressreport.id", ondelete="SET NULL"), index=True))
+    filename: str = Field(sa_column=Column(String(255), nullable=False))  # as uploaded, cleaned
+    stored_name: str = Field(sa_column=Column(String(100), unique=True, nullable=False))
+    content_type: str = Field(sa_column=Column(String(100), nullable=False))
+    size: int
+    sha256: str = Field(sa_column=Column(String(64), nullable=False))
+    uploaded_at: datetime = instant(nullable=False, default=utcnow)
+    uploader: str | None = Field(default=None, sa_column=Column(String(100)))

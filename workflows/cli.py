@@ -68,11 +68,14 @@ def _print_error(message: str) -> None:
 
 def serve(
     host: Annotated[str, typer.Option(
-        help="Address for the web app (not served yet: accepted and unused for now).")
+        help="Address the web app listens on (0.0.0.0 for every interface).")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(
-        help="Port for the web app (not served yet; the embedded Prefect API avoids it).")
+        help="Port of the web app (the embedded Prefect API avoids it).")
     ] = 8000,
+    web: Annotated[bool, typer.Option(
+        "--web/--no-web", help="Serve the web app next to the scheduler.")
+    ] = True,
     sweep_every: Annotated[str, typer.Option(
         "--sweep-every",
         help="When to sweep: a 5-field crontab in the configured timezone "
@@ -91,7 +94,7 @@ def serve(
         "--now", help="With --once: pretend it is this instant (ISO date/datetime).")
     ] = None,
 ) -> None:
-    """Run the scheduler: sweep due tasks and deliver the outbox (through Prefect) until stopped.
+    """Run the web app and the scheduler (sweeps, outbox delivery through Prefect) until stopped.
 
     One scheduler per database: a second serve on the same database refuses to start.
     Prefect keeps its state in <data dir>/prefect (an embedded API unless PREFECT_API_URL
@@ -100,7 +103,6 @@ def serve(
     from taskflow.errors import UserError
     from workflows.scheduler import parse_schedule, run_once, run_serve
 
-    del host  # the web app comes later
     if now is not None and not once:
         raise UserError.single("--now needs --once (the scheduler runs on the real clock)",
                                field="--now")
@@ -114,10 +116,34 @@ def serve(
     parse_schedule(sweep_every, tz)  # a bad schedule fails before anything
     if dispatch_every != "off":
         parse_schedule(dispatch_every, tz, field="--dispatch-every")
+
+    def start_web():
+        from taskflow.web.server import WebServer
+
+        server = WebServer(host=host, port=port).start()
+        _say(f"web app at {server.url}")
+        return server
+
     result = run_serve(sweep_every=sweep_every, web_port=port, say=_say,
                        on_summary=_print_summary, on_error=_print_error,
-                       dispatch_every=dispatch_every, on_dispatch=_print_dispatch)
+                       dispatch_every=dispatch_every, on_dispatch=_print_dispatch,
+                       start_web=start_web if web else None)
     _say(f"{result.sweeps} sweep(s) run")
+
+
+def web(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve only the web app (no scheduler): for web machines of a multi-machine setup."""
+    import uvicorn
+
+    from taskflow.web.app import create_app
+
+    app = create_app()  # a missing or old database is refused here, with exit code 2
+    _say(f"web app at http://{host}:{port} (no scheduler; sweeps run elsewhere)")
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
+                proxy_headers=True, server_header=False)
 
 
 def deploy(

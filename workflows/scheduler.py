@@ -659,10 +659,12 @@ def run_serve(*, sweep_every: str = DEFAULT_SWEEP_EVERY, web_port: int | None = 
               say: Say, on_summary: Callable[[dict[str, Any]], None], on_error: Say,
               stop: threading.Event | None = None,
               dispatch_every: str | None = DEFAULT_DISPATCH_EVERY,
-              on_dispatch: Callable[[dict[str, Any]], None] | None = None) -> ServeResult:
+              on_dispatch: Callable[[dict[str, Any]], None] | None = None,
+              start_web: Callable[[], Any] | None = None) -> ServeResult:
     """Check, lock, start Prefect, run the scheduler until SIGINT/SIGTERM (or ``stop``).
 
-    ``dispatch_every`` (None or "off": no dispatch job) delivers the outbox."""
+    ``dispatch_every`` (None or "off": no dispatch job) delivers the outbox. ``start_web``
+    starts the web app once the lock is held and returns something with ``stop()``."""
     from taskflow.settings import get_settings
     from workflows.direct import open_engine
 
@@ -682,9 +684,12 @@ def run_serve(*, sweep_every: str = DEFAULT_SWEEP_EVERY, web_port: int | None = 
 
     runtime: PrefectRuntime | None = None
     scheduler: SweepScheduler | None = None
+    web = None
     with _Signals(stop) as signals:
         lock.acquire()
         try:
+            if start_web is not None:
+                web = start_web()
             runtime = _start_prefect(settings, web_port, say, warm_up=True)
             scheduler = SweepScheduler(tz=settings.tz, trigger=trigger, on_summary=summary,
                                        on_error=on_error, lock=lock, runtime=runtime,
@@ -709,6 +714,8 @@ def run_serve(*, sweep_every: str = DEFAULT_SWEEP_EVERY, web_port: int | None = 
                 scheduler.shutdown(wait=True)
             if runtime is not None:
                 runtime.stop()
+            if web is not None:
+                web.stop()
             lock.release()
     say("stopped")
     return ServeResult(sweeps=count, last_summary=last,

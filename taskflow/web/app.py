@@ -1,0 +1,95 @@
+"""The web app: ``create_app()`` builds the FastAPI application served by ``taskflow serve``.
+
+Pages are rendered on the server (Jinja2, SVG charts) and work without JavaScript; forms are
+CSRF-protected; signed-in state is a signed session cookie (itsdangerous, via Starlette's
+SessionMiddleware) keyed with the settings' secret key. The JSON API lives under ``/api``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import HTTPException, RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+from starlette.middleware.sessions import SessionMiddleware
+
+from taskflow.settings import Settings, get_settings
+from taskflow.web.deps import LoginRequired
+from taskflow.web.templating import make_templates
+
+STATIC = Path(__file__).parent / "static"
+SESSION_MAX_AGE = 8 * 3600  # a working day; then sign in again
+
+ERROR_TITLES = {400: "请求有误", 403: "无权操作", 404: "页面不存在", 405: "不支持的操作",
+                413: "文件过大", 415: "文件类型不允许", 422: "填写有误", 429: "操作过于频繁"}
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api")
+
+
+def create_app(*, settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    if engine is None:
+        from taskflow.migrate import open_current
+
+        engine = open_current(settings.database_url_resolved)
+    app = FastAPI(title="taskflow", version="1", summary="政府实施方案任务督办系统 JSON API",
+                  docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
+    app.state.engine = engine
+    app.state.settings = settings
+    app.state.templates = make_templates(settings.tz)
+    app.add_middleware(SessionMiddleware, secret_key=settings.resolved_secret_key(),
+                       session_cookie="taskflow_session", max_age=SESSION_MAX_AGE,
+                       same_site="lax", https_only=settings.base_url.startswith("https://"))
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if not request.url.path.startswith("/api/docs"):
+            response.headers.setdefault(
+                "Content-Security-Policy",
+                "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+                "script-src 'self'; form-action 'self'; frame-ancestors 'none'")
+        return response
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        from urllib.parse import quote
+
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
+                                headers=exc.headers)
+        return app.state.templates.TemplateResponse(
+            request, "error.html",
+            {"status": exc.status_code, "title": ERROR_TITLES.get(exc.status_code, "出错了"),
+             "detail": exc.detail, "viewer": None},
+            status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        problems = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}"
+                    for e in exc.errors()]
+        if _wants_json(request):
+            return JSONResponse({"detail": exc.errors()}, status_code=422)
+        return app.state.templates.TemplateResponse(
+            request, "error.html", {"status": 422, "title": ERROR_TITLES[422],
+                                    "detail": "；".join(problems), "viewer": None},
+            status_code=422)
+
+    from taskflow.web.routes import include_routes
+
+    include_routes(app)
+    return app

@@ -1,0 +1,106 @@
+"""Request dependencies: database sessions, the signed-in user, CSRF, denial auditing."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from taskflow.db import read_session, write_session
+from taskflow.models import AuditEvent, User
+from taskflow.web.access import Viewer, viewer_for
+
+CSRF_FIELD = "csrf_token"
+SESSION_USER = "uid"
+SESSION_CSRF = "csrf"
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def db_read(request: Request) -> Iterator[Session]:
+    with read_session(get_engine(request)) as session:
+        yield session
+
+
+def db_write(request: Request) -> Iterator[Session]:
+    """A write transaction committed after the endpoint returns (rolled back on an error)."""
+    with write_session(get_engine(request)) as session:
+        yield session
+
+
+ReadDB = Annotated[Session, Depends(db_read)]
+WriteDB = Annotated[Session, Depends(db_write)]
+
+
+class LoginRequired(Exception):
+    """Raised for a page that needs a signed-in user; answered with a redirect to /login."""
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get(SESSION_CSRF)
+    if not token:
+        token = secrets.token_urlsafe(32)
+        request.session[SESSION_CSRF] = token
+    return token
+
+
+async def verify_csrf(request: Request) -> None:
+    """Every form POST carries the session's token (double submit: the form and the signed
+    session cookie); the JSON API uses bearer tokens instead and is not behind this."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    expected = request.session.get(SESSION_CSRF)
+    form = await request.form()  # cached on the request: the endpoint reads the same form
+    sent = form.get(CSRF_FIELD)
+    if not expected or not isinstance(sent, str) or not hmac.compare_digest(sent, expected):
+        raise HTTPException(status_code=403, detail="表单已过期或来源不明（CSRF 校验失败），"
+                                                    "请刷新页面后重试")
+
+
+def optional_viewer(request: Request) -> Viewer | None:
+    user_id = request.session.get(SESSION_USER)
+    if user_id is None:
+        return None
+    with read_session(get_engine(request)) as session:
+        user = session.get(User, user_id)
+        if user is None or not user.active:
+            request.session.pop(SESSION_USER, None)
+            return None
+        return viewer_for(session, user)
+
+
+def require_viewer(request: Request) -> Viewer:
+    viewer = optional_viewer(request)
+    if viewer is None:
+        raise LoginRequired()
+    return viewer
+
+
+CurrentViewer = Annotated[Viewer, Depends(require_viewer)]
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
+def deny(request: Request, viewer: Viewer | None, *, entity: str, entity_id: int | None,
+         what: str = "页面") -> HTTPException:
+    """Audit an access outside the user's scope and answer 404, like a missing ID."""
+    with write_session(get_engine(request)) as session:
+        session.add(AuditEvent(
+            at=now_utc(), actor=viewer.actor if viewer else f"anon:{client_address(request)}",
+            action="access_denied", entity=entity, entity_id=entity_id,
+            note=f"{request.method} {request.url.path}"))
+    return HTTPException(status_code=404, detail=f"{what}不存在")
