@@ -169,7 +169,37 @@ def init(
             units_import([seed_dir / "org"])
             plan_import(sorted(seed_dir.glob("p*.yaml")),
                         year=year or datetime.now(settings.tz).year)
+        _first_admin(settings)
         console.print(f"data directory: {settings.data_dir}")
+
+
+def _first_admin(settings) -> None:
+    """A fresh database gets one administrator, so that the web app can be signed in to.
+
+    Its random password is printed once and kept in <data dir>/initial_admin_password
+    (owner-only) until changed with `taskflow user passwd admin`.
+    """
+    import secrets
+
+    from sqlalchemy import func, select
+
+    from taskflow.db import write_session
+    from taskflow.models import User
+    from taskflow.services.users import add_user, grant
+
+    with write_session(_engine()) as session:
+        if session.scalar(select(func.count()).select_from(User)):
+            return
+        password = secrets.token_urlsafe(12)
+        now = datetime.now(UTC)
+        user = add_user(session, username="admin", display_name="管理员", password=password,
+                        actor=_actor(), now=now)
+        grant(session, user=user, role="admin", actor=_actor(), now=now)
+    path = settings.data_dir / "initial_admin_password"
+    path.touch(mode=0o600)
+    path.write_text(password + "\n", encoding="utf-8")
+    console.print(f"web app administrator: admin / {password}  (also in {path}; change it "
+                  "with: taskflow user passwd admin)", highlight=False)
 
 
 # -- units ----------------------------------------------------------------------------------

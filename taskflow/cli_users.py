@@ -103,6 +103,10 @@ def user_passwd(username: str, password_stdin: PasswordStdin = False) -> None:
         with write_session(cli._engine()) as session:
             set_password(session, user=find_user(session, username), password=password,
                          actor=cli._actor(), now=cli._parse_now(None))
+    if username == "admin":  # the password `taskflow init` printed is no longer valid
+        from taskflow.settings import get_settings
+
+        (get_settings().data_dir / "initial_admin_password").unlink(missing_ok=True)
     cli.console.print(f"已更新 {username} 的密码")
 
 
@@ -120,6 +124,22 @@ def user_token(
         token = create_api_token(session, user=find_user(session, username), name=name,
                                  actor=cli._actor(), now=cli._parse_now(None))
     print(token)
+
+
+@user_app.command("revoke-token")
+def user_revoke_token(
+    username: str,
+    name: Annotated[str, typer.Option("--name", help="The token's name.")] = "api",
+) -> None:
+    """Revoke a user's JSON API tokens of that name; requests with them get 401 at once."""
+    from taskflow.db import write_session
+    from taskflow.services.users import find_user, revoke_api_tokens
+
+    cli = _base()
+    with cli.user_errors(), write_session(cli._engine()) as session:
+        count = revoke_api_tokens(session, user=find_user(session, username), name=name,
+                                  actor=cli._actor(), now=cli._parse_now(None))
+    cli.console.print(f"已吊销 {username} 的 {count} 个令牌（{name}）")
 
 
 @user_app.command("list")
