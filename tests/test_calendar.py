@@ -285,12 +285,12 @@ def test_two_files_for_one_year_are_refused(tmp_path):
     ("  - 2099-01-01\n", "  - 2098-12-31\n", "2098-12-31", "is not in 2099"),
     ("to: 2099-02-22", "to: 2100-01-01", "2100-01-01", "2100-01-01 is not in 2099"),
     ("  - 2099-02-28\n", "  - 2099-02-21\n", "2099-02-21", "also listed as a holiday (line 4)"),
-    ("name: 春节}", "name: 春节, colour: red}", "colour", "unknown field 'colour'"),
-    ("year: 2099\n", "year: 2099\nyaer: 2099\n", "yaer", "unknown field 'yaer'"),
-    ("  - 2099-01-01\n", "  - 2099-01-01: x: y\n", "x: y", "YAML syntax error"),
+    ("name: 春节}", "name: 春节, colour: red}", "colour", "未知字段 'colour'"),
+    ("year: 2099\n", "year: 2099\nyaer: 2099\n", "yaer", "未知字段 'yaer'"),
+    ("  - 2099-01-01\n", "  - 2099-01-01: x: y\n", "x: y", "YAML 语法错误"),
     ("from: 2099-02-16, to: 2099-02-22", "from: 2099-02-22, to: 2099-02-16", "2099-02-22",
      "range ends (2099-02-16) before it starts (2099-02-22)"),
-    ("  - 2099-01-01\n", "  - 2099-02-30\n", "2099-02-30", "not a real date"),
+    ("  - 2099-01-01\n", "  - 2099-02-30\n", "2099-02-30", "不是有效日期"),
     ("  - 2099-01-01\n", "  - 1st of January\n", "1st of January", "is not a date"),
     ("  - 2099-02-28\n", "  - 2099-02-27\n", "2099-02-27", "is a Friday"),
 ])
@@ -306,7 +306,7 @@ def test_bad_holiday_file_names_file_and_line(tmp_path, old, new, needle, messag
 
 def test_holiday_file_without_holidays_is_refused(tmp_path):
     path = _write(tmp_path, "year: 2099\nworkdays: [2099-02-28]\n")
-    with pytest.raises(UserError, match="holidays: required field is missing"):
+    with pytest.raises(UserError, match="holidays: 缺少必填字段"):
         read_holiday_file(path)
 
 

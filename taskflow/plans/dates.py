@@ -45,7 +45,7 @@ def _checked(year: int, month: int, day: int, phrase: str) -> date:
     try:
         return date(year, month, day)
     except ValueError:
-        raise PhraseError(f"{phrase!r} is not a real date ({year}-{month:02d}-{day:02d})") from None
+        raise PhraseError(f"{phrase!r} 不是有效日期（{year}-{month:02d}-{day:02d}）") from None
 
 
 _NUM = r"(\d{1,2}|[一二两三四五六七八九十]{1,3})"
@@ -77,7 +77,7 @@ def resolve_date(phrase: str | date, year: int, *, bound: str = "end") -> date:
     raw = phrase
     text = re.sub(r"\s+", "", str(phrase))
     if not text:
-        raise PhraseError("empty date")
+        raise PhraseError("日期为空")
 
     m = _ISO.match(text)
     if m:
@@ -86,7 +86,7 @@ def resolve_date(phrase: str | date, year: int, *, bound: str = "end") -> date:
     if m:
         y, mo = int(m[1]), int(m[2])
         if not 1 <= mo <= 12:
-            raise PhraseError(f"{raw!r}: month {mo} is not 1-12")
+            raise PhraseError(f"{raw!r}：月份 {mo} 不在 1–12 之间")
         return _month_end(y, mo) if bound == "end" else date(y, mo, 1)
 
     if text.startswith(("次年", "明年", "第二年", "翌年")):  # the year after the plan year
@@ -106,7 +106,7 @@ def resolve_date(phrase: str | date, year: int, *, bound: str = "end") -> date:
     def month(token: str) -> int:
         value = _cn_number(token)
         if not 1 <= value <= 12:
-            raise PhraseError(f"{raw!r}: month {value} is not 1-12")
+            raise PhraseError(f"{raw!r}：月份 {value} 不在 1–12 之间")
         return value
 
     if (m := _MONTH_DAY.match(text)):
@@ -130,7 +130,7 @@ def resolve_date(phrase: str | date, year: int, *, bound: str = "end") -> date:
     if (m := _QUARTER.match(text)):
         q = _cn_number(m[1])
         if not 1 <= q <= 4:
-            raise PhraseError(f"{raw!r}: quarter {q} is not 1-4")
+            raise PhraseError(f"{raw!r}：季度 {q} 不在 1–4 之间")
         return _month_end(year, q * 3) if bound == "end" else date(year, q * 3 - 2, 1)
     if (m := _HALF.match(text)):
         first = m[1] == "上半年"
@@ -140,8 +140,8 @@ def resolve_date(phrase: str | date, year: int, *, bound: str = "end") -> date:
     if _YEAR_END.match(text):
         return date(year, 12, 31) if bound == "end" else date(year, 1, 1)
     raise PhraseError(
-        f"{raw!r} is not a date this file format understands; use an ISO date (2025-06-30) "
-        "or a form such as 6月10日前, 6月底前, 7月前, 9月中旬, 三季度, 上半年, 年底前, 2019年底"
+        f"无法识别的日期 {raw!r}；请写 ISO 日期（2025-06-30）"
+        "或 6月10日前、6月底前、7月前、9月中旬、三季度、上半年、年底前、2019年底 等形式"
     )
 
 
@@ -163,17 +163,17 @@ def recurrence_rule(phrase: str) -> str:
         try:
             rrulestr(rule, dtstart=None, forceset=False, ignoretz=True)
         except (ValueError, TypeError) as exc:
-            raise PhraseError(f"{phrase!r} is not a valid RRULE: {exc}") from None
+            raise PhraseError(f"{phrase!r} 不是有效的 RRULE：{exc}") from None
         return rule
     m = _EVERY.match(text)
     if not m:
         raise PhraseError(
-            f"{phrase!r} is not a recurrence this file format understands; use 每年, 每半年, "
-            "每季度, 每月, 每N月, 每周 or an RRULE such as FREQ=MONTHLY;INTERVAL=2"
+            f"无法识别的周期 {phrase!r}；请写 每年、每半年、"
+            "每季度、每月、每N月、每周，或 RRULE（如 FREQ=MONTHLY;INTERVAL=2）"
         )
     n = _cn_number(m["n"]) if m["n"] else 1
     if n < 1:
-        raise PhraseError(f"{phrase!r}: interval must be at least 1")
+        raise PhraseError(f"{phrase!r}：间隔至少为 1")
     freq, factor = {
         "年": ("YEARLY", 1), "半年": ("MONTHLY", 6), "季度": ("MONTHLY", 3), "季": ("MONTHLY", 3),
         "个月": ("MONTHLY", 1), "月": ("MONTHLY", 1), "周": ("WEEKLY", 1), "星期": ("WEEKLY", 1),

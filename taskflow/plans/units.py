@@ -142,8 +142,8 @@ class UnitIndex:
     @staticmethod
     def _one(name: str, hits: list[str]) -> str:
         if len(hits) > 1:
-            raise ValueError(f"unit name {name!r} is ambiguous here: {', '.join(hits)}; "
-                             "write the unit code instead")
+            raise ValueError(f"单位名称 {name!r} 在此处有歧义：{', '.join(hits)}；"
+                             "请改写单位代码")
         return hits[0]
 
     def _unknown_message(self, name: str, scopes: list[list[UnitEntry]]) -> str:
@@ -153,12 +153,12 @@ class UnitIndex:
             for label in (u.name, *u.aliases):
                 labels.setdefault(normalize(label), u.name)
         close = difflib.get_close_matches(normalize(name), list(labels), n=3, cutoff=0.5)
-        message = f"unknown unit {name!r}"
+        message = f"未知单位 {name!r}"
         if close:
             suggestions = ", ".join(dict.fromkeys(labels[c] for c in close))
-            message += f"; did you mean {suggestions}?"
+            message += f"；是否应为 {suggestions}？"
         else:
-            message += "; add it to a units file (taskflow units import) or the plan's units:"
+            message += "；请把它加入单位文件（taskflow units import）或方案的 units:"
         return message
 
 
@@ -183,7 +183,7 @@ def read_units_files(paths: Iterable[Path]) -> list[FlatUnit]:
         else:
             files.append(path)
     if not files:
-        raise UserError.single("no units files found", file=", ".join(map(str, paths)))
+        raise UserError.single("没有找到单位文件", file=", ".join(map(str, paths)))
     flat: list[FlatUnit] = []
     problems: list[Problem] = []
     for file in files:
@@ -207,16 +207,16 @@ def check_units(flat: list[FlatUnit], existing: UnitIndex | None = None) -> list
         if unit.spec.code in seen:
             first = seen[unit.spec.code]
             problems.append(Problem(
-                f"duplicate unit code {unit.spec.code!r} (first at {first.file}:{first.line})",
+                f"单位代码 {unit.spec.code!r} 重复（第一次在 {first.file}:{first.line}）",
                 file=unit.file, line=unit.line, field="code"))
         seen.setdefault(unit.spec.code, unit)
         if unit.spec.kind == "collective" and unit.spec.member_kind is None:
-            problems.append(Problem("a collective unit needs member_kind (e.g. township)",
+            problems.append(Problem("集合单位需要 member_kind（例如 township）",
                                     file=unit.file, line=unit.line, field="member_kind"))
     known = set(seen) | (set(existing.by_code) if existing else set())
     for unit in flat:
         if unit.parent is not None and unit.parent not in known:
-            problems.append(Problem(f"unknown parent unit {unit.parent!r}", file=unit.file,
+            problems.append(Problem(f"未知上级单位 {unit.parent!r}", file=unit.file,
                                     line=unit.line, field="parent"))
     parents = {code: u.parent for code, u in seen.items()}
     if existing:
@@ -228,7 +228,7 @@ def check_units(flat: list[FlatUnit], existing: UnitIndex | None = None) -> list
             chain.add(current)
             current = parents.get(current)
         if current == code:
-            problems.append(Problem(f"unit {code!r} is its own ancestor (a cycle of parents)",
+            problems.append(Problem(f"单位 {code!r} 是自己的上级（上级关系成环）",
                                     file=unit.file, line=unit.line, field="parent"))
     return problems
 

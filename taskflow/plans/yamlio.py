@@ -58,7 +58,7 @@ def _walk(node: yaml.Node, path: Path_, marks: dict, problems: list[Problem], fi
             key = key_node.value
             if key in seen:
                 problems.append(Problem(
-                    f"duplicate key {key!r} (first at line {seen[key]})",
+                    f"重复的键 {key!r}（第一次出现在第 {seen[key]} 行）",
                     file=file, line=key_node.start_mark.line + 1,
                     column=key_node.start_mark.column + 1, field=dotted((*path, key)),
                 ))
@@ -76,12 +76,12 @@ def load_located(text: str, file: str) -> Located:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        message = f"YAML syntax error: {exc.problem or exc.context}"
+        message = f"YAML 语法错误：{exc.problem or exc.context}"
         raise UserError([Problem(message, file=file, line=line, column=column)]) from None
     except yaml.YAMLError as exc:
-        raise UserError.single(f"YAML error: {exc}", file=file) from None
+        raise UserError.single(f"YAML 错误：{exc}", file=file) from None
     if node is None:
-        raise UserError.single("the file is empty", file=file)
+        raise UserError.single("文件是空的", file=file)
     marks: dict[Path_, tuple[int, int]] = {}
     problems: list[Problem] = []
     _walk(node, (), marks, problems, file)
@@ -93,7 +93,7 @@ def load_located(text: str, file: str) -> Located:
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
         raise UserError.single(
-            f"YAML error: {exc.problem}", file=file,
+            f"YAML 错误：{exc.problem}", file=file,
             line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None,
         ) from None
     except ValueError as exc:  # an unquoted impossible date: 2025-02-30
@@ -117,23 +117,23 @@ def _bad_scalar(root: yaml.Node, file: str, exc: ValueError) -> UserError:
             try:
                 loader.construct_object(node)
             except ValueError as bad:
-                return UserError.single(f"{node.value!r} is not a real date ({bad})", file=file,
+                return UserError.single(f"{node.value!r} 不是有效日期（{bad}）", file=file,
                                         line=node.start_mark.line + 1,
                                         column=node.start_mark.column + 1)
             finally:
                 loader.dispose()
-    return UserError.single(f"YAML error: {exc}", file=file)
+    return UserError.single(f"YAML 错误：{exc}", file=file)
 
 
 def read_located(path: Path) -> Located:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UserError.single("no such file", file=str(path)) from None
+        raise UserError.single("文件不存在", file=str(path)) from None
     except UnicodeDecodeError as exc:
-        raise UserError.single(f"not UTF-8 text (byte {exc.start})", file=str(path)) from None
+        raise UserError.single(f"不是 UTF-8 文本（第 {exc.start} 字节）", file=str(path)) from None
     except OSError as exc:
-        raise UserError.single(f"cannot read: {exc.strerror}", file=str(path)) from None
+        raise UserError.single(f"无法读取：{exc.strerror}", file=str(path)) from None
     return load_located(text, str(path))
 
 
@@ -184,18 +184,49 @@ def validate(model: type[M], located: Located) -> M:
             if error["type"] == "extra_forbidden":
                 owner = _model_at(model, loc)
                 name = str(loc[-1])
-                message = f"unknown field {name!r}"
+                message = f"未知字段 {name!r}"
                 if owner is not None:
                     close = difflib.get_close_matches(name, list(owner.model_fields), n=1)
                     if close:
-                        message += f"; did you mean {close[0]!r}?"
+                        message += f"；是否应为 {close[0]!r}？"
             elif error["type"] == "missing":
-                message = "required field is missing"
+                message = "缺少必填字段"
             elif error["type"] == "string_type" and isinstance(error.get("input"), int | float):
-                message = f"expected text, got the number {error['input']!r}; put it in quotes"
+                message = f"应为文本，却是数字 {error['input']!r}；请加引号"
             elif error["type"] == "string_pattern_mismatch" and loc and loc[-1] in ("code",
                                                                                   "parent"):
-                message = (f"{error.get('input')!r} is not a valid code; use letters, digits, "
-                           "'.', '-' and '_'")
+                message = (f"{error.get('input')!r} 不是有效代码；只能用字母、数字、"
+                           "'.'、'-' 和 '_'")
+            else:
+                message = _in_chinese(error) or message
             problems.append(located.problem(loc, message))
         raise UserError(problems) from None
+
+
+# pydantic's own messages by error type, for the people who write plan files.
+_MESSAGES = {
+    "int_parsing": "应为整数", "int_type": "应为整数", "int_from_float": "应为整数",
+    "float_parsing": "应为数字", "float_type": "应为数字",
+    "decimal_parsing": "应为数字", "decimal_type": "应为数字",
+    "bool_parsing": "应为 true 或 false", "bool_type": "应为 true 或 false",
+    "date_parsing": "应为日期（如 2025-06-30）", "date_type": "应为日期（如 2025-06-30）",
+    "date_from_datetime_parsing": "应为日期（如 2025-06-30）",
+    "string_type": "应为文本", "list_type": "应为列表",
+    "dict_type": "应为“键: 值”形式的映射", "model_type": "应为“键: 值”形式的映射",
+    "model_attributes_type": "应为“键: 值”形式的映射",
+    "literal_error": "应为以下之一：{expected}", "enum": "应为以下之一：{expected}",
+    "greater_than_equal": "应不小于 {ge}", "greater_than": "应大于 {gt}",
+    "less_than_equal": "应不大于 {le}", "less_than": "应小于 {lt}",
+    "too_short": "至少需要 {min_length} 项", "too_long": "最多 {max_length} 项",
+    "string_too_short": "至少 {min_length} 个字符", "string_too_long": "最多 {max_length} 个字符",
+}
+
+
+def _in_chinese(error: dict) -> str | None:
+    template = _MESSAGES.get(error["type"])
+    if template is None:
+        return None
+    try:
+        return template.format(**(error.get("ctx") or {}))
+    except (KeyError, IndexError):
+        return None

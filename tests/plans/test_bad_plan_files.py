@@ -57,7 +57,7 @@ def test_yaml_syntax_error_names_the_line(cli, engine, tmp_path):
     before = _counts(engine)
     text = GOOD.replace("    lead: 县林业局\n", "    lead: [县林业局\n")
     result, path = _import_text(cli, tmp_path, text)
-    _assert_refused(result, engine, before, f"{path}:", "YAML syntax error")
+    _assert_refused(result, engine, before, f"{path}:", "YAML 语法错误")
 
 
 def test_unknown_field_is_named_with_a_suggestion(cli, engine, tmp_path):
@@ -66,7 +66,7 @@ def test_unknown_field_is_named_with_a_suggestion(cli, engine, tmp_path):
     result, path = _import_text(cli, tmp_path, text)
     line = _line_of(text, "deu:")
     _assert_refused(result, engine, before, f"{path}:{line}:", "tasks[1].deu",
-                    "unknown field 'deu'", "did you mean 'due'")
+                    "未知字段 'deu'", "是否应为 'due'")
 
 
 def test_unknown_unit_suggests_the_close_name(cli, engine, tmp_path):
@@ -75,7 +75,7 @@ def test_unknown_unit_suggests_the_close_name(cli, engine, tmp_path):
     result, path = _import_text(cli, tmp_path, text)
     line = _line_of(text, "县林业厅")
     _assert_refused(result, engine, before, f"{path}:{line}:", "tasks[1].lead[0]",
-                    "unknown unit '县林业厅'", "did you mean 县林业局")
+                    "未知单位 '县林业厅'", "是否应为 县林业局")
 
 
 def test_bad_date_is_refused_with_the_expected_forms(cli, engine, tmp_path):
@@ -83,14 +83,14 @@ def test_bad_date_is_refused_with_the_expected_forms(cli, engine, tmp_path):
     text = GOOD.replace("due: 12 月底前", "due: 13 月底前")
     result, path = _import_text(cli, tmp_path, text)
     line = _line_of(text, "13 月底前")
-    _assert_refused(result, engine, before, f"{path}:{line}:", "tasks[1].due", "month 13")
+    _assert_refused(result, engine, before, f"{path}:{line}:", "tasks[1].due", "月份 13")
 
 
 def test_impossible_calendar_date_is_refused(cli, engine, tmp_path):
     before = _counts(engine)
     text = GOOD.replace("due: 6 月 10 日前", "due: 6 月 31 日前")
     result, _ = _import_text(cli, tmp_path, text)
-    _assert_refused(result, engine, before, "not a real date")
+    _assert_refused(result, engine, before, "不是有效日期")
 
 
 def test_impossible_unquoted_iso_date_is_located(cli, engine, tmp_path):
@@ -98,7 +98,7 @@ def test_impossible_unquoted_iso_date_is_located(cli, engine, tmp_path):
     text = GOOD.replace("due: 12 月底前", "due: 2025-02-30")
     result, path = _import_text(cli, tmp_path, text)
     line = _line_of(text, "2025-02-30")
-    _assert_refused(result, engine, before, f"{path}:{line}:", "not a real date")
+    _assert_refused(result, engine, before, f"{path}:{line}:", "不是有效日期")
 
 
 def test_duplicate_task_code_points_at_both(cli, engine, tmp_path):
@@ -124,7 +124,7 @@ def test_unquoted_numeric_code_is_refused(cli, engine, tmp_path):
     before = _counts(engine)
     text = GOOD.replace('code: "2.1"', "code: 2.10")
     result, _ = _import_text(cli, tmp_path, text)
-    _assert_refused(result, engine, before, "put it in quotes")
+    _assert_refused(result, engine, before, "请加引号")
 
 
 def test_missing_year_for_a_20xx_plan_is_explained(cli, engine, tmp_path):
@@ -140,7 +140,7 @@ def test_all_problems_are_reported_at_once(cli, engine, tmp_path):
     text = GOOD.replace("lead: 县林业局", "lead: 县林业厅").replace("due: 12 月底前",
                                                                      "due: 某天")
     result, _ = _import_text(cli, tmp_path, text)
-    _assert_refused(result, engine, before, "unknown unit", "not a date")
+    _assert_refused(result, engine, before, "未知单位", "无法识别的日期")
 
 
 def test_a_bad_file_among_several_writes_none_of_them(cli, engine, tmp_path):
@@ -152,4 +152,4 @@ def test_a_bad_file_among_several_writes_none_of_them(cli, engine, tmp_path):
                                                                        "lead: 县林业厅"),
                    encoding="utf-8")
     result = cli("plan", "import", str(good), str(bad), "--year", "2025")
-    _assert_refused(result, engine, before, "unknown unit '县林业厅'")
+    _assert_refused(result, engine, before, "未知单位 '县林业厅'")

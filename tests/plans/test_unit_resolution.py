@@ -52,16 +52,16 @@ def test_names_resolve_in_the_plans_area(index, name, where, code):
     ("区扶贫开发局", "hn.ld.ly"),  # another province entirely
 ])
 def test_names_never_land_in_another_area(index, name, where):
-    with pytest.raises(ValueError, match="unknown unit"):
+    with pytest.raises(ValueError, match="未知单位"):
         index.resolve(name, where)
 
 
 def test_ambiguous_name_asks_for_a_code(index):
-    with pytest.raises(ValueError, match="ambiguous here") as info:
+    with pytest.raises(ValueError, match="在此处有歧义") as info:
         index.resolve("县林业局", None)
     assert "sc.ya.x.lyj" in str(info.value) and "hn.ld.ly.lyj" in str(info.value)
 
 
 def test_unknown_name_suggests_nearby_names(index):
-    with pytest.raises(ValueError, match="did you mean 区扶贫开发局"):
+    with pytest.raises(ValueError, match="是否应为 区扶贫开发局"):
         index.resolve("区扶贫开发办", "sc.dz.q")
