@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from taskflow.errors import Problem, UserError
@@ -21,6 +21,7 @@ from taskflow.plans.schema import (
     TaskKind,
     TaskSpec,
     TaskUnitRole,
+    _amount_yuan,
 )
 from taskflow.plans.units import UnitEntry, UnitIndex, flatten
 from taskflow.plans.yamlio import Located
@@ -54,6 +55,11 @@ class ResolvedFund:
     note: str | None
     task_code: str | None
     scope: str = "plan"  # "task" for lines written under a task
+    disburse_by: date | None = None
+    # planned cumulative disbursement: [{"by": ISO day, "share": "50"}] (percent of the line)
+    schedule: list[dict[str, Any]] = field(default_factory=list)
+    # disbursements the text reports as made: [{"paid_on": date, "amount": Decimal, "note"}]
+    disbursed: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -78,6 +84,7 @@ class ResolvedRule:
     subject: str
     threshold: Decimal
     text: str
+    measure: dict[str, Any] | None = None  # {"tag": ..., "of": ...}: how it is measured
 
 
 @dataclass
@@ -119,7 +126,7 @@ class _Expander:
         self.funds: list[ResolvedFund] = []
         if plan.year == "20xx":
             if year is None:
-                self.fail(("year",), "this plan's year is 20xx: give the year (--year 2025)")
+                self.fail(("year",), "方案年度写作 20xx，请指定年度（如 --year 2025）")
                 year = 2000
             self.year, self.source_year, self.shift = year, None, 0
         else:
@@ -169,19 +176,19 @@ class _Expander:
             year = self.year + int(spec.year)
         elif spec.year is not None:
             if not 1990 <= spec.year <= 2200:
-                self.fail((*path, "year"), f"year {spec.year} is out of range 1990-2200")
+                self.fail((*path, "year"), f"年度 {spec.year} 超出范围 1990-2200")
             year = spec.year + self.shift
         if not re.fullmatch(CODE_PATTERN, code) or "{" in code:
-            self.fail((*path, "code"), f"{code!r} is not a valid code")
+            self.fail((*path, "code"), f"{code!r} 不是有效的编号")
             return
         if code in self.task_paths:
             first = self.loc.where(self.task_paths[code])
-            self.fail((*path, "code"), f"duplicate task code {code!r} (first at line "
-                                       f"{first['line']})")
+            self.fail((*path, "code"), f"任务编号 {code!r} 重复（第一次出现在第 "
+                                       f"{first['line']} 行）")
             return
         if spec.parent is not None and parent is not None and spec.parent != parent:
-            self.fail((*path, "parent"), f"parent {spec.parent!r} contradicts the nesting "
-                                         f"under {parent!r}")
+            self.fail((*path, "parent"), f"上级任务 {spec.parent!r} 与所在层级（位于 "
+                                         f"{parent!r} 之下）矛盾")
         self.task_paths[code] = path
         task = ResolvedTask(
             code=code, parent_code=parent, kind=spec.kind.value, title=title, text=spec.text,
@@ -192,22 +199,22 @@ class _Expander:
             source_line=self.loc.marks.get(path, (None, None))[0],
         )
         if task.start_on and task.due_on and task.due_on < task.start_on:
-            self.fail((*path, "due"), f"due {task.due_on} is before start {task.start_on}")
+            self.fail((*path, "due"), f"期限 {task.due_on} 早于开始日期 {task.start_on}")
         if spec.target is not None:
             task.target_value, task.target_unit = spec.target.value, spec.target.unit
         for i, point in enumerate(spec.progress_plan):
             by = self.date(point.by, year, (*path, "progress_plan", i, "by"), "end")
             value, is_share = _share(point.cumulative)
             if is_share and value > 100:
-                self.fail((*path, "progress_plan", i, "cumulative"), "a share is at most 100%")
+                self.fail((*path, "progress_plan", i, "cumulative"), "比例不能超过 100%")
             if not is_share and spec.target is None:
                 self.fail((*path, "progress_plan", i, "cumulative"),
-                          "a quantity needs the task's target (or write a share such as 40%)")
+                          "填写数量需要任务设有目标（target），或改写比例，如 40%")
             if by is not None:
                 task.progress_plan.append({"by": by.isoformat(), "cumulative": str(value),
                                            "share": is_share})
         if [p["by"] for p in task.progress_plan] != sorted(p["by"] for p in task.progress_plan):
-            self.fail((*path, "progress_plan"), "progress points must be in date order")
+            self.fail((*path, "progress_plan"), "进度节点须按日期先后排列")
         if spec.recurrence is not None:
             try:
                 task.recurrence = recurrence_rule(spec.recurrence)
@@ -217,7 +224,7 @@ class _Expander:
                 task.kind = TaskKind.duty.value
         self.tasks.append(task)
         for i, fund in enumerate(spec.funds):
-            self.add_fund(fund, f"{code}.F{i + 1}", code, (*path, "funds", i))
+            self.add_fund(fund, f"{code}.F{i + 1}", code, (*path, "funds", i), year)
 
         for i, ms in enumerate(spec.milestones):
             ms_path = (*path, "milestones", i)
@@ -228,10 +235,10 @@ class _Expander:
             self.add_task(milestone, ms_code, ms.title, code, year, ms_path)
         if spec.template is not None:
             if in_template:
-                self.fail((*path, "template"), "templates cannot use templates")
+                self.fail((*path, "template"), "模板中不能再引用模板")
             elif spec.template not in self.plan.templates:
-                known = ", ".join(self.plan.templates) or "none defined"
-                self.fail((*path, "template"), f"unknown template {spec.template!r} ({known})")
+                known = "、".join(self.plan.templates) or "未定义任何模板"
+                self.fail((*path, "template"), f"未知模板 {spec.template!r}（{known}）")
             else:
                 for i, child in enumerate(self.plan.templates[spec.template]):
                     child_path = ("templates", spec.template, i)
@@ -250,17 +257,17 @@ class _Expander:
                               in_template)
                 continue
             if in_template:
-                self.fail((*child_path, "repeat"), "repeat is not allowed inside templates")
+                self.fail((*child_path, "repeat"), "模板中不能使用 repeat")
                 continue
             if "{n" not in child.code:
-                self.fail((*child_path, "code"), "a repeated task's code must contain {n}, "
-                                                 "e.g. 2012-{n:02d}")
+                self.fail((*child_path, "code"), "重复任务的编号须包含 {n}，"
+                                                 "如 2012-{n:02d}")
                 continue
             for n in range(1, child.repeat + 1):
                 try:
                     code, title = child.code.format(n=n), child.title.format(n=n)
                 except (ValueError, KeyError, IndexError) as exc:
-                    self.fail((*child_path, "code"), f"bad {{n}} format: {exc}")
+                    self.fail((*child_path, "code"), f"{{n}} 格式有误：{exc}")
                     break
                 self.add_task(child, code, title, parent, year, child_path)
 
@@ -275,7 +282,7 @@ class _Expander:
             if spec_parent is None:
                 continue
             if spec_parent not in by_code:
-                self.fail((*path, "parent"), f"unknown parent task {spec_parent!r}")
+                self.fail((*path, "parent"), f"未知上级任务 {spec_parent!r}")
                 continue
             task.parent_code = spec_parent
         for task in self.tasks:
@@ -286,7 +293,7 @@ class _Expander:
             if current == task.code:
                 cycle = " → ".join([*seen, task.code])
                 self.fail((*self.task_paths[task.code], "parent"),
-                          f"the task tree has a cycle: {cycle}")
+                          f"任务层级成环：{cycle}")
                 return
 
     def order_tree(self) -> None:
@@ -320,12 +327,43 @@ class _Expander:
         self.tasks = ordered
 
     def add_fund(self, fund: FundSpec, default_code: str, task_code: str | None,
-                 path: tuple) -> None:
+                 path: tuple, year: int) -> None:
         if fund.task is not None and task_code is not None:
-            self.fail((*path, "task"), "a task's own fund line cannot name another task")
-        self.funds.append(ResolvedFund(fund.code or default_code, fund.source.value,
-                                       fund.amount, fund.note, task_code or fund.task,
-                                       "task" if task_code else "plan"))
+            self.fail((*path, "task"), "任务自身的资金条目不能指向其他任务")
+        line = ResolvedFund(fund.code or default_code, fund.source.value, fund.amount,
+                            fund.note, task_code or fund.task, "task" if task_code else "plan")
+        line.disburse_by = self.date(fund.disburse_by, year, (*path, "disburse_by"), "end")
+        for i, point in enumerate(fund.schedule):
+            where = (*path, "schedule", i)
+            by = self.date(point.by, year, (*where, "by"), "end")
+            if isinstance(point.cumulative, str):
+                share = Decimal(point.cumulative.strip().removesuffix("%"))
+            elif fund.amount > 0:
+                share = (Decimal(point.cumulative) * 100 / fund.amount).quantize(
+                    Decimal("0.01"))
+            else:
+                share = Decimal(100)
+            if share > 100:
+                self.fail((*where, "cumulative"), "超过该笔资金总额（最多 100%）")
+            if by is not None:
+                line.schedule.append({"by": by.isoformat(), "share": str(share)})
+        days = [p["by"] for p in line.schedule]
+        if days != sorted(days):
+            self.fail((*path, "schedule"), "拨付节点须按日期先后排列")
+        if line.disburse_by and days and days[-1] > line.disburse_by.isoformat():
+            self.fail((*path, "schedule"), f"有拨付节点晚于 disburse_by "
+                                           f"{line.disburse_by}")
+        total = Decimal(0)
+        for i, item in enumerate(fund.disbursed):
+            paid_on = self.date(item.paid_on, year, (*path, "disbursed", i, "paid_on"), "end")
+            total += item.amount
+            if paid_on is not None:
+                line.disbursed.append({"paid_on": paid_on, "amount": item.amount,
+                                       "note": item.note})
+        if total > fund.amount:
+            self.fail((*path, "disbursed"), f"已拨付金额（{total} 元）超过该笔资金总额"
+                                            f"（{fund.amount} 元）")
+        self.funds.append(line)
 
     # -- the plan -------------------------------------------------------------------------
 
@@ -340,21 +378,21 @@ class _Expander:
                                      unit.spec.member_kind.value if unit.spec.member_kind
                                      else None))
         if plan.jurisdiction not in self.units:
-            self.fail(("jurisdiction",), f"unknown jurisdiction unit code {plan.jurisdiction!r}")
+            self.fail(("jurisdiction",), f"未知辖区单位代码 {plan.jurisdiction!r}")
         issuer = self.unit(plan.issuer, ("issuer",)) if plan.issuer else None
 
         self.add_children(plan.tasks, None, self.year, ())
         self.attach_flat_parents()
         for i, fund in enumerate(plan.funds):
-            self.add_fund(fund, f"F{i + 1}", None, ("funds", i))
+            self.add_fund(fund, f"F{i + 1}", None, ("funds", i), self.year)
         task_codes = {t.code for t in self.tasks}
         for i, fund in enumerate(self.funds):
             if fund.task_code and fund.task_code not in task_codes:
-                self.fail(("funds", i, "task"), f"unknown task {fund.task_code!r}")
+                self.fail(("funds", i, "task"), f"未知任务 {fund.task_code!r}")
         fund_codes: set[str] = set()
         for fund in self.funds:
             if fund.code in fund_codes:
-                self.problems.append(Problem(f"duplicate fund code {fund.code!r}",
+                self.problems.append(Problem(f"资金编号 {fund.code!r} 重复",
                                              file=self.loc.file, field="funds"))
             fund_codes.add(fund.code)
 
@@ -378,10 +416,21 @@ class _Expander:
                 spec.sample.model_dump(mode="json") if spec.sample else None))
         rules = []
         for i, spec in enumerate(plan.rules):
-            value, _ = _share(spec.threshold)
+            try:
+                value = (_amount_yuan(spec.threshold) if spec.kind == "min_amount"
+                         else _share(spec.threshold)[0])
+            except (ValueError, InvalidOperation):
+                self.fail(("rules", i, "threshold"), f"{spec.threshold!r} 不是有效的"
+                          + ("金额（如 500万元）" if spec.kind == "min_amount" else
+                             "比例（如 70%）"))
+                continue
             if spec.kind.endswith("share") and not 0 <= value <= 100:
-                self.fail(("rules", i, "threshold"), "a share is between 0% and 100%")
-            rules.append(ResolvedRule(spec.code, spec.kind, spec.subject, value, spec.text))
+                self.fail(("rules", i, "threshold"), "比例应在 0% 到 100% 之间")
+            measure = {"tag": spec.tag, "of": spec.of} if spec.tag else None
+            if spec.of and not spec.tag:
+                self.fail(("rules", i, "of"), "使用 `of` 时须同时给出 `tag`（即计入比较的部分）")
+            rules.append(ResolvedRule(spec.code, spec.kind, spec.subject, value, spec.text,
+                                      measure))
 
         if not self.problems:
             self.order_tree()

@@ -78,25 +78,25 @@ def known_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown timezone {value!r}; e.g. Asia/Shanghai") from None
+        raise ValueError(f"未知时区 {value!r}，应如 Asia/Shanghai") from None
     return value
 
 
 def _amount_yuan(value: Any) -> Any:
     """'230万元', '4.36亿元', '2260.96 万', 11 (yuan) -> Decimal yuan."""
     if isinstance(value, bool):
-        raise ValueError("an amount is a number, optionally with 万 or 亿 and 元")
+        raise ValueError("金额应为数字，可带“万”或“亿”及“元”")
     if isinstance(value, int | float | Decimal):
         return Decimal(str(value))
     if not isinstance(value, str):
         return value
     m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(万|亿)?\s*元?\s*", value)
     if not m:
-        raise ValueError(f"{value!r} is not an amount; write e.g. 230万元, 4.36亿元 or 11000")
+        raise ValueError(f"{value!r} 不是有效金额，应写成如 230万元、4.36亿元 或 11000")
     try:
         number = Decimal(m[1])
     except InvalidOperation:  # pragma: no cover - the regex admits only decimals
-        raise ValueError(f"{value!r} is not an amount") from None
+        raise ValueError(f"{value!r} 不是有效金额") from None
     factor = {"万": Decimal(10_000), "亿": Decimal(100_000_000), None: Decimal(1)}[m[2]]
     return (number * factor).quantize(Decimal("0.01"))
 
@@ -139,7 +139,7 @@ class ContactSpec(Strict):
         known = {"email", "sms", "wecom", "dingtalk"}
         for channel in value:
             if channel not in known:
-                raise ValueError(f"unknown channel {channel!r}; expected one of {sorted(known)}")
+                raise ValueError(f"未知渠道 {channel!r}，应为 {sorted(known)} 之一")
         return value
 
 
@@ -172,7 +172,7 @@ def _target(value: Any) -> Any:
     if isinstance(value, str):
         m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(\S.*?)\s*", value)
         if not m:
-            raise ValueError(f"{value!r} is not a target; write a number and a measure: 500 人次")
+            raise ValueError(f"{value!r} 不是有效目标，应写成数字加计量单位，如 500 人次")
         return {"value": m[1], "unit": m[2]}
     return value
 
@@ -187,8 +187,32 @@ class ProgressPoint(Strict):
     @classmethod
     def _number_or_percent(cls, value: Decimal | str) -> Decimal | str:
         if isinstance(value, str) and not re.fullmatch(r"[0-9]+(?:\.[0-9]+)?%", value.strip()):
-            raise ValueError(f"{value!r}: write a quantity (400) or a share of the target (40%)")
+            raise ValueError(f"{value!r} 无效：应写数量（如 400）或占目标的比例（如 40%）")
         return value
+
+
+class DisbursePoint(Strict):
+    """Planned cumulative disbursement of a fund line: by this date, this share or amount."""
+
+    by: Phrase
+    cumulative: str | Decimal  # a share of the line ("50%") or an amount ("10万元", 100000)
+
+    @field_validator("cumulative")
+    @classmethod
+    def _share_or_amount(cls, value: str | Decimal) -> str | Decimal:
+        if isinstance(value, str) and not value.strip().endswith("%"):
+            return _amount_yuan(value)
+        if isinstance(value, str) and not re.fullmatch(r"[0-9]+(?:\.[0-9]+)?%", value.strip()):
+            raise ValueError(f"{value!r} 无效：应写占该笔资金的比例（如 50%）或金额（如 10万元）")
+        return value
+
+
+class DisbursedSpec(Strict):
+    """A disbursement the plan text reports as made (篇3: 至7月6日拨付项目资金1079.4813万元)."""
+
+    paid_on: Phrase
+    amount: Amount
+    note: str | None = None
 
 
 class FundSpec(Strict):
@@ -197,6 +221,9 @@ class FundSpec(Strict):
     amount: Amount
     note: str | None = None
     task: str | None = None  # plan-level lines only: the code of the task funded
+    disburse_by: Phrase | None = None  # "6月底前补助到位": all of it disbursed by this day
+    schedule: list[DisbursePoint] = Field(default_factory=list)  # planned cumulative shares
+    disbursed: list[DisbursedSpec] = Field(default_factory=list)  # as the text reports them
 
 
 class MilestoneSpec(Strict):
@@ -240,6 +267,11 @@ class RuleSpec(Strict):
     kind: str = Field(pattern=r"^(min_share|max_share|min_amount)$")
     subject: str  # what is measured, e.g. 到户资金占到县资金比例
     threshold: Decimal | str
+    # How taskflow measures it from recorded disbursements: those tagged ``tag`` (e.g. 到户)
+    # against those tagged ``of`` (default: all of the plan's). Without a tag the rule is
+    # listed but not measured.
+    tag: str | None = Field(default=None, min_length=1, max_length=40)
+    of: str | None = Field(default=None, min_length=1, max_length=40)
 
 
 class SampleStratum(StrEnum):
@@ -254,7 +286,7 @@ def _share_value(value: Any) -> Any:
         try:
             return Decimal(value.strip()[:-1]) / 100
         except InvalidOperation:
-            raise ValueError(f"{value!r} is not a share; write 20% or 0.2") from None
+            raise ValueError(f"{value!r} 不是有效比例，应写成 20% 或 0.2") from None
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool) and value > 1:
         return Decimal(str(value)) / 100
     return value
@@ -298,10 +330,10 @@ class AssessmentSpec(Strict):
     def _known_parts(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
         for name in value:
             if name not in ASSESSMENT_PARTS:
-                raise ValueError(f"unknown assessment part {name!r}; expected some of "
-                                 f"{list(ASSESSMENT_PARTS)}")
+                raise ValueError(f"未知考核项 {name!r}，应为 "
+                                 f"{list(ASSESSMENT_PARTS)} 中的若干项")
         if not value or sum(value.values()) <= 0:
-            raise ValueError("give at least one weight above 0")
+            raise ValueError("至少要有一项权重大于 0")
         return value
 
 
@@ -364,10 +396,10 @@ class PolicySpec(Strict):
     def _ladder(cls, steps: list[EscalationStep]) -> list[EscalationStep]:
         levels = [s.level for s in steps]
         if levels != sorted(set(levels)):
-            raise ValueError("escalation levels must be distinct and increasing")
+            raise ValueError("督办级别不能重复，且须逐级递增")
         afters = [s.after for s in steps]
         if afters != sorted(afters):
-            raise ValueError("a higher escalation level cannot come sooner than a lower one")
+            raise ValueError("较高级别的督办不能早于较低级别")
         return steps
 
     @field_validator("remind_before")
@@ -406,10 +438,10 @@ class PlanFile(Strict):
     def _year(cls, value: int | str) -> int | str:
         if isinstance(value, int):
             if not 1990 <= value <= 2200:
-                raise ValueError(f"year {value} is out of range 1990-2200")
+                raise ValueError(f"年度 {value} 超出范围 1990-2200")
             return value
         if value.lower() in ("20xx", "20**"):
             return "20xx"
-        raise ValueError(f"year must be a number or 20xx, not {value!r}")
+        raise ValueError(f"年度应为数字或 20xx，不能是 {value!r}")
 
     _timezone = field_validator("timezone")(classmethod(lambda cls, v: known_timezone(v)))

@@ -13,6 +13,7 @@ import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
@@ -42,6 +43,7 @@ class SimulationReport:
     on_time: dict[str, tuple[int, int]] = field(default_factory=dict)  # unit: (on time, due)
     lights: Counter = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
+    bulletin: Any = None  # the year's 通报 (taskflow.services.bulletin.Bulletin) at the end
 
 
 def simulate(engine: Engine, *, start: date, end: date, calendar, seed: int = 1,
@@ -59,6 +61,11 @@ def simulate(engine: Engine, *, start: date, end: date, calendar, seed: int = 1,
         _act(engine, day, tz, calendar, rng, temperament, plans, accept_on, report)
         day += timedelta(days=1)
     _summarise(engine, start, end, tz, calendar, temperament, report)
+    from taskflow.services.bulletin import build_bulletin
+
+    with Session(engine) as session:  # every plan together, for the last simulated year
+        report.bulletin = build_bulletin(session, plan=None, period=str(end.year),
+                                         now=_at(end, time(18, 0), tz), calendar=calendar)
     return report
 
 

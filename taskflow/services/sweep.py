@@ -233,9 +233,26 @@ def sweep(engine: Engine, *, now: datetime, calendar, batch_size: int = BATCH_SI
         batch.seconds["commit"] += time.perf_counter() - committing
         if batch.tasks == 0:
             report.seconds.update(batch.seconds)
+            _fund_lags(engine, now=now, calendar=calendar, plan_ids=plan_ids,
+                       directory=directory, report=report)
             break
         report.merge(batch)
     return report
+
+
+def _fund_lags(engine: Engine, *, now: datetime, calendar, plan_ids: list[int] | None,
+               directory: Directory | None, report: SweepReport) -> None:
+    """Once the due tasks are done: fund lines behind their disbursement schedule
+    (taskflow.services.funds; their own transaction, keyed outbox rows like the tasks')."""
+    from taskflow.services.funds import sweep_fund_lags
+
+    started = time.perf_counter()
+    with write_session(engine) as session:
+        lags = sweep_fund_lags(session, now=now, calendar=calendar, plan_ids=plan_ids,
+                               directory=directory or Directory.load(session))
+    report.messages.update(lags.messages)
+    report.unreachable += lags.unreachable
+    report.seconds["funds"] += time.perf_counter() - started
 
 
 @contextmanager

@@ -28,4 +28,4 @@ def test_simulate_a_short_window_over_the_seed_plans(tmp_path, monkeypatch):
 
 def test_simulate_refuses_a_backwards_window():
     result = CliRunner().invoke(app, ["simulate", "--from", "2025-05-20", "--to", "2025-05-01"])
-    assert result.exit_code == 2 and "before --from" in result.output
+    assert result.exit_code == 2 and "--to 早于 --from" in result.output

@@ -1,0 +1,331 @@
+"""The bulletin (通报): how a plan's units did in a period, as one dataclass for every format.
+
+``build_bulletin`` reads the database once; ``taskflow.services.bulletin_render`` turns the
+result into HTML (with SVG charts), Excel (with charts) or PDF, and the bulletin flow mails
+its summary to leaders. How things are counted (docs/bulletin.md):
+
+- Tasks counted: live leaf tasks (not cancelled, not a duty's own row, not a container whose
+  steps are counted) whose deadline falls in the period, up to today for a current period.
+- On time (按期办结): reported done (提交办结) by the deadline, accepted or awaiting
+  acceptance. Done late: reported done after it. Overdue: still open after the deadline.
+- By unit: each task counts for each of its lead units (牵头单位). 按期办结率 = on time / due;
+  units are ranked by it (ties share a rank), then by tasks due.
+- Praised (表扬): units with all their due tasks done on time and nothing overdue. Named
+  (点名通报): units with a task overdue now or done late in the period.
+- The overdue list holds every task open past its deadline at ``now`` (earlier periods
+  included: they are still owed), with calendar and working days overdue and the 督办 level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date as Date
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, select
+
+from taskflow.models import Plan, Task, TaskUnit, Unit
+from taskflow.rules import STATE_LABELS, Days
+from taskflow.services.funds import FundStatus, fund_status, get_plan
+from taskflow.services.lights import lights
+from taskflow.services.periods import Period, parse_period
+from taskflow.services.targets import TargetProgress, target_progress
+
+OPEN_WORKING = ("pending", "active", "acknowledged", "in_progress")
+CLOSED_DONE = ("submitted", "done")
+NO_LEAD = "（未明确牵头单位）"
+STEP = Decimal("0.1")
+
+
+@dataclass(frozen=True)
+class UnitRate:
+    rank: int
+    unit: str
+    due: int  # tasks due in the period
+    on_time: int
+    late_done: int
+    overdue: int  # due in the period and still open
+    rate: Decimal | None  # on_time / due, % (None: nothing due)
+
+    @property
+    def shown_rate(self) -> str:
+        return "—" if self.rate is None else f"{self.rate}%"
+
+
+@dataclass(frozen=True)
+class OverdueItem:
+    plan_code: str
+    task_code: str
+    title: str
+    lead_units: tuple[str, ...]
+    due_on: Date
+    days_overdue: int  # calendar days
+    workdays_overdue: int
+    escalation_level: int
+    state: str
+    state_label: str
+
+
+@dataclass(frozen=True)
+class Bulletin:
+    title: str
+    plan_codes: tuple[str, ...]
+    plan_titles: tuple[str, ...]
+    period: Period
+    as_of: Date  # the last day counted (the period's end, or today for a current period)
+    generated_at: datetime
+    total_due: int
+    on_time: int
+    late_done: int
+    overdue_open: int
+    rate: Decimal | None  # %
+    lights: dict[str, int]  # red / yellow / green over open leaf tasks at generated_at
+    units: list[UnitRate]  # ranked
+    overdue: list[OverdueItem]  # most days overdue first
+    targets: list[TargetProgress]
+    funds: list[FundStatus]
+    praised: list[UnitRate] = field(default_factory=list)
+    named: list[UnitRate] = field(default_factory=list)
+
+    @property
+    def shown_rate(self) -> str:
+        return "—" if self.rate is None else f"{self.rate}%"
+
+    @property
+    def fund_budget(self) -> Decimal:
+        return sum((f.budget for f in self.funds), Decimal(0))
+
+    @property
+    def fund_disbursed(self) -> Decimal:
+        return sum((f.disbursed for f in self.funds), Decimal(0))
+
+    @property
+    def fund_rate(self) -> Decimal | None:
+        budget = self.fund_budget
+        return (self.fund_disbursed * 100 / budget).quantize(STEP) if budget else None
+
+    @property
+    def targets_behind(self) -> list[TargetProgress]:
+        return [t for t in self.targets if t.behind]
+
+    def figures(self) -> dict[str, int]:
+        """The numbers the bulletin message templates show (notifications/templates)."""
+        return {"total": self.total_due, "done": self.on_time + self.late_done,
+                "on_time": self.on_time, "overdue": self.overdue_open,
+                "red": self.lights.get("red", 0), "yellow": self.lights.get("yellow", 0),
+                "green": self.lights.get("green", 0)}
+
+    def summary_lines(self) -> list[str]:
+        """A few lines of plain Chinese (the CLI and simulate print them)."""
+        lines = [self.title,
+                 f"统计截至{self.as_of.year}年{self.as_of.month}月{self.as_of.day}日：到期任务"
+                 f"{self.total_due}项，按期办结{self.on_time}项，逾期办结{self.late_done}项，"
+                 f"逾期未办结{self.overdue_open}项，按期办结率{self.shown_rate}。"]
+        if self.units:
+            top = "，".join(f"{u.unit}{u.shown_rate}" for u in self.units[:3])
+            lines.append(f"按期办结率前列：{top}。")
+        if self.praised:
+            lines.append("表扬：" + "、".join(u.unit for u in self.praised) + "。")
+        if self.named:
+            lines.append("点名通报：" + "、".join(u.unit for u in self.named) + "。")
+        if self.fund_budget:
+            rate = "—" if self.fund_rate is None else f"{self.fund_rate}%"
+            lagging = sum(len(f.late_lines) for f in self.funds)
+            lines.append(f"资金拨付率{rate}；拨付滞后资金{lagging}笔。")
+        return lines
+
+
+def _rate(on_time: int, due: int) -> Decimal | None:
+    return (Decimal(on_time) * 100 / due).quantize(STEP) if due else None
+
+
+def _plans(session: Session, plan: str | None) -> list[Plan]:
+    if plan is not None:
+        return [get_plan(session, plan)]
+    return list(session.exec(select(Plan).order_by(Plan.code)).all())
+
+
+def build_bulletin(session: Session, *, plan: str | None, period: str | Period, now: datetime,
+                   calendar=None) -> Bulletin:
+    """The bulletin of ``plan`` (a code; None: every plan together) for ``period`` at ``now``.
+
+    ``period``: a Period or its text (2025, 2025-H1, 2025-Q2, 2025-06, 2025-W23).
+    ``calendar``: the working-day calendar (default: chinese-calendar's data, no holiday files).
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    if calendar is None:
+        from taskflow.calendar import WorkCalendar
+
+        calendar = WorkCalendar()
+    span = parse_period(period) if isinstance(period, str) else period
+    plans = _plans(session, plan)
+    tz = ZoneInfo(plans[0].timezone) if plans else ZoneInfo("Asia/Shanghai")
+    today = now.astimezone(tz).date()
+    as_of = min(span.end, today)
+    plan_ids = [p.id for p in plans]
+    by_id = {p.id: p for p in plans}
+    tasks = list(session.exec(select(Task).where(
+        Task.plan_id.in_(plan_ids), Task.archived_at.is_(None)).order_by(
+        Task.plan_id, Task.position)).all()) if plan_ids else []
+    parents = {t.parent_id for t in tasks if t.parent_id is not None}
+    leaves = [t for t in tasks if t.id not in parents and not t.recurrence
+              and t.state != "cancelled"]
+    lead_names: dict[int, list[str]] = {}
+    ids = [t.id for t in leaves]
+    for chunk in range(0, len(ids), 900):
+        for task_id, name in session.execute(
+                select(TaskUnit.task_id, Unit.name).join(Unit, Unit.id == TaskUnit.unit_id)
+                .where(TaskUnit.task_id.in_(ids[chunk:chunk + 900]), TaskUnit.role == "lead")
+                .order_by(TaskUnit.position)).all():
+            lead_names.setdefault(task_id, []).append(name)
+
+    tally: dict[str, list[int]] = {}  # unit -> [due, on time, late done, overdue]
+    total = on_time = late = overdue_open = 0
+    overdue: list[OverdueItem] = []
+    days_by_plan: dict[int, Days] = {}
+    for task in leaves:
+        if task.due_on is None or task.due_at is None:
+            continue
+        is_overdue = task.state in OPEN_WORKING and task.due_at <= now
+        if is_overdue and task.due_on <= span.end:
+            if task.plan_id not in days_by_plan:
+                days_by_plan[task.plan_id] = Days(calendar, calendar_days=False)
+            local_today = now.astimezone(ZoneInfo(by_id[task.plan_id].timezone)).date()
+            overdue.append(OverdueItem(
+                plan_code=by_id[task.plan_id].code, task_code=task.code, title=task.title,
+                lead_units=tuple(lead_names.get(task.id, ())), due_on=task.due_on,
+                days_overdue=(local_today - task.due_on).days,
+                workdays_overdue=days_by_plan[task.plan_id].between(task.due_on, local_today),
+                escalation_level=task.escalation_level, state=task.state,
+                state_label=STATE_LABELS.get(task.state, task.state)))
+        if not span.start <= task.due_on <= as_of:
+            continue
+        total += 1
+        done_in_time = task.state in CLOSED_DONE and task.submitted_at is not None and \
+            task.submitted_at <= task.due_at
+        done_late = task.state in CLOSED_DONE and not done_in_time
+        on_time += done_in_time
+        late += done_late
+        overdue_open += is_overdue
+        for unit in lead_names.get(task.id) or [NO_LEAD]:
+            entry = tally.setdefault(unit, [0, 0, 0, 0])
+            entry[0] += 1
+            entry[1] += done_in_time
+            entry[2] += done_late
+            entry[3] += is_overdue
+    overdue.sort(key=lambda o: (-o.days_overdue, o.plan_code, o.task_code))
+
+    ordered = sorted(tally.items(), key=lambda kv: (-(kv[1][1] / kv[1][0]), -kv[1][0],
+                                                    kv[1][3], kv[0]))
+    units: list[UnitRate] = []
+    for position, (unit, (due, ok, late_n, open_n)) in enumerate(ordered, start=1):
+        rate = _rate(ok, due)
+        rank = units[-1].rank if units and units[-1].rate == rate else position
+        units.append(UnitRate(rank, unit, due, ok, late_n, open_n, rate))
+    late_units = {o_unit for o in overdue for o_unit in (o.lead_units or (NO_LEAD,))}
+    praised = [u for u in units if u.due and u.on_time == u.due and u.unit not in late_units]
+    named = sorted((u for u in units if u.overdue or u.late_done or u.unit in late_units),
+                   key=lambda u: (-u.overdue, u.rate if u.rate is not None else 0, u.unit))
+    named_set = {u.unit for u in named}
+    for unit in sorted(late_units - named_set - {u.unit for u in units}):
+        # overdue from an earlier period only: named too, with nothing due in this one
+        named.append(UnitRate(0, unit, 0, 0, 0, 0, None))
+
+    colours = lights(session, [t for t in leaves if t.state in (*OPEN_WORKING, "submitted")],
+                     now=now, calendar=calendar) if leaves else {}
+    counted = {"red": 0, "yellow": 0, "green": 0}
+    for colour in colours.values():
+        if colour in counted:
+            counted[colour] += 1
+    funds = [fund_status(session, plan=p.code, now=now, calendar=calendar) for p in plans]
+    funds = [f for f in funds if f.lines or f.rules]
+    targets = target_progress(session, plans=plans, periods=span.months() if span.kind in (
+        "year", "half", "quarter") else [span], now=now)
+    if len(plans) == 1:
+        title = f"关于《{plans[0].title}》{span.label}推进情况的通报"
+    else:
+        title = f"关于{span.label}扶贫专项实施方案推进情况的通报"
+    return Bulletin(
+        title=title, plan_codes=tuple(p.code for p in plans),
+        plan_titles=tuple(p.title for p in plans), period=span, as_of=as_of,
+        generated_at=now, total_due=total, on_time=on_time, late_done=late,
+        overdue_open=overdue_open, rate=_rate(on_time, total), lights=counted, units=units,
+        overdue=overdue, targets=targets, funds=funds, praised=praised, named=named)
+
+
+def bulletin_payload(bulletin: Bulletin, *, link: str | None = None,
+                     max_rows: int = 10) -> dict:
+    """What the bulletin email/SMS/IM templates get (notifications/templates/*/bulletin.*)."""
+    return {
+        "plan_code": bulletin.plan_codes[0] if len(bulletin.plan_codes) == 1 else None,
+        "plan_title": "、".join(bulletin.plan_titles) if len(bulletin.plan_titles) <= 2
+        else f"{bulletin.plan_titles[0]}等{len(bulletin.plan_titles)}个方案",
+        "title": bulletin.title, "period": bulletin.period.label,
+        "period_code": bulletin.period.code, "figures": bulletin.figures(),
+        "late_units": [u.unit for u in bulletin.named][:max_rows],
+        "praised_units": [u.unit for u in bulletin.praised][:max_rows],
+        "ranking": [{"rank": u.rank, "unit": u.unit, "due": u.due, "on_time": u.on_time,
+                     "overdue": u.overdue, "rate": u.shown_rate}
+                    for u in bulletin.units[:max_rows]],
+        "overdue_items": [{"task_code": o.task_code, "title": o.title,
+                           "units": "、".join(o.lead_units), "due_on": o.due_on.isoformat(),
+                           "days": o.days_overdue, "level": o.escalation_level}
+                          for o in bulletin.overdue[:max_rows]],
+        "fund_rate": None if bulletin.fund_rate is None else f"{bulletin.fund_rate}%",
+        "link": link,
+    }
+
+
+
+LEADER_SELECTORS = ("jurisdiction.leader_in_charge", "jurisdiction.head", "issuer.head")
+
+
+@dataclass
+class QueuedBulletin:
+    plan_code: str
+    period: str
+    recipients: int  # outbox rows written now (0: already queued before)
+    unreachable: bool  # no leader with an address
+
+
+def queue_bulletin(session: Session, *, bulletin: Bulletin, now: datetime,
+                   to: Sequence[str] = LEADER_SELECTORS, link: str | None = None
+                   ) -> QueuedBulletin:
+    """Outbox rows (kind ``bulletin``) to the plan's leaders, one per contact and channel.
+
+    The key is ``bulletin:<plan>:<period>:c<contact>:<channel>``, so a second run for the
+    same plan and period writes nothing. Leaders: ``to`` selectors resolved against the
+    plan's jurisdiction and issuer (taskflow.services.recipients).
+    """
+    from sqlalchemy import func
+
+    from taskflow.models import Notification
+    from taskflow.services.funds import _outbox_insert
+    from taskflow.services.recipients import Directory
+
+    if len(bulletin.plan_codes) != 1:
+        raise ValueError("a bulletin is queued per plan")
+    plan = get_plan(session, bulletin.plan_codes[0])
+    recipients = Directory.load(session).resolve(
+        tuple(to), units_by_role={}, jurisdiction_id=plan.jurisdiction_id,
+        issuer_id=plan.issuer_id)
+    payload = bulletin_payload(bulletin, link=link)
+    prefix = f"bulletin:{plan.code}:{bulletin.period.code}:c"
+    rows = [{"key": f"{prefix}{r.contact_id}:{r.channel}", "plan_id": plan.id,
+             "task_id": None, "contact_id": r.contact_id, "kind": "bulletin", "level": 0,
+             "channel": r.channel, "address": r.address,
+             "payload": {**payload, "recipient": r.name}, "digest": False,
+             "status": "pending", "created_at": now, "not_before": now, "attempts": 0}
+            for r in recipients]
+    written = 0
+    if rows:
+        keys = [row["key"] for row in rows]
+        before = session.scalar(select(func.count()).select_from(Notification).where(
+            Notification.key.in_(keys)))
+        session.connection().execute(_outbox_insert(session.connection().dialect.name), rows)
+        written = len(rows) - (before or 0)
+    return QueuedBulletin(plan.code, bulletin.period.code, written, not rows)
