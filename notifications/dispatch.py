@@ -96,28 +96,63 @@ class _SafeFormat(dict):
 
 
 class Composer:
-    """Outbox rows → Message: the template context, the link, the provider template."""
+    """Outbox rows → Message: the template context, the link, the provider template.
+
+    ``link_minter(task_id, contact_id)``, when given, makes a task message's link a fresh
+    password-less report link for the recipient's unit (taskflow.services.links); it returns
+    None for recipients who do not act on the task, who get the plain ``link`` template.
+    """
 
     def __init__(self, renderer: Renderer, *, base_url: str, link: str, policy: Policy,
                  sms_templates: dict[str, str] | None = None,
-                 sms_params: dict[str, list[str]] | None = None):
+                 sms_params: dict[str, list[str]] | None = None,
+                 link_minter: Callable[[int, int | None], str | None] | None = None):
         self.renderer = renderer
         self.base_url = base_url.rstrip("/")
         self.link_template = link
+        self.link_minter = link_minter
+        self._links: dict[int, str | None] = {}  # outbox row id → link minted by prepare()
         self.policy = policy
         self.sms_templates = sms_templates or {}
         self.sms_param_names = sms_params or {}
 
     @classmethod
-    def from_settings(cls, settings, policy: Policy) -> Composer:
+    def from_settings(cls, settings, policy: Policy, *,
+                      link_minter: Callable[[int, int | None], str | None] | None = None
+                      ) -> Composer:
         return cls(Renderer(settings.notify_templates_dir, sign_name=settings.sms_sign_name),
                    base_url=settings.base_url, link=settings.notify_link, policy=policy,
                    sms_templates=settings.sms_templates,
-                   sms_params=settings.sms_template_params)
+                   sms_params=settings.sms_template_params, link_minter=link_minter)
+
+    def prepare(self, units: list[Unit]) -> None:
+        """Mint the links of just-claimed messages in one go (``link_minter.many``: one
+        transaction per claim, not one per message); called off the event loop."""
+        many = getattr(self.link_minter, "many", None)
+        rows = [row for unit in units for row in unit.rows
+                if row.task_id is not None and row.contact_id is not None]
+        if many is None or not rows:
+            return
+        try:
+            minted = many([(row.task_id, row.contact_id) for row in rows])
+        except Exception:  # compose() tries again one by one, else uses the plain link
+            log.exception("minting report links for %d outbox rows failed", len(rows))
+            return
+        for row in rows:
+            self._links[row.id] = minted.get((row.task_id, row.contact_id))
 
     def link(self, row) -> str:
         if row.task_id is None:
             return self.base_url
+        if self.link_minter is not None and row.contact_id is not None:
+            try:
+                minted = self._links.pop(row.id) if row.id in self._links else \
+                    self.link_minter(row.task_id, row.contact_id)
+            except Exception:  # the plain link still works (after a sign-in)
+                log.exception("minting a report link for outbox row %s failed", row.id)
+                minted = None
+            if minted:
+                return minted
         payload = row.payload or {}
         return self.link_template.format_map(_SafeFormat(
             base_url=self.base_url, task_id=row.task_id, plan_id=row.plan_id or "",
@@ -171,8 +206,10 @@ class _Coordinator:
     """Batches the workers' turns into one database exchange at a time."""
 
     def __init__(self, outbox: Outbox, clock: Callable[[], datetime], report: DispatchReport,
-                 executor: ThreadPoolExecutor):
+                 executor: ThreadPoolExecutor,
+                 prepare: Callable[[list[Unit]], None] | None = None):
         self.outbox = outbox
+        self.prepare = prepare  # e.g. Composer.prepare: work on claimed messages, in the thread
         self.executor = executor  # one thread: the database work, off the event loop
         self.clock = clock
         self.report = report
@@ -189,6 +226,12 @@ class _Coordinator:
         self.pending.append((channel, result, want, future))
         self.wake.set()
         return await future
+
+    def _exchange(self, results, wants, now):
+        claimed, counts = self.outbox.exchange(results, wants, now)
+        if self.prepare is not None:
+            self.prepare([unit for units in claimed.values() for unit in units])
+        return claimed, counts
 
     def worker_done(self) -> None:
         self.workers -= 1
@@ -207,7 +250,7 @@ class _Coordinator:
             wants = Counter(channel for channel, _, want, _ in batch if want)
             try:
                 claimed, counts = await asyncio.get_running_loop().run_in_executor(
-                    self.executor, self.outbox.exchange, results, dict(wants), self.clock())
+                    self.executor, self._exchange, results, dict(wants), self.clock())
             except BaseException as exc:
                 self.failure = exc
                 for *_, future in batch:
@@ -238,7 +281,10 @@ class Dispatcher:
         self.outbox = Outbox(engine, policy, domain=domain)
 
     async def run(self, *, now: datetime, max_seconds: float | None = None,
-                  only: list[str] | None = None) -> DispatchReport:
+                  only: list[str] | None = None,
+                  limiters: dict[str, Any] | None = None) -> DispatchReport:
+        """``limiters``: per channel, an object with ``async wait()`` used instead of the
+        channel's own spacing (e.g. a rate limit shared by several machines)."""
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         started = time.monotonic()
@@ -248,13 +294,15 @@ class Dispatcher:
 
         report = DispatchReport(now=now)
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
-        coordinator = _Coordinator(self.outbox, clock, report, executor)
+        coordinator = _Coordinator(self.outbox, clock, report, executor,
+                                   prepare=self.composer.prepare)
         deadline = None if max_seconds is None else started + max_seconds
         workers = []
         for name, channel in self.channels.items():
             if only and name not in only:
                 continue
-            limiter = RateLimiter(channel.rate) if channel.rate else None
+            limiter = (limiters or {}).get(name) or (
+                RateLimiter(channel.rate) if channel.rate else None)
             for _ in range(max(1, channel.concurrency)):
                 workers.append(self._worker(name, channel, limiter, coordinator, report,
                                             deadline))
@@ -347,21 +395,25 @@ def build_dispatcher(engine: Engine, settings=None, *, channels: dict[str, Chann
     from taskflow.settings import get_settings
 
     settings = settings or get_settings()
+    from taskflow.services.links import outbox_link_minter
+
     policy = Policy.from_settings(settings, is_workday=is_workday)
+    composer = Composer.from_settings(settings, policy,
+                                      link_minter=outbox_link_minter(engine, settings))
     return Dispatcher(engine, channels if channels is not None else build_channels(settings),
-                      policy=policy, composer=Composer.from_settings(settings, policy),
-                      domain=mail_domain(settings.smtp_from))
+                      policy=policy, composer=composer, domain=mail_domain(settings.smtp_from))
 
 
 async def dispatch_async(engine: Engine, *, now: datetime | None = None, settings=None,
                          channels: dict[str, Channel] | None = None,
                          is_workday: Callable[[date], bool] | None = None,
                          max_seconds: float | None = None,
-                         only: list[str] | None = None) -> DispatchReport:
+                         only: list[str] | None = None,
+                         limiters: dict[str, Any] | None = None) -> DispatchReport:
     dispatcher = build_dispatcher(engine, settings, channels=channels, is_workday=is_workday)
     try:
         return await dispatcher.run(now=now or datetime.now(UTC), max_seconds=max_seconds,
-                                    only=only)
+                                    only=only, limiters=limiters)
     finally:
         await dispatcher.aclose()
 

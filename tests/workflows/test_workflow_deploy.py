@@ -105,3 +105,113 @@ def test_a_process_worker_runs_the_deployed_sweep(prefect_api, app_db, db_url, t
         state = client.read_flow_run(run.id).state
     assert state.is_completed(), (state, worker.stdout[-3000:], worker.stderr[-3000:])
     assert outbox_count(app_db) > 0
+
+
+def read_limit(name: str):
+    with get_client(sync_client=True) as client:
+        return client.read_global_concurrency_limit_by_name(name)
+
+
+def test_deploy_registers_a_dispatch_per_channel_and_the_shared_rate_limits(prefect_api,
+                                                                            monkeypatch):
+    from taskflow.settings import get_settings
+
+    monkeypatch.setenv("TASKFLOW_SMTP_CONCURRENCY", "3")
+    monkeypatch.setenv("TASKFLOW_SMS_RATE", "5")
+    monkeypatch.setenv("TASKFLOW_IM_RATE_PER_MINUTE", "30")
+    get_settings.cache_clear()
+    result = deploy("tf-dispatch", sweep_cron="*/5 * * * *", dispatch_cron="* * * * *")
+
+    assert names_in("tf-dispatch") == {"sweep", "dispatch-email", "dispatch-sms",
+                                       "dispatch-wecom", "dispatch-dingtalk"}
+    with get_client(sync_client=True) as client:
+        email = client.read_deployment_by_name("taskflow-dispatch/dispatch-email")
+    assert email.entrypoint == "workflows.dispatch.dispatch_flow"
+    assert email.parameters == {"channels": ["email"]}
+    assert email.schedules[0].schedule.cron == "* * * * *"
+    assert email.global_concurrency_limit.limit == 1
+    assert email.concurrency_options.collision_strategy == ConcurrencyLimitStrategy.CANCEL_NEW
+
+    smtp, sms, wecom = (read_limit(n) for n in ("taskflow-smtp", "taskflow-sms",
+                                                 "taskflow-wecom"))
+    assert (smtp.limit, smtp.slot_decay_per_second) == (3, 0)  # connections, held per run
+    assert (sms.limit, sms.slot_decay_per_second) == (5, 5)  # a rate: 5 a second
+    assert (wecom.limit, wecom.slot_decay_per_second) == (1, 0.5)  # 30 a minute
+    assert {limit.name for limit in result.limits} >= {"taskflow-smtp", "taskflow-sms"}
+
+    monkeypatch.setenv("TASKFLOW_SMS_RATE", "2")
+    get_settings.cache_clear()
+    again = deploy("tf-dispatch", sweep_cron="*/5 * * * *", dispatch_cron="*/2 * * * *",
+                   dispatch_channels=["email", "sms"])
+    assert sorted(again.removed) == ["taskflow-dispatch/dispatch-dingtalk",
+                                     "taskflow-dispatch/dispatch-wecom"]
+    assert names_in("tf-dispatch") == {"sweep", "dispatch-email", "dispatch-sms"}
+    assert read_limit("taskflow-sms").slot_decay_per_second == 2  # follows the settings
+
+
+@pytest.mark.parametrize("value", ["fax", "", "email,pigeon"])
+def test_unknown_dispatch_channels_are_user_errors(value):
+    from workflows.deploy import parse_channels
+
+    with pytest.raises(UserError, match="channel"):
+        parse_channels(value)
+
+
+def test_a_bad_dispatch_cron_is_a_user_error():
+    with pytest.raises(UserError) as info:
+        build_deployments("p", timezone="Asia/Shanghai", sweep_cron="*/5 * * * *",
+                          dispatch_cron="every minute", dispatch_channels=["email"])
+    assert info.value.problems[0].field == "--dispatch-cron"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_partition_by_region_makes_one_sweep_per_top_level_region(engine, db_url, tmp_path,
+                                                                  monkeypatch, prefect_api):
+    from taskflow.settings import get_settings
+    from tests.e2e.province import build
+    from workflows.deploy import region_partitions
+
+    codes = build(engine, tmp_path / "province")
+    assert region_partitions(engine) == {f"k{i}": [f"k{i}-demo"] for i in range(1, 5)}
+    assert len(codes) == 4
+
+    monkeypatch.setenv("TASKFLOW_DATABASE_URL", db_url)
+    get_settings.cache_clear()
+    result = deploy("tf-region", sweep_cron="*/5 * * * *", partition_by="region")
+    assert {d.name: d.plan_codes for d in result.deployments} == {
+        f"sweep-k{i}": [f"k{i}-demo"] for i in range(1, 5)}
+    with pytest.raises(UserError, match="do not also"):
+        deploy("tf-region", partition_by="region", partitions={"a": ["k1-demo"]})
+    with pytest.raises(UserError, match="expected one of"):
+        deploy("tf-region", partition_by="county")
+
+
+def test_cli_deploy_prints_the_deployments_and_limits(prefect_api, tmp_path):
+    from tests.workflows.helpers import cli_env, run_cli
+
+    env = cli_env(PREFECT_API_URL=prefect_api, TASKFLOW_DATA_DIR=str(tmp_path / "d"),
+                  PREFECT_HOME=str(tmp_path / "ph"))
+    result = run_cli("deploy", "--pool", "tf-cli", "--dispatch-channels", "email", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "deployment taskflow-dispatch/dispatch-email: '* * * * *'" in result.stdout
+    assert "global concurrency limit taskflow-smtp: concurrency limit 8" in result.stdout
+    bad = run_cli("deploy", "--pool", "tf-cli", "--dispatch-channels", "fax", env=env)
+    assert bad.returncode == 2 and "unknown channel(s) fax" in bad.stderr
+
+
+def test_bulletins_get_a_deployment_when_they_are_on(prefect_api, monkeypatch):
+    from taskflow.settings import get_settings
+
+    monkeypatch.setenv("TASKFLOW_BULLETIN_EVERY", "monthly")
+    get_settings.cache_clear()
+    deploy("tf-bulletin", sweep_cron="*/5 * * * *")
+    with get_client(sync_client=True) as client:
+        bulletin = client.read_deployment_by_name("taskflow-bulletin/bulletin")
+    assert bulletin.entrypoint == "workflows.bulletin.bulletin_flow"
+    assert bulletin.parameters == {"every": "monthly"}
+    assert bulletin.schedules[0].schedule.cron == "0 9 1 * *"  # the month before, on the 1st
+
+    off = deploy("tf-bulletin", sweep_cron="*/5 * * * *", bulletin="off")
+    assert off.removed == ["taskflow-bulletin/bulletin"]
+    with pytest.raises(UserError, match="weekly or monthly"):
+        deploy("tf-bulletin", sweep_cron="*/5 * * * *", bulletin="daily")

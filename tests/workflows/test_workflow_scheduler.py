@@ -92,7 +92,7 @@ def test_a_second_scheduler_lock_on_the_same_database_is_refused(engine, db_url)
     assert isinstance(first, PostgresLock if db_url.startswith("postgres") else FileLock)
     with first:
         assert first.check()
-        with pytest.raises(UserError, match="already running") as info:
+        with pytest.raises(UserError, match="已有另一个 taskflow 调度器在运行") as info:
             second.acquire()
         assert f"pid {os.getpid()}" in str(info.value)  # the holder is named
     with second:  # released: the next one gets it
@@ -107,7 +107,8 @@ def test_sqlite_lock_file_lives_next_to_the_database(tmp_path):
 def test_serve_refuses_to_start_a_second_scheduler(app_db, db_url):
     from workflows.cli import serve
 
-    with SchedulerLock.for_database(db_url), pytest.raises(UserError, match="already running"):
+    with SchedulerLock.for_database(db_url), \
+            pytest.raises(UserError, match="已有另一个 taskflow 调度器在运行"):
         serve(sweep_every="5m")
 
 
@@ -167,7 +168,8 @@ def test_serve_runs_scheduled_sweeps_refuses_a_second_serve_and_stops_on_sigterm
 
         other = run_cli("serve", env=env, timeout=60)
         assert other.returncode == 2
-        assert "already running" in other.stderr and f"pid {process.pid}" in other.stderr
+        assert "已有另一个 taskflow 调度器在运行" in other.stderr and \
+            f"pid {process.pid}" in other.stderr
 
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0, err.rest()

@@ -51,7 +51,7 @@ def test_sweep_flow_limited_to_plan_codes(app_db):
         plan_id = session.scalar(select(Plan.id).where(Plan.code == "demo"))
     summary = sweep_flow(now=JUNE_5, plan_codes=["demo"])
     assert summary["plan_ids"] == [plan_id] and summary["messages_total"] > 0
-    with pytest.raises(UserError, match="unknown plan code"):
+    with pytest.raises(UserError, match="未知方案代码"):
         sweep_flow(now=JUNE_5, plan_codes=["no-such-plan"])
 
 
@@ -81,7 +81,7 @@ def test_a_bad_instant_or_an_unmigrated_database_is_a_user_error(app_db, tmp_pat
     from taskflow.settings import get_settings
     from workflows.sweep import sweep_flow
 
-    with pytest.raises(UserError, match="not an ISO date"):
+    with pytest.raises(UserError, match="不是有效的 ISO 日期或时间"):
         sweep_flow(now="next tuesday")
     monkeypatch.setenv("TASKFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
     get_settings.cache_clear()
