@@ -165,3 +165,43 @@ def cancel(session: Session, task: Task, *, reason: str, actor: str, now: dateti
         raise UserError.single("撤销需要说明理由")
     return _apply(session, task, "cancel", actor=actor, now=now,
                   values={"next_action_at": None}, note=reason)
+
+
+def assign_units(session: Session, task: Task, *, lead: list[int], responsible: list[int],
+                 actor: str, now: datetime) -> Task:
+    """Replace the task's lead and responsible units (cooperating units stay as they are)."""
+    lead = list(dict.fromkeys(lead))
+    responsible = [u for u in dict.fromkeys(responsible) if u not in lead]
+    if not lead:
+        raise UserError.single("至少需要一个牵头单位", field="牵头单位")
+    if task.state in ("done", "cancelled"):
+        raise UserError.single(f"任务 {task.code} 已办结或撤销，不能再调整承办单位")
+    known = {u.id: u for u in session.exec(select(Unit).where(
+        Unit.id.in_(lead + responsible))).all()}  # type: ignore[union-attr]
+    missing = [str(u) for u in lead + responsible if u not in known]
+    if missing:
+        raise UserError.single(f"没有这些单位：{', '.join(missing)}", field="单位")
+    old = session.exec(select(TaskUnit).where(TaskUnit.task_id == task.id,
+                                              TaskUnit.role.in_(("lead", "responsible")))
+                       ).all()  # type: ignore[union-attr]
+    codes = {u.id: u.code for u in session.exec(select(Unit).where(Unit.id.in_(
+        [link.unit_id for link in old]))).all()}  # type: ignore[union-attr]
+    before = {role: [codes[link.unit_id] for link in sorted(old, key=lambda x: x.position)
+                     if link.role == role] for role in ("lead", "responsible")}
+    for link in old:
+        session.delete(link)
+    session.flush()
+    for role, ids in (("lead", lead), ("responsible", responsible)):
+        for position, unit_id in enumerate(ids):
+            session.add(TaskUnit(task_id=task.id, unit_id=unit_id, role=role,
+                                 position=position))
+    # The sweep re-decides the task (its messages now go to the new units).
+    session.execute(update(Task).where(Task.id == task.id).values(
+        updated_at=now, next_action_at=now).execution_options(synchronize_session=False))
+    session.add(AuditEvent(at=now, actor=actor, action="task.assign", entity="task",
+                           entity_id=task.id, plan_id=task.plan_id, before=before,
+                           after={"lead": [known[u].code for u in lead],
+                                  "responsible": [known[u].code for u in responsible]}))
+    session.flush()
+    session.refresh(task)
+    return task

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pwdlib import PasswordHash
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlmodel import Session
 
 from taskflow.errors import NotFound, UserError
@@ -30,6 +30,7 @@ LOGIN_WINDOW = timedelta(minutes=15)
 LOGIN_MAX_PER_USER = 5
 LOGIN_MAX_PER_ADDRESS = 20
 API_TOKEN_PREFIX = "tf_"
+API_TOKEN_TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is this precise, no more
 
 _hasher = PasswordHash.recommended()  # Argon2id
 # Verified against on unknown user names, so that a miss costs as much as a wrong password.
@@ -154,6 +155,15 @@ def create_api_token(session: Session, *, user: User, name: str, actor: str,
 
 
 def user_for_api_token(session: Session, token: str, *, now: datetime) -> User | None:
+    found = api_token_login(session, token, now=now)
+    return found[0] if found else None
+
+
+def api_token_login(session: Session, token: str, *, now: datetime
+                    ) -> tuple[User, int | None] | None:
+    """The user of a live token, and the token's id when its ``last_used_at`` is due for an
+    update (None otherwise): reads only, so a read transaction can serve API requests and
+    the write (``touch_api_token``) happens at most once a minute per token."""
     row = session.scalars(select(ApiToken).where(
         ApiToken.token_hash == token_digest(token), ApiToken.revoked_at.is_(None))).first()
     if row is None:
@@ -161,7 +171,30 @@ def user_for_api_token(session: Session, token: str, *, now: datetime) -> User |
     user = session.get(User, row.user_id)
     if user is None or not user.active:
         return None
-    return user
+    stale = row.last_used_at is None or now - row.last_used_at >= API_TOKEN_TOUCH_EVERY
+    return user, row.id if stale else None
+
+
+def touch_api_token(session: Session, *, token_id: int, now: datetime) -> None:
+    # Compare-and-set: of concurrent requests in the same minute only one writes.
+    session.execute(update(ApiToken).where(
+        ApiToken.id == token_id,
+        or_(ApiToken.last_used_at.is_(None),
+            ApiToken.last_used_at <= now - API_TOKEN_TOUCH_EVERY)).values(last_used_at=now))
+
+
+def revoke_api_tokens(session: Session, *, user: User, name: str, actor: str,
+                      now: datetime) -> int:
+    """Revoke the user's live tokens called ``name``; returns how many were revoked."""
+    count = session.execute(update(ApiToken).where(
+        ApiToken.user_id == user.id, ApiToken.name == name, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)).rowcount
+    if not count:
+        raise NotFound.single(f"用户 {user.username} 没有名为 {name!r} 的有效令牌",
+                              field="--name")
+    session.add(AuditEvent(at=now, actor=actor, action="api_token_revoked", entity="user",
+                           entity_id=user.id, after={"name": name, "count": count}))
+    return count
 
 
 def memberships(session: Session, user_id: int) -> list[Membership]:

@@ -40,6 +40,9 @@ class Viewer:
     plan_ids: frozenset[int] | None = frozenset()
     coordinated_plan_ids: frozenset[int] | None = frozenset()  # None: every plan
     unit_ids: frozenset[int] = frozenset()  # units the user is a member of
+    # Collective units that stand for those units in a plan (各乡(镇)人民政府 for a township):
+    # a task naming the collective is the township's task too.
+    collective_ids: frozenset[int] = frozenset()
     unit_names: dict[int, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -63,6 +66,11 @@ class Viewer:
     def acts_for(self, unit_id: int) -> bool:
         return unit_id in self.unit_ids
 
+    @property
+    def task_unit_ids(self) -> list[int]:
+        """The units whose naming on a task makes it visible to a member."""
+        return sorted(self.unit_ids | self.collective_ids)
+
     def task_clause(self) -> ColumnElement[bool]:
         """SQL condition on ``Task`` for the tasks this user may see."""
         if self.plan_ids is None:
@@ -72,7 +80,7 @@ class Viewer:
             parts.append(Task.plan_id.in_(sorted(self.plan_ids)))
         if self.unit_ids:
             parts.append(Task.id.in_(select(TaskUnit.task_id).where(
-                TaskUnit.unit_id.in_(sorted(self.unit_ids)))))
+                TaskUnit.unit_id.in_(self.task_unit_ids))))
         return or_(*parts) if parts else false()
 
     def plan_clause(self) -> ColumnElement[bool]:
@@ -85,7 +93,7 @@ class Viewer:
             parts.append(Plan.id.in_(sorted(self.plan_ids)))
         if self.unit_ids:
             parts.append(Plan.id.in_(select(Task.plan_id).where(Task.id.in_(
-                select(TaskUnit.task_id).where(TaskUnit.unit_id.in_(sorted(self.unit_ids)))))))
+                select(TaskUnit.task_id).where(TaskUnit.unit_id.in_(self.task_unit_ids))))))
         return or_(*parts) if parts else false()
 
     def sees_task(self, session: Session, task: Task) -> bool:
@@ -95,7 +103,7 @@ class Viewer:
             return False
         return session.scalars(select(TaskUnit.id).where(
             TaskUnit.task_id == task.id,
-            TaskUnit.unit_id.in_(sorted(self.unit_ids)))).first() is not None
+            TaskUnit.unit_id.in_(self.task_unit_ids))).first() is not None
 
     def sees_unit(self, unit_id: int) -> bool:
         """A unit's page: its members, and users who see plans in full."""
@@ -152,9 +160,25 @@ def viewer_for(session: Session, user: User) -> Viewer:
             members.add(m.unit_id)
     names = dict(session.execute(select(Unit.id, Unit.name).where(
         Unit.id.in_(sorted(members)))).all()) if members else {}
+    collectives = _collectives_of(session, members)
     return Viewer(
         user_id=user.id, username=user.username, display_name=user.display_name,
         roles=roles, admin=admin,
         plan_ids=None if everything else frozenset(coordinated | read),
         coordinated_plan_ids=None if admin else frozenset(coordinated),
-        unit_ids=frozenset(members), unit_names=names)
+        unit_ids=frozenset(members), collective_ids=frozenset(collectives),
+        unit_names=names)
+
+
+def _collectives_of(session: Session, units: set[int]) -> set[int]:
+    """Collective units (same parent, member_kind = the unit's kind) covering ``units``;
+    the same rule as taskflow.services.tasks, which lets such a member act on the task."""
+    if not units:
+        return set()
+    out: set[int] = set()
+    for parent_id, kind in session.execute(select(Unit.parent_id, Unit.kind).where(
+            Unit.id.in_(sorted(units)))).all():
+        out |= set(session.scalars(select(Unit.id).where(
+            Unit.kind == "collective", Unit.member_kind == kind,
+            Unit.parent_id.is_(None) if parent_id is None else Unit.parent_id == parent_id)))
+    return out

@@ -14,10 +14,17 @@ from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
 from taskflow.settings import Settings, get_settings
-from taskflow.web.deps import LoginRequired
+from taskflow.web.deps import (
+    AccessDenied,
+    ClockMiddleware,
+    LoginRequired,
+    record_denial,
+    system_clock,
+)
 from taskflow.web.templating import make_templates
 
 STATIC = Path(__file__).parent / "static"
@@ -42,9 +49,11 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
     app.state.engine = engine
     app.state.settings = settings
     app.state.templates = make_templates(settings.tz)
+    app.state.clock = system_clock  # replaced by tests and benchmarks with a fixed instant
     app.add_middleware(SessionMiddleware, secret_key=settings.resolved_secret_key(),
                        session_cookie="taskflow_session", max_age=SESSION_MAX_AGE,
                        same_site="lax", https_only=settings.base_url.startswith("https://"))
+    app.add_middleware(ClockMiddleware)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     @app.middleware("http")
@@ -69,6 +78,8 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
+        if isinstance(exc, AccessDenied):
+            await run_in_threadpool(record_denial, app.state.engine, exc)
         if _wants_json(request):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
                                 headers=exc.headers)
@@ -83,7 +94,10 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
         problems = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}"
                     for e in exc.errors()]
         if _wants_json(request):
-            return JSONResponse({"detail": exc.errors()}, status_code=422)
+            # errors()'s ctx can hold Decimals and exceptions: not JSON as they are.
+            from taskflow.web.api.errors import validation_detail
+
+            return JSONResponse({"detail": validation_detail(exc.errors())}, status_code=422)
         return app.state.templates.TemplateResponse(
             request, "error.html", {"status": 422, "title": ERROR_TITLES[422],
                                     "detail": "；".join(problems), "viewer": None},

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -21,8 +22,41 @@ SESSION_USER = "uid"
 SESSION_CSRF = "csrf"
 
 
-def now_utc() -> datetime:
+# The app's clock (``app.state.clock``, a callable returning an aware UTC instant) for the
+# request being served; tests and benchmarks set the app's clock to a fixed instant.
+_request_clock: ContextVar[Callable[[], datetime] | None] = ContextVar("taskflow_clock",
+                                                                       default=None)
+
+
+def system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+def now_utc() -> datetime:
+    """Now, by the clock of the app serving the current request (the system clock outside)."""
+    clock = _request_clock.get()
+    return clock() if clock is not None else datetime.now(UTC)
+
+
+def now_for(request: Request) -> datetime:
+    clock = getattr(request.app.state, "clock", None)
+    return clock() if clock is not None else datetime.now(UTC)
+
+
+class ClockMiddleware:
+    """Makes ``app.state.clock`` the clock of ``now_utc()`` while a request is served."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        owner = scope.get("app")
+        clock = getattr(getattr(owner, "state", None), "clock", None)
+        token = _request_clock.set(clock)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _request_clock.reset(token)
 
 
 def get_engine(request: Request) -> Engine:
@@ -41,7 +75,10 @@ def db_write(request: Request) -> Iterator[Session]:
 
 
 ReadDB = Annotated[Session, Depends(db_read)]
-WriteDB = Annotated[Session, Depends(db_write)]
+# scope="function": committed when the endpoint returns, before the response is sent (the
+# default, "request", would commit after it: a redirect's next page could miss the change,
+# and a failed commit would follow a success page).
+WriteDB = Annotated[Session, Depends(db_write, scope="function")]
 
 
 class LoginRequired(Exception):
@@ -95,12 +132,30 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "-"
 
 
+class AccessDenied(HTTPException):
+    """404 for something outside the user's scope; the app's error handler audits it.
+
+    The audit row is written there, after the request's own write transaction has ended:
+    on SQLite a second write transaction opened inside one (BEGIN IMMEDIATE) would wait for
+    it until the busy timeout.
+    """
+
+    def __init__(self, *, actor: str, entity: str, entity_id: int | None, note: str,
+                 what: str):
+        super().__init__(status_code=404, detail=f"{what}不存在")
+        self.actor, self.entity, self.entity_id, self.note = actor, entity, entity_id, note
+        self.at = now_utc()
+
+
 def deny(request: Request, viewer: Viewer | None, *, entity: str, entity_id: int | None,
-         what: str = "页面") -> HTTPException:
-    """Audit an access outside the user's scope and answer 404, like a missing ID."""
-    with write_session(get_engine(request)) as session:
-        session.add(AuditEvent(
-            at=now_utc(), actor=viewer.actor if viewer else f"anon:{client_address(request)}",
-            action="access_denied", entity=entity, entity_id=entity_id,
-            note=f"{request.method} {request.url.path}"))
-    return HTTPException(status_code=404, detail=f"{what}不存在")
+         what: str = "页面") -> AccessDenied:
+    """Answer 404 like a missing ID, and have the attempt audited (``record_denial``)."""
+    return AccessDenied(
+        actor=viewer.actor if viewer else f"anon:{client_address(request)}", entity=entity,
+        entity_id=entity_id, note=f"{request.method} {request.url.path}", what=what)
+
+
+def record_denial(engine: Engine, exc: AccessDenied) -> None:
+    with write_session(engine) as session:
+        session.add(AuditEvent(at=exc.at, actor=exc.actor, action="access_denied",
+                               entity=exc.entity, entity_id=exc.entity_id, note=exc.note))

@@ -17,7 +17,8 @@ from taskflow.models import Contact, InspectionCycle, Plan, Task, TaskUnit, Unit
 LINK = "http://127.0.0.1:8000/t/{id}"
 SIGN = "县扶贫开发局"  # a long signature: 【县扶贫开发局】 takes 8 of the 70 characters
 CJK = re.compile(r"[\u4e00-\u9fff]")
-TASK_KINDS = ("assigned", "ack_chase", "due_soon", "due_today", "overdue", "escalation")
+TASK_KINDS = ("assigned", "ack_chase", "due_soon", "due_today", "overdue", "escalation",
+              "supervision")
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ everything).
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
 
@@ -21,6 +22,22 @@ def csrf_of(html: str) -> str:
     match = CSRF.search(html)
     assert match, "the page has no CSRF field"
     return match.group(1)
+
+
+@functools.cache
+def _cached_hash(password: str) -> str:
+    from taskflow.services.users import _hasher
+
+    return _hasher.hash(password)
+
+
+@pytest.fixture(autouse=True)
+def _hash_each_password_once(monkeypatch):
+    """Argon2id costs 0.1–0.3 s a hash by design; the tests make the same few users again
+    and again, so each password is hashed once (signing in still verifies for real)."""
+    from taskflow.services import users
+
+    monkeypatch.setattr(users, "hash_password", _cached_hash)
 
 
 @pytest.fixture

@@ -1,0 +1,208 @@
+"""Password-less links (magic links): a signed token bound to (unit, task, purpose).
+
+- The token is signed with the settings' secret key (itsdangerous), with one salt per purpose,
+  so a tampered token, or one made for another purpose, fails before the database is asked.
+- Only its SHA-256 is stored (``LinkToken``): a copy of the database does not hold usable
+  links.
+- A report link expires (``link_ttl_days``) and is used up by the first POST that acts on it,
+  with a compare-and-set (``UPDATE ... WHERE used_at IS NULL``, row count 1) in the same
+  transaction as the report it records. Looking at the form (a GET, which mail scanners do)
+  never uses it up.
+- Calendar feed tokens (purpose ``ics``) never expire and are never used up; rotating one
+  deletes the old row.
+
+No web framework here: the dispatcher mints links for messages (``outbox_link_minter``) and the
+web app checks them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from itsdangerous import BadData, URLSafeTimedSerializer
+from sqlalchemy import Engine, delete, insert, or_, select, update
+from sqlmodel import Session
+
+from taskflow.models import Contact, LinkToken, TaskUnit, Unit
+
+log = logging.getLogger(__name__)
+
+REPORT = "report"  # the report form of one task for one unit: acknowledge, report, submit
+ICS = "ics"  # a unit's calendar feed
+PURPOSES = (REPORT, ICS)
+
+
+class LinkRefused(Exception):
+    """A link that cannot be used; ``status`` is 404 (unknown, tampered) or 410 (spent)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Claims:
+    unit_id: int
+    task_id: int | None
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _serializer(secret: str, purpose: str) -> URLSafeTimedSerializer:
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown link purpose {purpose!r}")
+    return URLSafeTimedSerializer(secret, salt=f"taskflow.link.{purpose}")
+
+
+def mint(session: Session, *, secret: str, purpose: str, unit_id: int, task_id: int | None,
+         now: datetime, ttl: timedelta | None, contact_id: int | None = None) -> str:
+    """A new token (returned once, never stored) and its hashed row (added to ``session``)."""
+    # The nonce makes every token distinct, so two links for one unit and task are
+    # independent (using one does not use up the other).
+    token = _serializer(secret, purpose).dumps([unit_id, task_id, secrets.token_urlsafe(12)])
+    session.add(LinkToken(token_hash=token_hash(token), purpose=purpose, unit_id=unit_id,
+                          task_id=task_id, contact_id=contact_id, created_at=now,
+                          expires_at=now + ttl if ttl is not None else None))
+    session.flush()
+    return token
+
+
+def claims(token: str, *, secret: str, purpose: str) -> Claims:
+    """The signed content of a token; LinkRefused(404) when tampered or of another purpose."""
+    try:
+        unit_id, task_id, _nonce = _serializer(secret, purpose).loads(token)
+    except (BadData, TypeError, ValueError):
+        raise LinkRefused(404, "链接无效：链接不完整或已被改动，请使用消息中的原始链接。") from None
+    return Claims(unit_id=int(unit_id), task_id=int(task_id) if task_id is not None else None)
+
+
+def check(session: Session, token: str, *, secret: str, purpose: str, now: datetime
+          ) -> LinkToken:
+    """The stored row of a usable token, or LinkRefused saying why it is not usable."""
+    signed = claims(token, secret=secret, purpose=purpose)
+    row = session.scalars(select(LinkToken).where(
+        LinkToken.token_hash == token_hash(token))).first()
+    if row is None or row.purpose != purpose or row.unit_id != signed.unit_id \
+            or row.task_id != signed.task_id:
+        raise LinkRefused(404, "链接无效或已被撤销，请使用最新消息中的链接。")
+    if row.used_at is not None:
+        raise LinkRefused(410, "该链接已使用过（每个链接只能提交一次）。如需再次报送，"
+                               "请使用新的提醒消息中的链接，或登录系统办理。")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise LinkRefused(410, "该链接已过期。请使用新的提醒消息中的链接，或登录系统办理。")
+    return row
+
+
+def consume(session: Session, row: LinkToken, *, now: datetime) -> None:
+    """Use the link up, exactly once even under concurrent POSTs (compare-and-set)."""
+    result = session.execute(
+        update(LinkToken)
+        .where(LinkToken.id == row.id, LinkToken.used_at.is_(None),
+               or_(LinkToken.expires_at.is_(None), LinkToken.expires_at > now))
+        .values(used_at=now).execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        raise LinkRefused(410, "该链接已使用过或已过期（每个链接只能提交一次）。")
+
+
+def acting_unit_ids(session: Session, task_id: int) -> set[int]:
+    """The units that may act on a task: those named on it, and the member units of a
+    collective named on it (各乡(镇)人民政府 stands for every township)."""
+    return _acting_units(session, [task_id]).get(task_id, set())
+
+
+def rotate_feed(session: Session, *, secret: str, unit_id: int, now: datetime) -> str:
+    """A unit's calendar feed token: a new one, the old one (if any) stops working."""
+    session.execute(delete(LinkToken).where(LinkToken.unit_id == unit_id,
+                                            LinkToken.purpose == ICS))
+    return mint(session, secret=secret, purpose=ICS, unit_id=unit_id, task_id=None, now=now,
+                ttl=None)
+
+
+def feed_created_at(session: Session, unit_id: int) -> datetime | None:
+    return session.scalars(select(LinkToken.created_at).where(
+        LinkToken.unit_id == unit_id, LinkToken.purpose == ICS)).first()
+
+
+class OutboxLinkMinter:
+    """For the dispatcher: fresh report links for messages' contacts and tasks.
+
+    A contact whose unit does not act on the task (a leader, an office) gets None and keeps
+    the plain task link, which asks for a sign-in. Links are minted when messages are
+    composed, so the plain token exists only in the message, never in the outbox. ``many``
+    mints a whole batch of claimed messages in one transaction (the dispatcher calls it
+    once per claim, off its event loop); calling the minter mints one.
+    """
+
+    def __init__(self, engine: Engine, settings):
+        self.engine = engine
+        self.secret = settings.resolved_secret_key()
+        self.ttl = timedelta(days=settings.link_ttl_days)
+        self.base = settings.base_url.rstrip("/")
+
+    def __call__(self, task_id: int, contact_id: int | None) -> str | None:
+        return self.many([(task_id, contact_id)]).get((task_id, contact_id))
+
+    def many(self, pairs: list[tuple[int, int | None]]) -> dict[tuple[int, int | None],
+                                                                 str | None]:
+        from taskflow.db import write_session
+
+        wanted = [(t, c) for t, c in dict.fromkeys(pairs) if c is not None]
+        out: dict[tuple[int, int | None], str | None] = {pair: None for pair in pairs}
+        if not wanted:
+            return out
+        now = datetime.now(UTC)
+        rows = []
+        with write_session(self.engine) as session:
+            units = dict(session.execute(select(Contact.id, Contact.unit_id).where(
+                Contact.id.in_(sorted({c for _, c in wanted})))).all())
+            acting = _acting_units(session, sorted({t for t, _ in wanted}))
+            for task_id, contact_id in wanted:
+                unit_id = units.get(contact_id)
+                if unit_id is None or unit_id not in acting.get(task_id, ()):
+                    continue
+                token = _serializer(self.secret, REPORT).dumps(
+                    [unit_id, task_id, secrets.token_urlsafe(12)])
+                rows.append({"token_hash": token_hash(token), "purpose": REPORT,
+                             "unit_id": unit_id, "task_id": task_id, "contact_id": contact_id,
+                             "created_at": now, "expires_at": now + self.ttl, "used_at": None})
+                out[(task_id, contact_id)] = f"{self.base}/r/{token}"
+            if rows:  # one executemany for the batch
+                session.execute(insert(LinkToken.__table__), rows)
+        return out
+
+
+def _acting_units(session: Session, task_ids: list[int]) -> dict[int, set[int]]:
+    """acting_unit_ids for many tasks in three queries."""
+    named: dict[int, set[int]] = {}
+    for task_id, unit_id in session.execute(select(TaskUnit.task_id, TaskUnit.unit_id).where(
+            TaskUnit.task_id.in_(task_ids))):
+        named.setdefault(task_id, set()).add(unit_id)
+    every = sorted({u for ids in named.values() for u in ids})
+    collectives = {uid: (parent, kind) for uid, parent, kind in session.execute(
+        select(Unit.id, Unit.parent_id, Unit.member_kind).where(
+            Unit.id.in_(every), Unit.kind == "collective"))} if every else {}
+    members: dict[tuple, set[int]] = {}
+    if collectives:
+        parents = sorted({p for p, _ in collectives.values() if p is not None})
+        for uid, parent, kind in session.execute(select(Unit.id, Unit.parent_id, Unit.kind)
+                                                 .where(Unit.parent_id.in_(parents))):
+            members.setdefault((parent, kind), set()).add(uid)
+    out = {}
+    for task_id, ids in named.items():
+        allowed = set(ids)
+        for uid in ids:
+            if uid in collectives:
+                allowed |= members.get(collectives[uid], set())
+        out[task_id] = allowed
+    return out
+
+
+def outbox_link_minter(engine: Engine, settings) -> OutboxLinkMinter:
+    return OutboxLinkMinter(engine, settings)

@@ -1,0 +1,159 @@
+"""Reporting from a message's link: no password, one POST, and every misuse refused."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from taskflow.db import read_session, write_session
+from taskflow.models import LinkToken, Notification, ProgressReport
+from taskflow.services import links
+
+from .conftest import csrf_of
+from .helpers import mint_report_link, start, task_row, unit_id
+
+LINK = re.compile(r"http://127\.0\.0\.1:8000/r/([A-Za-z0-9_.\-]+)")
+
+
+@pytest.fixture
+def anon(app):
+    with TestClient(app) as client:
+        yield client
+
+
+def _reports(engine) -> int:
+    with read_session(engine) as session:
+        return session.scalar(select(func.count()).select_from(ProgressReport))
+
+
+def _post(client, token: str, page_text: str, **data):
+    return client.post(f"/r/{token}", data={"csrf_token": csrf_of(page_text), **data})
+
+
+def test_get_twice_then_the_first_post_works_and_the_second_is_refused(anon, app, engine):
+    tid = start(engine, "2")
+    token = mint_report_link(engine, app, unit="t.lyj", task=tid)
+    first = anon.get(f"/r/{token}")
+    second = anon.get(f"/r/{token}")  # a mail scanner, then the person
+    assert first.status_code == second.status_code == 200
+    assert "开展就业援助行动" in second.text and "县林业局" in second.text
+    assert first.headers["cache-control"] == "no-store"
+    with read_session(engine) as session:
+        assert session.scalars(select(LinkToken.used_at)).one() is None  # GETs use nothing
+    ok = _post(anon, token, second.text, action="report", percent="40", note="过半")
+    assert ok.status_code == 200 and "进度已报送" in ok.text
+    again = _post(anon, token, second.text, action="report", percent="50")
+    assert again.status_code == 410 and "已使用" in again.text
+    assert anon.get(f"/r/{token}").status_code == 410
+    with read_session(engine) as session:
+        report = session.scalars(select(ProgressReport)).one()
+        assert report.unit_id == unit_id(engine, "t.lyj") and float(report.percent) == 40
+        assert report.reporter.startswith("link:t.lyj")
+        assert session.scalars(select(LinkToken.used_at)).one() is not None
+    assert task_row(engine, tid).state == "in_progress"
+
+
+def test_expired_link_is_refused(anon, app, engine):
+    tid = start(engine, "2")
+    token = mint_report_link(engine, app, unit="t.lyj", task=tid,
+                             now=datetime.now(UTC) - timedelta(days=31))
+    page = anon.get(f"/r/{token}")
+    assert page.status_code == 410 and "已过期" in page.text
+    fresh = anon.get(f"/r/{mint_report_link(engine, app, unit='t.lyj', task=tid)}")
+    refused = _post(anon, token, fresh.text, action="acknowledge")
+    assert refused.status_code == 410
+    assert task_row(engine, tid).state == "active"
+
+
+def test_tampered_and_unknown_links_are_refused(anon, app, engine):
+    tid = start(engine, "2")
+    token = mint_report_link(engine, app, unit="t.lyj", task=tid)
+    page = anon.get(f"/r/{token}")
+    tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
+    assert anon.get(f"/r/{tampered}").status_code == 404
+    assert _post(anon, tampered, page.text, action="acknowledge").status_code == 404
+    assert anon.get("/r/not-a-token").status_code == 404
+    # Correctly signed but not (or no longer) in the database: unknown.
+    with write_session(engine) as session:
+        session.execute(LinkToken.__table__.delete())
+    gone = anon.get(f"/r/{token}")
+    assert gone.status_code == 404 and "链接无效" in gone.text
+    assert task_row(engine, tid).state == "active"
+
+
+def test_a_link_of_another_purpose_is_refused(anon, app, engine):
+    tid = start(engine, "2")
+    secret = app.state.settings.resolved_secret_key()
+    with write_session(engine) as session:
+        feed = links.rotate_feed(session, secret=secret, unit_id=unit_id(engine, "t.lyj"),
+                                 now=datetime.now(UTC))
+    assert anon.get(f"/r/{feed}").status_code == 404  # a calendar token is no report link
+    report = mint_report_link(engine, app, unit="t.lyj", task=tid)
+    assert anon.get(f"/ics/unit/{report}.ics").status_code == 404  # nor the other way round
+    assert anon.get(f"/ics/unit/{feed}.ics").status_code == 200
+
+
+def test_a_refused_report_leaves_the_link_usable(anon, app, engine):
+    tid = start(engine, "2")
+    token = mint_report_link(engine, app, unit="t.lyj", task=tid)
+    page = anon.get(f"/r/{token}")
+    bad = _post(anon, token, page.text, action="report", percent="150")
+    assert bad.status_code == 422 and "完成比例应在" in bad.text
+    assert 'value="150"' in bad.text  # the form comes back with what was typed
+    assert _reports(engine) == 0
+    good = _post(anon, token, page.text, action="report", percent="15")
+    assert good.status_code == 200 and _reports(engine) == 1
+
+
+def test_post_without_the_form_token_is_refused_and_uses_nothing(anon, app, engine):
+    tid = start(engine, "2")
+    token = mint_report_link(engine, app, unit="t.lyj", task=tid)
+    anon.get(f"/r/{token}")
+    response = anon.post(f"/r/{token}", data={"action": "acknowledge"})
+    assert response.status_code == 403
+    with read_session(engine) as session:
+        assert session.scalars(select(LinkToken.used_at)).one() is None
+    assert task_row(engine, tid).state == "active"
+
+
+def test_a_dispatched_email_carries_a_link_that_records_a_report(signed_in, anon, engine):
+    """督办 by hand → outbox → SMTP: the email's link opens the unit's form without a
+    password, and a POST through it records the report for that unit."""
+    from notifications.dispatch import dispatch
+    from taskflow.settings import load_settings
+    from tests.notifications.servers import SmtpServer
+
+    tid = start(engine, "1")  # lead: 县扶贫开发局 (two contacts with email)
+    coord = signed_in("coord")
+    assert coord.submit(f"/tasks/{tid}", f"/tasks/{tid}/supervise").status_code == 303
+    server = SmtpServer().start()
+    try:
+        settings = load_settings(smtp_host="127.0.0.1", smtp_port=server.port,
+                                 smtp_security="none", notify_quiet_hours=None)
+        report = dispatch(engine, now=datetime.now(UTC), settings=settings)
+    finally:
+        server.stop()
+    assert report.sent == 2
+    tokens = []
+    for message in server.messages:
+        body = message.parsed().get_body(preferencelist=("plain",)).get_content()
+        assert "督办" in message.subject
+        tokens += LINK.findall(body)
+    assert len(set(tokens)) == 2  # one link per recipient
+    with read_session(engine) as session:
+        stored = {row.token_hash for row in session.scalars(select(LinkToken))}
+        payloads = str(list(session.scalars(select(Notification.payload))))
+    assert {links.token_hash(t) for t in tokens} <= stored
+    assert not any(t in payloads for t in tokens)  # the plain token is not in the outbox
+    form = anon.get(f"/r/{tokens[0]}")
+    assert form.status_code == 200 and "县扶贫开发局" in form.text
+    done = _post(anon, tokens[0], form.text, action="report", percent="60", note="核定过半")
+    assert done.status_code == 200
+    with read_session(engine) as session:
+        row = session.scalars(select(ProgressReport)).one()
+    assert row.unit_id == unit_id(engine, "t.fpb") and row.note == "核定过半"
+    assert row.task_id == tid
