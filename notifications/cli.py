@@ -37,8 +37,9 @@ def _parse_now(value: str | None) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise UserError.single(f"{value!r} is not an ISO date or datetime "
-                               "(2025-06-30 or 2025-06-30T09:00+08:00)", field="--now") from None
+        raise UserError.single(f"{value!r} 不是有效的 ISO 日期或时间"
+                               "（如 2025-06-30 或 2025-06-30T09:00+08:00）",
+                               field="--now") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=get_settings().tz)
     return parsed.astimezone(UTC)
@@ -104,8 +105,8 @@ def dispatch(
 
     for name in channel or []:
         if name not in OUTBOX_CHANNELS:
-            raise UserError.single(f"unknown channel {name!r} (channels: "
-                                   f"{', '.join(OUTBOX_CHANNELS)})", field="--channel")
+            raise UserError.single(f"未知渠道 {name!r}（可用渠道："
+                                   f"{', '.join(OUTBOX_CHANNELS)}）", field="--channel")
     summary = run_dispatch(_parse_now(now), only=channel or None, max_seconds=max_seconds)
     style = "yellow" if summary["messages"].get("dead") or summary["messages"].get(
         "failed") else "green"
@@ -115,7 +116,7 @@ def dispatch(
         console.print(f"  [yellow]#{ids} {error['outcome']}: {escape(error['error'])}[/]",
                       soft_wrap=True)
     if len(summary["errors"]) > 20:
-        console.print(f"  ... and {len(summary['errors']) - 20} more (taskflow outbox)")
+        console.print(f"  …… 另有 {len(summary['errors']) - 20} 条（见 taskflow outbox）")
 
 
 def outbox(
@@ -135,17 +136,17 @@ def outbox(
 
     for value in status or []:
         if value not in STATUSES:
-            raise UserError.single(f"unknown status {value!r} (statuses: "
-                                   f"{', '.join(STATUSES)})", field="--status")
+            raise UserError.single(f"未知状态 {value!r}（可用状态："
+                                   f"{', '.join(STATUSES)}）", field="--status")
     engine = open_engine()
     try:
         rows = list_rows(engine, statuses=status, channel=channel, limit=limit)
         counts = status_counts(engine)
     finally:
         engine.dispose()
-    table = Table("id", "status", "channel", "kind", "to", "tries", "due / sent", "error",
-                  title="outbox: " + ", ".join(f"{s} {counts[s]}" for s in STATUSES
-                                               if counts.get(s)) or "outbox: empty")
+    table = Table("编号", "状态", "渠道", "类型", "收件人", "尝试次数", "计划/发送时间", "错误",
+                  title="发件箱：" + ", ".join(f"{s} {counts[s]}" for s in STATUSES
+                                               if counts.get(s)) or "发件箱：空")
     for row in rows:
         flagged = row.ambiguous and row.status != "ambiguous"
         mark = row.status + (" (ambiguous)" if flagged else "")
@@ -172,12 +173,12 @@ def outbox_retry(
         engine.dispose()
     missing = [str(i) for i, status in before.items() if status == "missing"]
     if missing:
-        raise UserError.single(f"no outbox row {', '.join(missing)}", field="ID")
+        raise UserError.single(f"发件箱中没有编号为 {', '.join(missing)} 的消息", field="ID")
     for row_id, status in before.items():
         if status in ("failed", "dead", "ambiguous", "skipped"):
-            console.print(f"#{row_id}: {status} → pending (next dispatch sends it)")
+            console.print(f"#{row_id}：{status} → pending（下次发送时重发）")
         else:
-            console.print(f"#{row_id}: {status}, left alone")
+            console.print(f"#{row_id}：{status}，未改动")
 
 
 def notify_test(
@@ -199,13 +200,13 @@ def notify_test(
     from taskflow.settings import get_settings
 
     if channel not in TEST_CHANNELS:
-        raise UserError.single(f"unknown channel {channel!r} (channels: "
-                               f"{', '.join(TEST_CHANNELS)})", field="--channel")
+        raise UserError.single(f"未知渠道 {channel!r}（可用渠道："
+                               f"{', '.join(TEST_CHANNELS)}）", field="--channel")
     settings = get_settings()
     try:
         transport = build_channel(channel, settings)
     except TransportError as exc:
-        raise UserError.single(f"{channel}: {exc}", field="--channel") from None
+        raise UserError.single(f"{channel}：{exc}", field="--channel") from None
     code = secrets.token_hex(3).upper()
     now = datetime.now(UTC)
     outbox_channel = channel if channel not in ("file", "console") else "email"
@@ -228,14 +229,14 @@ def notify_test(
     try:
         receipt = asyncio.run(send())
     except TransportError as exc:
-        kind = "permanent" if exc.permanent else "ambiguous" if exc.ambiguous else "transient"
-        raise UserError.single(f"{transport.describe()}: {kind} failure: {exc}",
+        kind = "永久性" if exc.permanent else "结果不明的" if exc.ambiguous else "临时性"
+        raise UserError.single(f"{transport.describe()}：{kind}失败：{exc}",
                                field="--channel") from None
     except TimeoutError:
-        raise UserError.single(f"{transport.describe()}: no answer within "
-                               f"{transport.timeout:.0f} s", field="--channel") from None
-    console.print(f"sent test message {code} to {escape(to)} via "
-                  f"{escape(transport.describe())}: {escape(receipt.detail)}", soft_wrap=True)
+        raise UserError.single(f"{transport.describe()}：{transport.timeout:.0f} 秒内无响应",
+                               field="--channel") from None
+    console.print(f"已通过 {escape(transport.describe())} 向 {escape(to)} 发送测试消息 "
+                  f"{code}：{escape(receipt.detail)}", soft_wrap=True)
 
 
 # -- registration ---------------------------------------------------------------------------

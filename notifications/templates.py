@@ -10,7 +10,8 @@ wins)::
     sms/<kind>.txt      one short text (checked against one 70-character segment)
     im/<kind>.md        WeCom / DingTalk markdown; extends im/base.md
 
-Kinds: assigned, ack_chase, due_soon, due_today, overdue, escalation (the engine's), digest
+Kinds: assigned, ack_chase, due_soon, due_today, overdue, escalation (the engine's),
+supervision (a coordinator's 督办 sent by hand from the task page), digest
 (one contact's messages of a day), inspection_notice and inspector_list (inspection rounds,
 taskflow.services.inspections; the round's own kind, inspection/bulletin/assessment, is
 ``round_kind``), bulletin, test (``taskflow notify test``).
@@ -46,11 +47,12 @@ DEFAULT_DIR = Path(__file__).parent / "templates"
 SMS_SEGMENT = 70  # characters of one Chinese (UCS-2) SMS segment, the signature included
 MIN_TITLE = 6  # an SMS never shortens a title below this many characters
 KINDS = ("assigned", "ack_chase", "due_soon", "due_today", "overdue", "escalation", "digest",
-         "inspection_notice", "inspector_list", "bulletin", "test")
+         "inspection_notice", "inspector_list", "bulletin", "fund_lag", "supervision", "test")
 KIND_LABELS = {"assigned": "任务交办", "ack_chase": "催办签收", "due_soon": "到期提醒",
                "due_today": "今日到期", "overdue": "逾期提醒", "escalation": "督办",
                "digest": "每日汇总", "inspection_notice": "检查通知",
                "inspector_list": "检查任务", "bulletin": "通报",
+               "fund_lag": "资金拨付滞后", "supervision": "督办通知",
                "test": "测试消息"}
 LEVEL_LABELS = {1: "一级", 2: "二级", 3: "三级", 4: "四级", 5: "五级"}
 # The parameters a provider template (Aliyun/Tencent SMS) gets by default, by kind;
@@ -64,6 +66,7 @@ DEFAULT_SMS_PARAMS: dict[str, list[str]] = {
     "inspection_notice": ["title", "date"],
     "inspector_list": ["title", "date", "count"],
     "bulletin": ["title", "link"],
+    "fund_lag": ["task", "share", "link"],
     "test": ["code"],
 }
 SMS_PARAM_MAX = 35  # Aliyun: a notification template variable holds at most 35 characters
@@ -79,6 +82,12 @@ CONTEXT_DEFAULTS: dict[str, Any] = {
     "round_kind": None, "round_code": None, "cycle_code": None, "scheduled_on": None,
     "notice_on": None, "notice_days": None, "period_start": None, "period_end": None,
     "unit": None, "unit_code": None, "checklist": [], "targets": [],
+    # funds (taskflow.services.funds): a line behind its disbursement schedule
+    "line_code": None, "line_source": None, "line_note": None, "amount": None,
+    "disbursed": None, "balance": None, "share": None, "planned_share": None,
+    "checkpoint": None, "disburse_by": None,
+    # bulletins (taskflow.services.bulletin): the tables of the email
+    "ranking": [], "overdue_items": [], "praised_units": [], "fund_rate": None,
 }
 
 # Fields that are one line in every message (a title never breaks a header, an SMS or a

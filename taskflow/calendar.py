@@ -71,7 +71,7 @@ class HolidayYear:
 
 def _to_date(value: Any) -> date:
     if isinstance(value, datetime):
-        raise ValueError(f"{value} has a time of day; write the date only (YYYY-MM-DD)")
+        raise ValueError(f"{value} 带有时刻，只需写日期（YYYY-MM-DD）")
     if isinstance(value, date):
         return value
     if isinstance(value, str):
@@ -79,7 +79,7 @@ def _to_date(value: Any) -> date:
             return date.fromisoformat(value.strip())
         except ValueError:
             pass
-    raise ValueError(f"{value!r} is not a date; write YYYY-MM-DD, e.g. 2027-01-01")
+    raise ValueError(f"{value!r} 不是有效日期，请写成 YYYY-MM-DD，如 2027-01-01")
 
 
 _Day = Annotated[date, BeforeValidator(_to_date)]
@@ -100,8 +100,8 @@ class _Span(BaseModel):
         if isinstance(value, dict):
             return value
         if isinstance(value, list):
-            raise ValueError("expected a date or a range {from: YYYY-MM-DD, to: YYYY-MM-DD}, "
-                             "not a list")
+            raise ValueError("应为日期或日期范围 {from: YYYY-MM-DD, to: YYYY-MM-DD}，"
+                             "不能是列表")
         day = _to_date(value)
         return {"from": day, "to": day}
 
@@ -132,12 +132,12 @@ def read_holiday_file(path: Path) -> HolidayYear:
             where = (key, index)
             if span.start > span.to:
                 problems.append(located.problem(
-                    (*where, "to"), f"range ends ({span.to}) before it starts ({span.start})"))
+                    (*where, "to"), f"结束日期（{span.to}）早于开始日期（{span.start}）"))
                 continue
             for d in (span.start, span.to):
                 if d.year != parsed.year:
                     problems.append(located.problem(
-                        where, f"{d} is not in {parsed.year}, the year of this file"))
+                        where, f"{d} 不在本文件的年度 {parsed.year} 年内"))
                     break
             else:
                 for d in span.days():
@@ -145,12 +145,12 @@ def read_holiday_file(path: Path) -> HolidayYear:
     for d, where in days["workdays"].items():
         if d.weekday() < 5:
             problems.append(located.problem(
-                where, f"{d} is a {d:%A}, a working day anyway; workdays lists only the "
-                       "weekend days worked instead of a holiday (调休)"))
+                where, f"{d} 是星期{'一二三四五六日'[d.weekday()]}，本来就是工作日；workdays "
+                       "只列出因调休而上班的周末"))
         if d in days["holidays"]:
             line = located.where(days["holidays"][d])["line"]
             problems.append(located.problem(
-                where, f"{d} is also listed as a holiday (line {line})"))
+                where, f"{d} 同时被列为假日（第 {line} 行）"))
     if problems:
         raise UserError(problems)
     return HolidayYear(parsed.year, frozenset(days["holidays"]), frozenset(days["workdays"]),
@@ -172,10 +172,10 @@ def _impossible_date(path: Path, exc: ValueError) -> UserError:
                 yaml.SafeLoader("").construct_yaml_timestamp(node)
             except ValueError as bad:
                 mark = node.start_mark
-                return UserError.single(f"{node.value} is not a real date ({bad})",
+                return UserError.single(f"{node.value} 不是有效日期（{bad}）",
                                         file=str(path), line=mark.line + 1,
                                         column=mark.column + 1)
-    return UserError.single(f"YAML error: {exc}", file=str(path))
+    return UserError.single(f"YAML 错误：{exc}", file=str(path))
 
 
 def install_holiday_file(src: Path, directory: Path) -> HolidayYear:
@@ -250,8 +250,8 @@ class WorkCalendar:
         files: dict[int, HolidayYear] = {}
         for holiday_year in years:
             if holiday_year.year in files:
-                raise ValueError(f"two holiday files for {holiday_year.year}: "
-                                 f"{files[holiday_year.year].source}, {holiday_year.source}")
+                raise ValueError(f"{holiday_year.year} 年有两个节假日文件："
+                                 f"{files[holiday_year.year].source}、{holiday_year.source}")
             files[holiday_year.year] = holiday_year
         self._files = files
         self._years: dict[int, _Year] = {}
@@ -273,8 +273,8 @@ class WorkCalendar:
             other = years.get(holiday_year.year)
             if other is not None:
                 problems.append(Problem(
-                    f"another holiday file is also for {holiday_year.year}: {other.source}; "
-                    "remove one of them", file=str(path)))
+                    f"另一个节假日文件也是 {holiday_year.year} 年的：{other.source}；"
+                    "请删除其中一个", file=str(path)))
                 continue
             years[holiday_year.year] = holiday_year
         if problems:
@@ -294,10 +294,10 @@ class WorkCalendar:
             data = _build_year(year, *_package_days()[year])
         else:
             warnings.warn(
-                f"no holiday data for {year} (chinese_calendar knows {PACKAGE_YEARS.start}-"
-                f"{PACKAGE_YEARS.stop - 1} and no holiday file covers {year}); treating Monday-"
-                f"Friday as working days. Add the {year} holidays with `{ADD_COMMAND}` "
-                "(see docs/calendar.md).",
+                f"没有 {year} 年的节假日数据（chinese_calendar 只含 {PACKAGE_YEARS.start}-"
+                f"{PACKAGE_YEARS.stop - 1} 年，也没有 {year} 年的节假日文件），暂按周一至"
+                f"周五为工作日计算。请用 `{ADD_COMMAND}` 添加 {year} 年的节假日"
+                "（见 docs/calendar.md）。",
                 CalendarWarning, stacklevel=3)
             data = _build_year(year, frozenset(), frozenset())
         self._years[year] = data

@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from notifications import cli as notify_cli
+from taskflow.cli_funds import bulletin_cmd, funds_app
 from taskflow.cli_inspections import inspections_app
 from taskflow.cli_users import user_app
 from taskflow.errors import UserError
@@ -43,6 +44,8 @@ calendar_app = typer.Typer(no_args_is_help=True, help="Working-day calendar: hol
 app.add_typer(task_app, name="task")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(inspections_app, name="inspections")
+app.add_typer(funds_app, name="funds")
+app.command("bulletin")(bulletin_cmd)
 app.add_typer(user_app, name="user")
 export_app = typer.Typer(no_args_is_help=True, help="Export: the progress ledger (台账), .ics.")
 app.add_typer(export_app, name="export")
@@ -71,8 +74,8 @@ def _parse_now(value: str | None) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise UserError.single(f"--now {value!r} is not an ISO date or datetime "
-                               "(2025-06-30 or 2025-06-30T09:00+08:00)") from None
+        raise UserError.single(f"--now {value!r} 不是有效的 ISO 日期或时间"
+                               "（如 2025-06-30 或 2025-06-30T09:00+08:00）") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=get_settings().tz)
     return parsed.astimezone(UTC)
@@ -114,7 +117,7 @@ def _seed_dir() -> Path:
     for candidate in (here.parent / "seed_plans", here / "seed_plans"):
         if (candidate / "org").is_dir():
             return candidate
-    raise UserError.single("seed plans not found (neither in the checkout nor in the package)")
+    raise UserError.single("找不到种子方案（源码目录和安装包中都没有）")
 
 
 # -- db -----------------------------------------------------------------------------------
@@ -131,9 +134,9 @@ def db_upgrade() -> None:
         upgrade(engine)
         url = engine.url.render_as_string(hide_password=True)
         if before == head_revision():
-            console.print(f"database already at {before}: {url}")
+            console.print(f"数据库已是最新版本 {before}：{url}")
         else:
-            console.print(f"database upgraded {before or '(empty)'} → {head_revision()}: {url}")
+            console.print(f"数据库已升级 {before or '（空）'} → {head_revision()}：{url}")
 
 
 @db_app.command("current")
@@ -143,7 +146,7 @@ def db_current() -> None:
 
     with user_errors():
         engine = _engine(upgrade=False)
-        console.print(f"{current_revision(engine) or '(empty)'} (head: {head_revision()})")
+        console.print(f"{current_revision(engine) or '（空）'}（最新版本：{head_revision()}）")
 
 
 # -- init -----------------------------------------------------------------------------------
@@ -170,7 +173,7 @@ def init(
             plan_import(sorted(seed_dir.glob("p*.yaml")),
                         year=year or datetime.now(settings.tz).year)
         _first_admin(settings)
-        console.print(f"data directory: {settings.data_dir}")
+        console.print(f"数据目录：{settings.data_dir}")
 
 
 def _first_admin(settings) -> None:
@@ -198,8 +201,8 @@ def _first_admin(settings) -> None:
     path = settings.data_dir / "initial_admin_password"
     path.touch(mode=0o600)
     path.write_text(password + "\n", encoding="utf-8")
-    console.print(f"web app administrator: admin / {password}  (also in {path}; change it "
-                  "with: taskflow user passwd admin)", highlight=False)
+    console.print(f"网页端管理员：admin / {password}（另存于 {path}；修改密码："
+                  "taskflow user passwd admin）", highlight=False)
 
 
 # -- units ----------------------------------------------------------------------------------
@@ -226,7 +229,7 @@ def units_show(ctx: typer.Context,
                 children.setdefault(unit.parent_id, []).append(unit)
             start = [queries.find_unit(session, root)] if root else children.get(None, [])
         if not start:
-            console.print("no units yet: taskflow units import FILE (or taskflow init)")
+            console.print("尚无单位：请运行 taskflow units import FILE（或 taskflow init）")
             return
         tree = Tree("[bold]单位[/]")
 
@@ -260,12 +263,12 @@ def units_import(paths: Annotated[list[Path], typer.Argument(
         with write_session(engine) as session:
             report = import_units(session, flat, actor=_actor(), now=datetime.now(UTC))
         if report.noop:
-            console.print(f"units: {len(flat)} units, nothing changed")
+            console.print(f"单位：共 {len(flat)} 个，无变化")
         else:
-            console.print(f"units: {len(report.added)} added, {len(report.changed)} changed, "
-                          f"{report.unchanged} unchanged; contacts {report.contacts_added} "
-                          f"added, {report.contacts_changed} changed, "
-                          f"{report.contacts_deactivated} deactivated")
+            console.print(f"单位：新增 {len(report.added)}，变更 {len(report.changed)}，"
+                          f"未变 {report.unchanged}；联系人新增 {report.contacts_added}，"
+                          f"变更 {report.contacts_changed}，"
+                          f"停用 {report.contacts_deactivated}")
 
 
 # -- plan -----------------------------------------------------------------------------------
@@ -297,9 +300,9 @@ def plan_check(
         for file in files:
             # a fresh directory per file: a plan's own units: must not leak into the next one
             resolved = resolve_plan_file(file, known.copy(), year=year)
-            console.print(f"{file}: ok — {len(resolved.tasks)} tasks, {len(resolved.funds)} "
-                          f"fund lines, {len(resolved.inspections)} inspections, year "
-                          f"{resolved.year}")
+            console.print(f"{file}：通过 — 任务 {len(resolved.tasks)} 项，资金 "
+                          f"{len(resolved.funds)} 条，检查考核 {len(resolved.inspections)} 项，"
+                          f"年度 {resolved.year}")
 
 
 @plan_app.command("import")
@@ -310,6 +313,7 @@ def plan_import(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change.")] = False,
     part: PartOption = None,
     jurisdiction: JurisdictionOption = None,
+    now: NowOption = None,
 ) -> None:
     """Import plan files; re-importing updates by task code and keeps recorded progress."""
     from taskflow.db import write_session
@@ -319,8 +323,9 @@ def plan_import(
     from taskflow.services.units import unit_index
 
     with user_errors():
+        moment = _parse_now(now)
         engine = _engine()
-        if _import_ledgers(engine, files, dry_run=dry_run):
+        if _import_ledgers(engine, files, dry_run=dry_run, now=moment):
             return
         documents = [f for f in files if f.suffix.lower() not in (".yaml", ".yml")]
         # all files valid first
@@ -335,13 +340,13 @@ def plan_import(
             for file, plan_file, located in parsed:
                 resolved = expand(plan_file, located, unit_index(session), year=year)
                 reports.append((file, import_plan(session, resolved, actor=_actor(),
-                                                  now=datetime.now(UTC),
+                                                  now=moment,
                                                   source_file=str(file))))
         for file, report in reports:
             _print_import(file, report, dry_run)
 
 
-def _import_ledgers(engine, files: list[Path], *, dry_run: bool) -> bool:
+def _import_ledgers(engine, files: list[Path], *, dry_run: bool, now: datetime) -> bool:
     """Progress ledgers (台账) given to `plan import`: record their changed progress."""
     from taskflow.db import write_session
     from taskflow.services.ledger import import_ledger, ledger_plan
@@ -350,18 +355,17 @@ def _import_ledgers(engine, files: list[Path], *, dry_run: bool) -> bool:
     if not ledgers:
         return False
     if len(ledgers) != len(files):
-        raise UserError.single("import ledgers (台账) and plan files separately")
+        raise UserError.single("台账和方案文件请分开导入")
     results = []
     with write_session(engine, dry_run=dry_run) as session:
         for file in ledgers:
-            results.append((file, import_ledger(session, file, actor=_actor(),
-                                                now=datetime.now(UTC))))
-    prefix = "[yellow](dry run)[/] " if dry_run else ""
+            results.append((file, import_ledger(session, file, actor=_actor(), now=now)))
+    prefix = "[yellow]（试运行）[/]" if dry_run else ""
     for file, result in results:
-        console.print(f"{prefix}{file}: ledger of plan {result.plan_code} — {result.rows} rows, "
-                      f"{len(result.changes)} progress reports", soft_wrap=True)
+        console.print(f"{prefix}{file}：方案 {result.plan_code} 的台账 — {result.rows} 行，"
+                      f"进度报送 {len(result.changes)} 条", soft_wrap=True)
         for change in result.changes:
-            console.print(f"  [green]~ {change.code}[/] (row {change.row})", soft_wrap=True)
+            console.print(f"  [green]~ {change.code}[/]（第 {change.row} 行）", soft_wrap=True)
     return True
 
 
@@ -392,7 +396,7 @@ def _parsed_documents(file: Path, *, year: int | None, part: int | None,
         located = load_located(dump_plan(parsed.plan), label)
         out.append((Path(label), validate(PlanFile, located), located))
     if not out:
-        raise UserError.single("no plan found in this document", file=str(file))
+        raise UserError.single("文档中没有找到方案", file=str(file))
     return out
 
 
@@ -445,25 +449,25 @@ def plan_parse(
             _print_review(parsed.review)
         plans = [p for p in chosen if p.plan is not None]
         if not plans:
-            raise UserError.single("no tasks found: nothing to write", file=str(file))
+            raise UserError.single("没有找到任务，未写入任何文件", file=str(file))
         if output is None:
             sys.stdout.write("---\n".join(p.to_yaml() for p in plans))
             return
         if output.suffix.lower() in (".yaml", ".yml"):
             if len(plans) > 1:
                 numbers = ", ".join(str(p.part) for p in plans)
-                raise UserError.single(f"the document holds {len(plans)} plans (篇 {numbers}): "
-                                       "give --part N, or -o DIR for one file per plan",
+                raise UserError.single(f"文档包含 {len(plans)} 个方案（篇 {numbers}）：请用 "
+                                       "--part N 选择其一，或用 -o DIR 每个方案写一个文件",
                                        file=str(file))
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(plans[0].to_yaml(), encoding="utf-8")
-            err_console.print(f"wrote {output}", highlight=False)
+            err_console.print(f"已写入 {output}", highlight=False)
             return
         output.mkdir(parents=True, exist_ok=True)
         for parsed in plans:
             target = output / f"{parsed.plan['code']}.yaml"  # type: ignore[index]
             target.write_text(parsed.to_yaml(), encoding="utf-8")
-            err_console.print(f"wrote {target}", highlight=False)
+            err_console.print(f"已写入 {target}", highlight=False)
 
 
 def _parsing_units(paths: list[Path] | None):
@@ -488,28 +492,28 @@ def _parsing_units(paths: list[Path] | None):
 
 def _print_import(file: Path, report, dry_run: bool) -> None:
     print_ = partial(console.print, soft_wrap=True)  # one line per plan, for scripts and grep
-    prefix = "[yellow](dry run)[/] " if dry_run else ""
-    shift = (f" (dates shifted {report.year_shift:+d} years)" if report.year_shift else "")
+    prefix = "[yellow]（试运行）[/]" if dry_run else ""
+    shift = (f"（日期平移 {report.year_shift:+d} 年）" if report.year_shift else "")
     if report.noop:
-        print_(f"{prefix}{file}: plan {report.plan_code} unchanged, nothing to do")
+        print_(f"{prefix}{file}：方案 {report.plan_code} 无变化，无需导入")
         return
     if report.created:
-        print_(f"{prefix}{file}: plan {report.plan_code} imported — "
-               f"{len(report.added)} tasks, year {report.year}{shift}")
+        print_(f"{prefix}{file}：方案 {report.plan_code} 已导入 — "
+               f"任务 {len(report.added)} 项，年度 {report.year}{shift}")
         return
-    print_(f"{prefix}{file}: plan {report.plan_code} updated — {len(report.added)} "
-                  f"added, {len(report.changed)} changed, {len(report.removed)} removed, "
-                  f"{len(report.restored)} restored{shift}")
+    print_(f"{prefix}{file}：方案 {report.plan_code} 已更新 — 新增 {len(report.added)}，"
+                  f"变更 {len(report.changed)}，移除 {len(report.removed)}，"
+                  f"恢复 {len(report.restored)}{shift}")
     for code in report.added:
         print_(f"  [green]+ {code}[/]")
     for code, fields in report.changed.items():
-        print_(f"  [yellow]~ {code}[/] ({', '.join(fields)})")
+        print_(f"  [yellow]~ {code}[/]（{'、'.join(fields)}）")
     for code in report.removed:
-        print_(f"  [red]- {code}[/] (archived; its reports are kept)")
+        print_(f"  [red]- {code}[/]（已归档，报送记录保留）")
     for code in report.restored:
-        print_(f"  [green]↺ {code}[/] (restored)")
+        print_(f"  [green]↺ {code}[/]（已恢复）")
     for item in report.plan_changed:
-        print_(f"  [yellow]~ plan {item}[/]")
+        print_(f"  [yellow]~ 方案 {item}[/]")
     for item in report.other_changes:
         print_(f"  [yellow]~ {item}[/]")
 
@@ -532,7 +536,7 @@ def plan_list(now: NowOption = None) -> None:
         with read_session(_engine()) as session:
             rows = queries.plan_summaries(session, now=moment)
         if not rows:
-            console.print("no plans yet: taskflow plan import FILE (or taskflow init)")
+            console.print("尚无方案：请运行 taskflow plan import FILE（或 taskflow init）")
             return
         table = Table("code", "方案", "年度", "任务", "未办结", "逾期", "预算")
         for row in rows:
@@ -611,7 +615,7 @@ def _parse_date(value: str | None, option: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise UserError.single(f"{option} {value!r} is not a date (YYYY-MM-DD)") from None
+        raise UserError.single(f"{option} {value!r} 不是有效日期（格式 YYYY-MM-DD）") from None
 
 
 @app.command("tasks")
@@ -635,7 +639,7 @@ def tasks_cmd(
         moment = _parse_now(now)
         before = _parse_date(due_before, "--due-before")
         if light is not None and light not in ("red", "yellow", "green"):
-            raise UserError.single(f"--light {light!r}: expected red, yellow or green")
+            raise UserError.single(f"--light {light!r} 无效：应为 red、yellow 或 green")
         with read_session(_engine()) as session:
             rows = queries.search_tasks(session, now=moment, plan=plan, unit=unit, state=state,
                                         due_before=before, overdue=overdue,
@@ -659,7 +663,7 @@ def tasks_cmd(
                           f"[red]{due}[/]" if late else due, STATE_LABELS.get(task.state,
                                                                               task.state))
         console.print(table)
-        console.print(f"{len(rows)} tasks")
+        console.print(f"共 {len(rows)} 项任务")
 
 
 # -- engine ---------------------------------------------------------------------------------
@@ -687,7 +691,7 @@ def sweep_cmd(now: NowOption = None,
 def _print_sweep(report) -> None:
     kinds = "，".join(f"{KIND_LABELS.get(k, k)} {n}" for k, n in sorted(report.messages.items()))
     levels = "，".join(f"{level}级 {n}" for level, n in sorted(report.escalations.items()))
-    console.print(f"sweep: {report.tasks} 项任务到期处理，启动 {report.activated}，"
+    console.print(f"到期处理：{report.tasks} 项任务，启动 {report.activated}，"
                   f"消息 {sum(report.messages.values())}（{kinds or '无'}），"
                   f"督办 {levels or '无'}，周期任务生成 {report.occurrences}", soft_wrap=True)
     if report.unreachable:
@@ -815,11 +819,11 @@ def export_ledger(
 
     with user_errors():
         if output.suffix.lower() != ".xlsx":
-            raise UserError.single(f"-o {output}: the ledger is an .xlsx file")
+            raise UserError.single(f"-o {output}：台账须为 .xlsx 文件")
         with read_session(_engine()) as session:
             path, rows = write_ledger(output, session, plan_code=plan, unit=unit,
                                       now=_parse_now(now), calendar=_calendar())
-        console.print(f"wrote {path} ({rows} tasks)", soft_wrap=True)
+        console.print(f"已写入 {path}（任务 {rows} 项）", soft_wrap=True)
 
 
 @export_app.command("ics")
@@ -844,7 +848,7 @@ def export_ics(
             return
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_bytes(data)
-        err_console.print(f"wrote {output}", highlight=False, soft_wrap=True)
+        err_console.print(f"已写入 {output}", highlight=False, soft_wrap=True)
 
 
 def _registered(function):
@@ -861,6 +865,7 @@ def _registered(function):
 app.command("serve")(_registered(workflow_cli.serve))
 app.command("deploy")(_registered(workflow_cli.deploy))
 app.command("web")(_registered(workflow_cli.web))
+app.command("status")(_registered(workflow_cli.status))
 notify_cli.register(app, _registered)  # dispatch, outbox [retry], notify test
 
 
@@ -874,6 +879,10 @@ def simulate_cmd(
     deliver: Annotated[bool, typer.Option(
         "--deliver", help="Then deliver the outbox: with no channel configured, as files "
                           "(one .eml/.txt per message) next to the scratch database.")] = False,
+    bulletin_out: Annotated[Path | None, typer.Option(
+        "--bulletin-out", help="Write the year's bulletin (通报) here (.html/.xlsx/.pdf; "
+                               "default: simulation-<year>.html in the data directory).")]
+    = None,
 ) -> None:
     """Replay the seed plans day by day with simulated units; print what the engine did."""
     import tempfile
@@ -891,7 +900,7 @@ def simulate_cmd(
     with user_errors():
         first, last = _parse_date(start, "--from"), _parse_date(end, "--to")
         if last < first:
-            raise UserError.single("--to is before --from")
+            raise UserError.single("--to 早于 --from")
         scratch = None
         if database is None:
             scratch = tempfile.mkdtemp(prefix="taskflow-sim-")
@@ -911,8 +920,23 @@ def simulate_cmd(
         report = simulate(engine, start=first, end=last, calendar=_calendar(), seed=seed)
         elapsed = time_module.perf_counter() - began
         _print_simulation(report, elapsed, database)
+        _write_simulation_bulletin(report.bulletin, bulletin_out, scratch)
         if deliver:
             _deliver_simulation(engine, last, scratch)
+
+
+def _write_simulation_bulletin(bulletin, output: Path | None, scratch: str | None) -> None:
+    """The simulated year's bulletin: its summary printed, the file written."""
+    from taskflow.services.bulletin_render import render
+    from taskflow.settings import get_settings
+
+    settings = get_settings()
+    folder = Path(scratch) if scratch is not None else settings.bulletins_dir
+    path = render(bulletin, output or folder / f"simulation-{bulletin.period.code}.html",
+                  font=settings.pdf_font)
+    for line in bulletin.summary_lines():
+        console.print(line, soft_wrap=True, highlight=False)
+    console.print(f"通报：{path}", soft_wrap=True, highlight=False)
 
 
 def _deliver_simulation(engine, last: date, scratch: str | None) -> None:
@@ -929,7 +953,7 @@ def _deliver_simulation(engine, last: date, scratch: str | None) -> None:
     report = dispatch(engine, now=evening.astimezone(UTC), settings=settings)
     console.print(summary_line(report.summary()),
                   soft_wrap=True)
-    console.print(f"messages: {settings.notify_file_dir or settings.data_dir / 'messages'}",
+    console.print(f"消息文件：{settings.notify_file_dir or settings.data_dir / 'messages'}",
                   soft_wrap=True)
 
 

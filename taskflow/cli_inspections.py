@@ -131,7 +131,7 @@ def inspections_record(
                 cli.console.print(table)
                 return
             if result is None:
-                raise UserError.single("--result is required with --item (pass / fail / note)")
+                raise UserError.single("使用 --item 时必须给出 --result（pass / fail / note）")
             out = inspections.record_finding(
                 session, plan_code=plan, round_ref=round_ref, unit=unit, item=item,
                 result=result, note=note, photo=photo, calendar=cli._calendar(), now=moment,
@@ -161,7 +161,7 @@ def inspections_assess(
     cli = _base()
     with cli.user_errors():
         if output is not None and output.suffix.lower() != ".xlsx":
-            raise UserError.single(f"--output {output}: the score sheet is an .xlsx file")
+            raise UserError.single(f"--output {output}：考核表须为 .xlsx 文件")
         moment = cli._parse_now(now)
         with read_session(cli._engine()) as session:
             the_plan, weights, scores = assess(session, plan_code=plan, now=moment, year=year)

@@ -43,12 +43,12 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise UserError.single(f"not a database URL: {url!r}",
+        raise UserError.single(f"{url!r} 不是有效的数据库 URL",
                                field="TASKFLOW_DATABASE_URL") from None
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, parsed.database, echo=echo)
     if parsed.get_backend_name() != "postgresql":
-        raise UserError.single("taskflow supports sqlite:/// and postgresql:// URLs",
+        raise UserError.single("仅支持 sqlite:/// 和 postgresql:// 数据库 URL",
                                field="TASKFLOW_DATABASE_URL")
     return create_engine(url, echo=echo, pool_pre_ping=True, json_serializer=_json)
 

@@ -51,10 +51,10 @@ def open_current(url: str) -> Engine:
         current = current_revision(engine)
     except DBAPIError as exc:
         engine.dispose()
-        raise UserError.single(f"cannot open the database: {exc.orig}",
+        raise UserError.single(f"无法打开数据库：{exc.orig}",
                                field="TASKFLOW_DATABASE_URL") from None
     if current != head_revision():
         engine.dispose()
-        raise UserError.single("the database is not at the current schema; run: "
-                               "taskflow db upgrade (or taskflow init)")
+        raise UserError.single("数据库结构不是最新版本，请运行：taskflow db upgrade"
+                               "（或 taskflow init）")
     return engine

@@ -232,6 +232,11 @@ class FundLine(SQLModel, table=True):
     source: str = Field(sa_column=Column(String(20), nullable=False))
     amount: Decimal = Field(sa_column=Column(Money, nullable=False))  # yuan
     note: str | None = Field(default=None, sa_column=Column(Text))
+    # When all of it must be disbursed ("6月底前补助到位"), and the planned cumulative shares
+    # before that ([{"by": ISO day, "share": "50"}]); see taskflow.services.funds.
+    disburse_by: date | None = None
+    disburse_schedule: list[dict[str, Any]] | None = Field(default=None,
+                                                           sa_column=Column(JSON))
 
     __table_args__ = (Index("uq_fund_plan_code", "plan_id", "code", unique=True),)
 
@@ -254,6 +259,10 @@ class InspectionCycle(SQLModel, table=True):
     notice_days: int | None = None  # notice to the inspected units, working days before
     rectify_within: int | None = None  # 整改 deadline after a failed item, working days
     sample: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))  # 抽查 spec
+    # "file": from the plan file (a re-import updates or removes it); "web": declared by a
+    # coordinator in the web app (a re-import keeps it unless the file names its code).
+    origin: str = Field(default="file", sa_column=Column(String(10), nullable=False,
+                                                         server_default="file"))
 
     __table_args__ = (Index("uq_inspection_plan_code", "plan_id", "code", unique=True),)
 
@@ -267,6 +276,8 @@ class PlanRule(SQLModel, table=True):
     subject: str = Field(sa_column=Column(String(300), nullable=False))
     threshold: Decimal = Field(sa_column=Column(Quantity, nullable=False))
     text: str = Field(sa_column=Column(Text, nullable=False))
+    # {"tag": "到户", "of": null}: measured on disbursements with that tag (None: not measured)
+    measure: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
     __table_args__ = (Index("uq_rule_plan_code", "plan_id", "code", unique=True),)
 
@@ -527,3 +538,49 @@ class Attachment(SQLModel, table=True):
     sha256: str = Field(sa_column=Column(String(64), nullable=False))
     uploaded_at: datetime = instant(nullable=False, default=utcnow)
     uploader: str | None = Field(default=None, sa_column=Column(String(100)))
+
+
+# -- funds: disbursements (资金拨付) --------------------------------------------------------
+
+
+class Disbursement(SQLModel, table=True):
+    """Money paid out of a fund line: recorded by a coordinator, or stated by the plan text.
+
+    ``line_code`` keeps the line's code, so a record outlives a line dropped from the plan
+    file (``fund_line_id`` is then NULL). Rows with ``origin`` "plan" mirror the plan file's
+    ``disbursed`` entries and are replaced by a re-import; "manual" rows never are.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(sa_column=Column(Integer, ForeignKey("plan.id", ondelete="CASCADE"),
+                                          nullable=False))
+    fund_line_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("fundline.id", ondelete="SET NULL"), index=True))
+    line_code: str = Field(sa_column=Column(String(120), nullable=False))
+    task_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("task.id", ondelete="SET NULL"), index=True))
+    unit_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("unit.id", ondelete="SET NULL")))
+    paid_on: date  # the payment's day in the plan's timezone
+    amount: Decimal = Field(sa_column=Column(Money, nullable=False))  # yuan, > 0
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    note: str | None = Field(default=None, sa_column=Column(Text))
+    origin: str = Field(default="manual", sa_column=Column(String(10), nullable=False,
+                                                           server_default="manual"))
+    recorded_at: datetime = instant(nullable=False, default=utcnow)
+    recorder: str | None = Field(default=None, sa_column=Column(String(100)))
+
+    __table_args__ = (Index("ix_disbursement_plan_paid", "plan_id", "paid_on"),)
+
+
+# -- web dashboard: indexes for counting lights over many tasks ------------------------------
+
+# Counts by plan and state, red tasks (open, due_at <= now) and late submissions are read from
+# this index alone; the partial one finds the few tasks with a progress plan (the only
+# tasks besides those due within the warning window that can be yellow). See
+# taskflow.services.overview.
+PROGRESS_PLAN_SET = "CAST(progress_plan AS TEXT) != '[]'"
+Index("ix_task_light", Task.plan_id, Task.state, Task.due_at, Task.submitted_at,
+      Task.archived_at, Task.due_on)
+Index("ix_task_progress_plan", Task.state, Task.plan_id,
+      sqlite_where=sa_text(PROGRESS_PLAN_SET), postgresql_where=sa_text(PROGRESS_PLAN_SET))

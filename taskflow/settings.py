@@ -25,7 +25,7 @@ from pydantic_settings import (
 )
 
 from taskflow.errors import Problem, UserError
-from taskflow.plans.schema import known_timezone
+from taskflow.plans.schema import RECIPIENT_PATTERN, known_timezone
 
 # Values people copy from examples; a deployment using one of them is not secret at all.
 PLACEHOLDER_SECRETS = frozenset({
@@ -124,6 +124,21 @@ class Settings(BaseSettings):
     notify_lease_seconds: float = Field(default=300, gt=0)  # a claim expires after this
     notify_file_concurrency: int = Field(default=4, ge=1, le=64)
 
+    # Bulletins (通报, taskflow.services.bulletin; the serve job in workflows/scheduler.py):
+    # "off" (default: nothing is mailed to leaders unless asked), "weekly" (Monday 09:00, the
+    # week before), "monthly" (the 1st at 09:00, the month before).
+    bulletin_every: Literal["off", "weekly", "monthly"] = "off"
+    # Who gets it: recipient selectors resolved per plan (see docs/notifications.md).
+    bulletin_to: list[str] = Field(default_factory=lambda: [
+        "jurisdiction.leader_in_charge", "jurisdiction.head", "issuer.head"])
+    bulletin_formats: list[Literal["html", "xlsx", "pdf"]] = Field(
+        default_factory=lambda: ["html", "xlsx", "pdf"])  # files kept under <data>/bulletins
+    pdf_font: Path | None = None  # a font with Chinese glyphs for PDF (default: searched)
+
+    # Web app: password-less report links in messages, and uploaded evidence.
+    link_ttl_days: int = Field(default=30, ge=1, le=365)  # a message's report link expires
+    upload_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # per attached file
+
     @classmethod
     def settings_customise_sources(
         cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
@@ -134,7 +149,7 @@ class Settings(BaseSettings):
         config_file = _config_file()
         if config_file is not None:
             if not config_file.exists():
-                raise UserError.single("config file not found (TASKFLOW_CONFIG)",
+                raise UserError.single("配置文件不存在（TASKFLOW_CONFIG）",
                                        file=str(config_file))
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
         return tuple(sources)
@@ -148,7 +163,7 @@ class Settings(BaseSettings):
         if value is None or value.strip().lower() in ("", "none", "off"):
             return None
         if not QUIET_HOURS.fullmatch(value.strip()):
-            raise ValueError(f"{value!r}: expected HH:MM-HH:MM (21:00-08:00), or off")
+            raise ValueError(f"{value!r} 无效：应为 HH:MM-HH:MM（如 21:00-08:00）或 off")
         return value.strip()
 
     @field_validator("notify_channels")
@@ -157,8 +172,17 @@ class Settings(BaseSettings):
         for kind, channels in value.items():
             unknown = [c for c in channels if c not in CHANNELS]
             if unknown:
-                raise ValueError(f"{kind}: unknown channel(s) {', '.join(unknown)} "
-                                 f"(channels: {', '.join(CHANNELS)})")
+                raise ValueError(f"{kind}：未知渠道 {', '.join(unknown)}"
+                                 f"（可用渠道：{', '.join(CHANNELS)}）")
+        return value
+
+    @field_validator("bulletin_to")
+    @classmethod
+    def _recipient_selectors(cls, value: list[str]) -> list[str]:
+        for selector in value:
+            if not re.fullmatch(RECIPIENT_PATTERN, selector):
+                raise ValueError(f"{selector!r} 无效：应为收件人选择器，如 "
+                                 "jurisdiction.leader_in_charge 或 issuer.head")
         return value
 
     @model_validator(mode="after")
@@ -194,7 +218,7 @@ class Settings(BaseSettings):
             try:
                 value = self.secret_key_file.read_text(encoding="utf-8").strip()
             except OSError as exc:
-                raise UserError.single(f"cannot read the secret key file: {exc.strerror}",
+                raise UserError.single(f"无法读取密钥文件：{exc.strerror}",
                                        file=str(self.secret_key_file)) from None
             _check_secret(value, str(self.secret_key_file))
             return value
@@ -228,9 +252,14 @@ class Settings(BaseSettings):
         try:
             return Path(path).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise UserError.single(f"cannot read the secret file: {exc.strerror}",
+            raise UserError.single(f"无法读取密钥文件：{exc.strerror}",
                                    file=str(path), field=f"TASKFLOW_{name.upper()}_FILE"
                                    ) from None
+
+    @property
+    def bulletins_dir(self) -> Path:
+        """Where bulletins written by the bulletin flow and `taskflow simulate` go."""
+        return self.data_dir / "bulletins"
 
     @property
     def messages_dir(self) -> Path:
@@ -240,10 +269,10 @@ class Settings(BaseSettings):
 
 def _check_secret(value: str, where: str) -> None:
     if value.strip().lower() in PLACEHOLDER_SECRETS:
-        raise ValueError(f"{where}: the secret key is a known placeholder; "
-                         "set a random value (or remove it and one is generated)")
+        raise ValueError(f"{where}：密钥是已知的占位值，请设置随机值"
+                         "（或删除该设置，系统将自动生成）")
     if len(value) < 32:
-        raise ValueError(f"{where}: the secret key is too short (at least 32 characters)")
+        raise ValueError(f"{where}：密钥太短（至少 32 个字符）")
 
 
 @lru_cache(maxsize=1)
@@ -255,6 +284,8 @@ def load_settings(**overrides) -> Settings:
     """Settings from the environment; a bad value is a UserError naming the variable."""
     from pydantic import ValidationError
 
+    from taskflow.plans.yamlio import _in_chinese  # pydantic's own messages, in Chinese
+
     try:
         return Settings(**overrides)
     except ValidationError as exc:
@@ -262,5 +293,6 @@ def load_settings(**overrides) -> Settings:
         for error in exc.errors(include_url=False):
             name = ("TASKFLOW_" + "_".join(str(p) for p in error["loc"]).upper()
                     if error["loc"] else None)
-            problems.append(Problem(error["msg"].removeprefix("Value error, "), field=name))
+            message = _in_chinese(error) or error["msg"].removeprefix("Value error, ")
+            problems.append(Problem(message, field=name))
         raise UserError(problems) from None

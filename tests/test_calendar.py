@@ -200,7 +200,7 @@ def test_year_past_the_package_warns_and_falls_back_to_monday_to_friday(cal):
     with pytest.warns(CalendarWarning, match=rf"{first_unknown}.*taskflow calendar add FILE"):
         assert cal.is_workday(date(first_unknown, 1, 1)) == (date(first_unknown, 1, 1).weekday()
                                                               < 5)
-    with pytest.warns(CalendarWarning, match=rf"no holiday data for {FUTURE}"):
+    with pytest.warns(CalendarWarning, match=rf"没有 {FUTURE} 年的节假日数据"):
         week = [cal.is_workday(d) for d in _days(date(FUTURE, 1, 5), date(FUTURE, 1, 11))]
     assert week == [True] * 5 + [False] * 2  # Monday 5 January 2099 to Sunday
     with pytest.warns(CalendarWarning, match="2003"):
@@ -277,22 +277,22 @@ def test_two_files_for_one_year_are_refused(tmp_path):
     with pytest.raises(UserError, match=r"2099\.yaml") as caught:
         WorkCalendar.load(tmp_path)
     assert "notice-2099.yaml" in str(caught.value)
-    with pytest.raises(ValueError, match="two holiday files"):
+    with pytest.raises(ValueError, match="年有两个节假日文件"):
         WorkCalendar([read_holiday_file(tmp_path / "2099.yaml")] * 2)
 
 
 @pytest.mark.parametrize(("old", "new", "needle", "message"), [
-    ("  - 2099-01-01\n", "  - 2098-12-31\n", "2098-12-31", "is not in 2099"),
-    ("to: 2099-02-22", "to: 2100-01-01", "2100-01-01", "2100-01-01 is not in 2099"),
-    ("  - 2099-02-28\n", "  - 2099-02-21\n", "2099-02-21", "also listed as a holiday (line 4)"),
+    ("  - 2099-01-01\n", "  - 2098-12-31\n", "2098-12-31", "不在本文件的年度 2099 年内"),
+    ("to: 2099-02-22", "to: 2100-01-01", "2100-01-01", "2100-01-01 不在本文件的年度 2099 年内"),
+    ("  - 2099-02-28\n", "  - 2099-02-21\n", "2099-02-21", "同时被列为假日（第 4 行）"),
     ("name: 春节}", "name: 春节, colour: red}", "colour", "未知字段 'colour'"),
     ("year: 2099\n", "year: 2099\nyaer: 2099\n", "yaer", "未知字段 'yaer'"),
     ("  - 2099-01-01\n", "  - 2099-01-01: x: y\n", "x: y", "YAML 语法错误"),
     ("from: 2099-02-16, to: 2099-02-22", "from: 2099-02-22, to: 2099-02-16", "2099-02-22",
-     "range ends (2099-02-16) before it starts (2099-02-22)"),
+     "结束日期（2099-02-16）早于开始日期（2099-02-22）"),
     ("  - 2099-01-01\n", "  - 2099-02-30\n", "2099-02-30", "不是有效日期"),
-    ("  - 2099-01-01\n", "  - 1st of January\n", "1st of January", "is not a date"),
-    ("  - 2099-02-28\n", "  - 2099-02-27\n", "2099-02-27", "is a Friday"),
+    ("  - 2099-01-01\n", "  - 1st of January\n", "1st of January", "不是有效日期，请写成"),
+    ("  - 2099-02-28\n", "  - 2099-02-27\n", "2099-02-27", "是星期五"),
 ])
 def test_bad_holiday_file_names_file_and_line(tmp_path, old, new, needle, message):
     assert old in FUTURE_FILE
@@ -333,7 +333,7 @@ def test_install_replaces_an_earlier_file_for_the_year(tmp_path):
 def test_install_writes_nothing_for_a_bad_file(tmp_path):
     bad = _write(tmp_path, FUTURE_FILE.replace("2099-02-28", "2098-02-28"), "bad.yaml")
     directory = tmp_path / "holidays"
-    with pytest.raises(UserError, match="is not in 2099"):
+    with pytest.raises(UserError, match="不在本文件的年度 2099 年内"):
         install_holiday_file(bad, directory)
     assert not directory.exists()
 

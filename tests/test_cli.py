@@ -40,8 +40,8 @@ def test_db_upgrade_twice_says_already_current(cli):
     from taskflow.migrate import head_revision
 
     head = head_revision()
-    assert f"already at {head}" in cli("db", "upgrade")
-    assert f"{head} (head: {head})" in cli("db", "current")
+    assert f"数据库已是最新版本 {head}" in cli("db", "upgrade")
+    assert f"{head}（最新版本：{head}）" in cli("db", "current")
 
 
 def test_plan_list_and_show(cli):
@@ -56,21 +56,21 @@ def test_plan_list_and_show(cli):
 
 def test_plan_show_unknown_plan_is_a_user_error(cli):
     out = cli("plan", "show", "nope", code=2)
-    assert "no plan 'nope'" in out and "demo" in out
+    assert "方案 'nope' 不存在" in out and "demo" in out
 
 
 def test_tasks_filters(cli):
     out = cli("tasks", "--overdue", "--now", "2025-07-01")
-    assert "4 tasks" in out and "1.m1" in out and "2.1" in out
+    assert "共 4 项任务" in out and "1.m1" in out and "2.1" in out
     assert "开展就业援助行动" not in out  # task 2 is due at the end of the year
     out = cli("tasks", "--unit", "林业局")  # alias-free short name resolves by level prefix
     assert "开展就业援助行动" in out and "雨露" not in out
     out = cli("tasks", "--due-before", "2025-06-11")
-    assert "1.m1" in out and "2 tasks" in out
+    assert "1.m1" in out and "共 2 项任务" in out
     out = cli("tasks", "--plan", "demo", "--state", "pending")
-    assert "6 tasks" in out
-    assert "unknown state" in cli("tasks", "--state", "late", code=2)
-    assert "not a date" in cli("tasks", "--due-before", "tomorrow", code=2)
+    assert "共 6 项任务" in out
+    assert "未知状态" in cli("tasks", "--state", "late", code=2)
+    assert "不是有效日期" in cli("tasks", "--due-before", "tomorrow", code=2)
 
 
 def test_dry_run_writes_nothing(cli, tmp_path):
@@ -78,8 +78,8 @@ def test_dry_run_writes_nothing(cli, tmp_path):
     edited.write_text((FIXTURES / "plan.yaml").read_text(encoding="utf-8")
                       .replace("due: 4月", "due: 5月"), encoding="utf-8")
     out = cli("plan", "import", str(edited), "--year", "2025", "--dry-run")
-    assert "(dry run)" in out and "~ 2.1" in out
-    assert "unchanged" in cli("plan", "import", str(FIXTURES / "plan.yaml"), "--year", "2025")
+    assert "（试运行）" in out and "~ 2.1" in out
+    assert "无变化" in cli("plan", "import", str(FIXTURES / "plan.yaml"), "--year", "2025")
 
 
 def test_units_tree_shows_contacts(cli):

@@ -39,7 +39,7 @@ def test_illegal_and_foreign_actions_are_user_errors(cli):
 def test_extension_is_kept_when_the_same_plan_is_imported_again(cli):
     cli("task", "extend", "demo", "2", "--to", "2026-03-31", "--reason", "资金未到位")
     out = cli("plan", "import", str(FIXTURES / "plan.yaml"), "--year", "2025")
-    assert "unchanged" in out
+    assert "无变化" in out
     assert "2026-03-31" in cli("tasks", "--plan", "demo")
 
 

@@ -61,8 +61,8 @@ def test_init_again_changes_nothing(seeded, monkeypatch):
     get_settings.cache_clear()
     result = CliRunner().invoke(app, ["init", "--year", "2025"])
     assert result.exit_code == 0, result.output
-    assert result.output.count("unchanged, nothing to do") == 8, result.output
-    assert "nothing changed" in result.output
+    assert result.output.count("无变化，无需导入") == 8, result.output
+    assert "单位：共" in result.output and "个，无变化" in result.output
 
 
 def test_p3_projects_come_from_one_lifecycle_template(seeded):

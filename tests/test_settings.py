@@ -41,7 +41,7 @@ def test_secret_key_is_generated_once_owner_only(tmp_path, monkeypatch):
 @pytest.mark.parametrize("value", ["changethis", "CHANGEME", "secret"])
 def test_placeholder_secret_is_refused(monkeypatch, value):
     monkeypatch.setenv("TASKFLOW_SECRET_KEY", value)
-    with pytest.raises(UserError, match="placeholder"):
+    with pytest.raises(UserError, match="占位值"):
         load_settings()
 
 
@@ -49,7 +49,7 @@ def test_placeholder_in_a_secret_file_is_refused(tmp_path, monkeypatch):
     secret = tmp_path / "key"
     secret.write_text("changethis\n")
     monkeypatch.setenv("TASKFLOW_SECRET_KEY_FILE", str(secret))
-    with pytest.raises(UserError, match="placeholder"):
+    with pytest.raises(UserError, match="占位值"):
         load_settings().resolved_secret_key()
 
 

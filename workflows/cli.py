@@ -1,4 +1,4 @@
-"""Command functions for ``taskflow serve`` and ``taskflow deploy``.
+"""Command functions for ``taskflow serve``, ``taskflow deploy`` and ``taskflow status``.
 
 Plain functions with Typer-annotated parameters; taskflow/cli.py registers them, e.g.::
 
@@ -104,7 +104,7 @@ def serve(
     from workflows.scheduler import parse_schedule, run_once, run_serve
 
     if now is not None and not once:
-        raise UserError.single("--now needs --once (the scheduler runs on the real clock)",
+        raise UserError.single("--now 须与 --once 同用（调度器按真实时钟运行）",
                                field="--now")
     if once:
         _print_summary(run_once(now=now, web_port=port, say=_say,
@@ -156,24 +156,69 @@ def deploy(
         "--partition", help="NAME=PLAN[,PLAN...]: one sweep deployment per partition of plan "
                             "codes (repeat the option). Default: one deployment for all plans.")
     ] = None,
+    partition_by: Annotated[str, typer.Option(
+        "--partition-by", help="plan: as --partition says (default); region: one sweep "
+                               "deployment per top-level region of the unit tree, from the "
+                               "database's plans.")] = "plan",
+    dispatch_cron: Annotated[str, typer.Option(
+        "--dispatch-cron", help="Cron schedule of the dispatch deployments (one per channel), "
+                                "or \"off\" for none.")] = DEFAULT_DISPATCH_EVERY,
+    dispatch_channels: Annotated[str | None, typer.Option(
+        "--dispatch-channels", help="Channels that get a dispatch deployment, comma-separated "
+                                    "(default: email,sms,wecom,dingtalk).")] = None,
+    bulletin: Annotated[str | None, typer.Option(
+        "--bulletin", help="off, weekly or monthly: the bulletin (通报) deployment "
+                           "(default: TASKFLOW_BULLETIN_EVERY).")] = None,
 ) -> None:
-    """Register the sweep deployments on the Prefect server at PREFECT_API_URL.
+    """Register the sweep and dispatch deployments on the Prefect server at PREFECT_API_URL.
 
     For several machines: a Prefect server on PostgreSQL, `prefect worker start --pool POOL`
     on each machine with taskflow installed and TASKFLOW_DATABASE_URL pointing at the shared
-    PostgreSQL database. Each deployment allows one run at a time (concurrency limit 1).
+    PostgreSQL database. Each deployment allows one run at a time (concurrency limit 1); the
+    SMTP and SMS limits are Prefect global concurrency limits shared by every worker.
     """
     from workflows.deploy import deploy as register
-    from workflows.deploy import parse_partitions
+    from workflows.deploy import parse_channels, parse_partitions
 
+    off = dispatch_cron.strip().lower() == "off"
     results = register(pool, sweep_cron=sweep_cron,
-                       partitions=parse_partitions(partition) if partition else None)
+                       partitions=parse_partitions(partition) if partition else None,
+                       partition_by=partition_by, dispatch_cron=None if off else dispatch_cron,
+                       dispatch_channels=parse_channels(dispatch_channels),
+                       bulletin=bulletin)
     for item in results.deployments:
-        scope = "all plans" if not item.plan_codes else "plans " + ", ".join(item.plan_codes)
+        if item.channels:
+            scope = "channel " + ", ".join(item.channels)
+        elif item.full_name.startswith("taskflow-bulletin/"):
+            scope = "bulletins of all plans"
+        else:
+            scope = "all plans" if not item.plan_codes else "plans " + ", ".join(item.plan_codes)
         _say(f"deployment {item.full_name}: {item.cron!r} {item.timezone}, concurrency 1, "
              f"pool {results.pool} ({scope})")
+    for limit in results.limits:
+        _say(f"global concurrency limit {limit.describe()}")
     for name in results.removed:
         _say(f"removed stale deployment {name}")
     if results.pool_created:
         _say(f"created work pool {results.pool!r} (process)")
     _say(f"start workers with: prefect worker start --pool {results.pool}")
+
+
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (for scripts).")] = False,
+    now: Annotated[str | None, typer.Option(
+        "--now", help="Measure lag at this instant (ISO date/datetime; default: now).")
+    ] = None,
+    runs: Annotated[int, typer.Option("--runs", min=1, max=200,
+                                      help="Recent flow runs to look at.")] = 50,
+) -> None:
+    """Deployments, their last runs and failures (Prefect API), lag and outbox (database)."""
+    from workflows.status import collect, render
+
+    report = collect(now=now, runs=runs)
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    render(report, console)

@@ -27,8 +27,8 @@ def parse_now(value: str | datetime | None, tz: ZoneInfo) -> datetime:
         try:
             parsed = datetime.fromisoformat(value.strip())
         except ValueError:
-            raise UserError.single(f"{value!r} is not an ISO date or datetime "
-                                   "(2025-06-30 or 2025-06-30T09:00+08:00)",
+            raise UserError.single(f"{value!r} 不是有效的 ISO 日期或时间"
+                                   "（如 2025-06-30 或 2025-06-30T09:00+08:00）",
                                    field="now") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
@@ -58,12 +58,12 @@ def resolve_plans(engine: Engine, plan_ids: Sequence[int] | None,
                 select(Plan.code, Plan.id).where(Plan.code.in_(list(plan_codes)))).all())
         missing = [code for code in plan_codes if code not in found]
         if missing:
-            raise UserError.single(f"unknown plan code(s): {', '.join(missing)}",
+            raise UserError.single(f"未知方案代码：{', '.join(missing)}",
                                    field="plan_codes")
         ids.extend(found[code] for code in plan_codes)
     if not ids:
-        raise UserError.single("an empty plan selection sweeps nothing; "
-                               "leave plan_ids/plan_codes unset to sweep every plan",
+        raise UserError.single("方案选择为空，不会处理任何方案；如需处理全部方案，"
+                               "请不要设置 plan_ids/plan_codes",
                                field="plan_ids")
     return sorted(set(ids))
 
@@ -81,7 +81,7 @@ def batch_option(batch_size: int | None) -> dict[str, int]:
     if batch_size is None:
         return {}
     if batch_size < 1:
-        raise UserError.single("the batch size must be at least 1", field="batch_size")
+        raise UserError.single("批量大小至少为 1", field="batch_size")
     return {"batch_size": batch_size}
 
 

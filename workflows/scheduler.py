@@ -62,6 +62,10 @@ DEFAULT_DISPATCH_EVERY = "* * * * *"  # the outbox is delivered every minute
 SWEEP_JOB_ID = "taskflow-sweep"
 DISPATCH_JOB_ID = "taskflow-dispatch"
 INSPECTIONS_JOB_ID = "taskflow-inspections"
+BULLETIN_JOB_ID = "taskflow-bulletin"
+# settings.bulletin_every → when the bulletin job runs (local time): the week or month before
+BULLETIN_CRON = {"weekly": {"day_of_week": "mon", "hour": 9, "minute": 0},
+                 "monthly": {"day": 1, "hour": 9, "minute": 0}}
 DISPATCH_MAX_SECONDS = 50  # a pass stops taking messages before the next one is due
 MISFIRE_GRACE_SECONDS = 3600
 PREFECT_STARTUP_TIMEOUT_SECONDS = 120
@@ -86,12 +90,12 @@ def parse_schedule(expr: str, tz: ZoneInfo, *, field: str = "--sweep-every"):
     if match:
         amount, unit = int(match.group(1)), match.group(2)[0].lower()
         if amount <= 0:
-            raise UserError.single(f"{expr!r}: the interval must be positive", field=field)
+            raise UserError.single(f"{expr!r} 无效：间隔必须大于 0", field=field)
         seconds = amount * {"s": 1, "m": 60, "h": 3600}[unit]
         return IntervalTrigger(seconds=seconds, timezone=tz)
     if len(expr.split()) != 5:
-        raise UserError.single(f"{expr!r} is neither a 5-field crontab (\"*/5 * * * *\") nor "
-                               "an interval (\"30s\", \"5m\", \"1h\")", field=field)
+        raise UserError.single(f"{expr!r} 既不是 5 段式 crontab（如 \"*/5 * * * *\"），"
+                               "也不是时间间隔（如 \"30s\"、\"5m\"、\"1h\"）", field=field)
     try:
         return CronTrigger.from_crontab(expr, timezone=tz)
     except ValueError as exc:
@@ -109,11 +113,10 @@ def _holder_info() -> dict[str, Any]:
 
 
 def _taken(holder: str | None, **where) -> UserError:
-    who = f" (held by {holder})" if holder else ""
+    who = f"（持有者：{holder}）" if holder else ""
     return UserError.single(
-        f"another taskflow scheduler is already running on this database{who}; "
-        "stop it first (one scheduler per database), or run a single sweep with "
-        "`taskflow serve --once`", **where)
+        f"此数据库上已有另一个 taskflow 调度器在运行{who}；请先停止它（每个数据库只能运行"
+        "一个调度器），或用 `taskflow serve --once` 只执行一次处理", **where)
 
 
 class SchedulerLock:
@@ -237,7 +240,7 @@ class PostgresLock(SchedulerLock):
                 f"SELECT pg_try_advisory_lock({PG_LOCK_KEYS[0]}, {PG_LOCK_KEYS[1]})")).scalar()
         except DBAPIError as exc:
             engine.dispose()
-            raise UserError.single(f"cannot open the database: {exc.orig}",
+            raise UserError.single(f"无法打开数据库：{exc.orig}",
                                    field="TASKFLOW_DATABASE_URL") from None
         if not got:
             holder = self._holder(conn)
@@ -401,8 +404,8 @@ class PrefectRuntime:
 
         started = time.perf_counter()
         if self.embedded and not get_current_settings().server.ephemeral.enabled:
-            raise UserError.single("no Prefect API: set PREFECT_API_URL, or leave "
-                                   "PREFECT_SERVER_EPHEMERAL_ENABLED unset for the embedded one",
+            raise UserError.single("没有可用的 Prefect API：请设置 PREFECT_API_URL，或不设置 "
+                                   "PREFECT_SERVER_EPHEMERAL_ENABLED 以使用内置 API",
                                    field="PREFECT_API_URL")
         if self.embedded:
             self._start_server()
@@ -425,7 +428,7 @@ class PrefectRuntime:
             try:
                 server.start(timeout=PREFECT_STARTUP_TIMEOUT_SECONDS)
             except Exception as exc:
-                raise UserError.single(f"the embedded Prefect API did not start: {exc}") \
+                raise UserError.single(f"内置 Prefect API 启动失败：{exc}") \
                     from None
         self.server, self.api_url = server, server.api_url
 
@@ -437,7 +440,7 @@ class PrefectRuntime:
         with get_client(sync_client=True) as client:
             error = client.api_healthcheck()
         if error is not None:
-            raise UserError.single(f"the Prefect API at {self.api_url} is not reachable: {error}",
+            raise UserError.single(f"无法连接 Prefect API（{self.api_url}）：{error}",
                                    field="PREFECT_API_URL")
 
     def ensure(self) -> None:
@@ -483,6 +486,7 @@ class SweepScheduler:
     dispatch_trigger: Any = None  # None: no dispatch job
     on_dispatch: Callable[[dict[str, Any]], None] | None = None
     plan_inspections: bool = False  # a daily job making the year's inspection rounds
+    bulletin_every: str = "off"  # "weekly" / "monthly": the bulletin job to leaders
 
     def build(self):
         from apscheduler.executors.pool import ThreadPoolExecutor
@@ -508,6 +512,12 @@ class SweepScheduler:
                                                                 timezone=self.tz),
                               id=INSPECTIONS_JOB_ID, name="taskflow inspection rounds",
                               replace_existing=True, **extra)
+        if self.bulletin_every in BULLETIN_CRON:
+            from apscheduler.triggers.cron import CronTrigger
+
+            scheduler.add_job(self.run_bulletin, CronTrigger(
+                timezone=self.tz, **BULLETIN_CRON[self.bulletin_every]),
+                id=BULLETIN_JOB_ID, name="taskflow bulletin", replace_existing=True)
         self.scheduler = scheduler
         return scheduler
 
@@ -559,6 +569,16 @@ class SweepScheduler:
         if made:
             log.info("%d new inspection round(s)", made)
         return made
+
+    def run_bulletin(self) -> dict[str, Any] | None:
+        """The weekly/monthly job: each plan's 通报 filed and queued to its leaders."""
+        from workflows.bulletin import bulletin_flow, bulletin_once, summary_line
+
+        summary = self._run_job("bulletin", lambda: bulletin_flow(every=self.bulletin_every),
+                                lambda: bulletin_once(every=self.bulletin_every))
+        if summary is not None:
+            log.info(summary_line(summary))
+        return summary
 
     def _run_job(self, name: str, through_prefect: Callable[[], Any] | None,
                  directly: Callable[[], Any], due: Callable[[], bool] = lambda: True) -> Any:
@@ -694,7 +714,8 @@ def run_serve(*, sweep_every: str = DEFAULT_SWEEP_EVERY, web_port: int | None = 
             scheduler = SweepScheduler(tz=settings.tz, trigger=trigger, on_summary=summary,
                                        on_error=on_error, lock=lock, runtime=runtime,
                                        dispatch_trigger=dispatch_trigger,
-                                       on_dispatch=on_dispatch, plan_inspections=True)
+                                       on_dispatch=on_dispatch, plan_inspections=True,
+                                       bulletin_every=settings.bulletin_every)
             scheduler.start()
             delivery = f", dispatch {dispatch_every!r}" if dispatch_trigger is not None else \
                 ", no dispatch"

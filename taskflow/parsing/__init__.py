@@ -81,8 +81,8 @@ class ParseResult:
         found = self.found
         if len(found) != 1:
             parts = ", ".join(f"篇{p.part}" for p in found if p.part is not None)
-            raise UserError.single(f"the document holds {len(found)} plans ({parts}): "
-                                   "choose one with --part N", file=self.source)
+            raise UserError.single(f"文档包含 {len(found)} 个方案（{parts}）："
+                                   "请用 --part N 选择其一", file=self.source)
         return found[0].plan  # type: ignore[return-value]
 
     @property
@@ -93,8 +93,8 @@ class ParseResult:
         for parsed in self.plans:
             if parsed.part == number:
                 return parsed
-        known = ", ".join(str(p.part) for p in self.plans if p.part is not None) or "none"
-        raise UserError.single(f"no part 篇{number} in this document (parts: {known})",
+        known = ", ".join(str(p.part) for p in self.plans if p.part is not None) or "无"
+        raise UserError.single(f"文档中没有 篇{number}（现有：{known}）",
                                file=self.source)
 
 
@@ -349,8 +349,8 @@ def parse_file(path: Path, *, year: int | None = None, units: UnitIndex | None =
     name = source or str(path)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise UserError.single(f"cannot parse {suffix or 'a file without suffix'}: expected "
-                               "one of .txt .md .docx .xlsx", file=name)
+        raise UserError.single(f"无法解析{f' {suffix} ' if suffix else '没有扩展名的'}文件："
+                               "应为 .txt .md .docx .xlsx 之一", file=name)
     try:
         if suffix == ".docx":
             blocks = read_docx(path)
@@ -362,11 +362,11 @@ def parse_file(path: Path, *, year: int | None = None, units: UnitIndex | None =
                                  jurisdiction=jurisdiction)
         data = path.read_bytes()
     except FileNotFoundError:
-        raise UserError.single("no such file", file=name) from None
+        raise UserError.single("文件不存在", file=name) from None
     except UserError:
         raise
     except Exception as exc:  # a corrupt .docx/.xlsx: zipfile, lxml and openpyxl errors
-        raise UserError.single(f"cannot read this {suffix} file: {exc}", file=name) from None
+        raise UserError.single(f"无法读取此 {suffix} 文件：{exc}", file=name) from None
     text, encoding = decode(data)
     result = parse_text(text, source=name, year=year, units=units, jurisdiction=jurisdiction,
                         markdown=suffix in (".md", ".markdown"))

@@ -15,7 +15,7 @@ def read_plan_file(path: Path) -> tuple[PlanFile, Located]:
     located = read_located(path)
     if isinstance(located.data, dict) and "units" in located.data and "tasks" not in \
             located.data and "code" not in located.data:
-        raise UserError.single("this is a units file; use: taskflow units import", file=str(path))
+        raise UserError.single("这是单位文件，请用 taskflow units import 导入", file=str(path))
     return validate(PlanFile, located), located
 
 

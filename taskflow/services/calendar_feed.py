@@ -35,7 +35,7 @@ def build_calendar(session: Session, *, plan: str | None = None, unit: str | Non
     from icalendar import Calendar, Event
 
     if plan is None and unit is None:
-        raise UserError.single("give --plan or --unit")
+        raise UserError.single("请指定 --plan 或 --unit")
     stamp = (now or datetime.now(UTC)).astimezone(UTC)
     plan_row = queries.get_plan(session, plan) if plan else None
     unit_row = queries.find_unit(session, unit) if unit else None

@@ -256,7 +256,7 @@ def import_ledger(session: Session, path: Path, *, actor: str, now: datetime) ->
 
     plan_code = ledger_plan(path)
     if plan_code is None:
-        raise UserError.single("not a taskflow ledger (no _taskflow sheet)", file=str(path))
+        raise UserError.single("不是 taskflow 导出的台账（缺少 _taskflow 工作表）", file=str(path))
     plan = queries.get_plan(session, plan_code)
     workbook = load_workbook(str(path))  # formulas kept as formulas, to refuse them
     sheet = workbook[SHEET] if SHEET in workbook.sheetnames else workbook.worksheets[0]
@@ -264,7 +264,7 @@ def import_ledger(session: Session, path: Path, *, actor: str, now: datetime) ->
     header = [str(c.value).strip() if c.value is not None else "" for c in sheet[1]]
     columns = {name: header.index(name) for name in READ_COLUMNS if name in header}
     if "编号" not in columns:
-        raise UserError.single("missing required column 编号 (the task code)", file=file,
+        raise UserError.single("缺少必需的“编号”列（任务编号）", file=file,
                                line=1, field="编号")
     baseline = _baseline(workbook)
     tasks = {t.code: t for t in queries.plan_tasks(session, plan)}
@@ -288,7 +288,7 @@ def import_ledger(session: Session, path: Path, *, actor: str, now: datetime) ->
                 continue
             if cell.data_type == "f" or (isinstance(cell.value, str)
                                          and cell.value.lstrip().startswith("=")):
-                problems.append(Problem("a formula is not accepted; enter the value itself",
+                problems.append(Problem("不接受公式，请直接填写数值",
                                         file=file, line=number, field=name))
                 bad = True
         if bad:
@@ -296,7 +296,7 @@ def import_ledger(session: Session, path: Path, *, actor: str, now: datetime) ->
         code = values.get("编号")
         code = str(code).strip().lstrip("'") if code is not None else ""
         if not code:
-            problems.append(Problem("no task code", file=file, line=number, field="编号"))
+            problems.append(Problem("缺少任务编号", file=file, line=number, field="编号"))
             continue
         task = tasks.get(code)
         if task is None:
@@ -304,7 +304,7 @@ def import_ledger(session: Session, path: Path, *, actor: str, now: datetime) ->
                                     line=number, field="编号"))
             continue
         if code in seen:
-            problems.append(Problem(f"task {code} is already on row {seen[code]}", file=file,
+            problems.append(Problem(f"任务 {code} 已在第 {seen[code]} 行出现", file=file,
                                     line=number, field="编号"))
             continue
         seen[code] = number
@@ -321,13 +321,13 @@ def import_ledger(session: Session, path: Path, *, actor: str, now: datetime) ->
                 if not number_value.is_finite():
                     raise InvalidOperation
             except (InvalidOperation, ValueError):
-                problems.append(Problem(f"expected a number, got {raw!r}", file=file,
+                problems.append(Problem(f"应为数字，收到 {raw!r}", file=file,
                                         line=number, field=name))
                 bad = True
                 continue
             if number_value < low or (high is not None and number_value > high):
                 bounds = f"{low}–{high}" if high is not None else f"≥ {low}"
-                problems.append(Problem(f"expected {bounds}, got {number_value}", file=file,
+                problems.append(Problem(f"应为 {bounds}，收到 {number_value}", file=file,
                                         line=number, field=name))
                 bad = True
                 continue
@@ -335,8 +335,8 @@ def import_ledger(session: Session, path: Path, *, actor: str, now: datetime) ->
         if bad:
             continue
         if task.target_value is None and parsed["实际"] is not None and parsed["实际"] > 100:
-            problems.append(Problem(f"task {code} has no target: 实际 is a percent (0–100), "
-                                    f"got {parsed['实际']}", file=file, line=number,
+            problems.append(Problem(f"任务 {code} 没有设定目标，“实际”应为百分比（0–100），"
+                                    f"收到 {parsed['实际']}", file=file, line=number,
                                     field="实际"))
             continue
         note = values.get("说明")

@@ -153,6 +153,9 @@ def import_plan(session: Session, resolved: ResolvedPlan, *, actor: str, now: da
 
     _sync_tasks(session, plan, resolved, unit_ids, tz, report, actor=actor, now=now)
     _sync_children(session, plan, resolved, report)
+    from taskflow.services.funds import sync_stated_disbursements
+
+    sync_stated_disbursements(session, plan, resolved, report, now=now)
 
     if not report.noop:
         plan.content_hash = digest
@@ -249,7 +252,7 @@ def _sync_tasks(session: Session, plan: Plan, resolved: ResolvedPlan, unit_ids: 
             report.removed.append(code)
             session.add(AuditEvent(at=now, actor=actor, action="task.archive", entity="task",
                                    entity_id=row.id, plan_id=plan.id,
-                                   note="removed from the plan file"))
+                                   note="已从方案文件中删除"))
 
 
 def _sync_links(session: Session, row: Task, spec: ResolvedTask, unit_ids: dict[str, int],
@@ -267,6 +270,10 @@ def _sync_links(session: Session, row: Task, spec: ResolvedTask, unit_ids: dict[
             session.add(TaskUnit(task_id=row.id, unit_id=unit_id, role=role, position=position))
 
 
+# The import report names a plan's fund lines, inspections and rules in Chinese.
+CHILD_LABELS = {"fundline": "资金", "inspectioncycle": "检查考核", "planrule": "规则"}
+
+
 def _sync_children(session: Session, plan: Plan, resolved: ResolvedPlan,
                    report: ImportReport) -> None:
     """Fund lines, inspection cycles and rules: upsert by code, drop codes no longer listed."""
@@ -275,35 +282,40 @@ def _sync_children(session: Session, plan: Plan, resolved: ResolvedPlan,
     specs = {
         FundLine: {f.code: {"scope": f.scope, "source": f.source, "amount": f.amount,
                             "note": f.note,
-                            "task_id": task_ids.get(f.task_code) if f.task_code else None}
+                            "task_id": task_ids.get(f.task_code) if f.task_code else None,
+                            "disburse_by": f.disburse_by,
+                            "disburse_schedule": f.schedule or None}
                    for f in resolved.funds},
         InspectionCycle: {i.code: {"title": i.title, "kind": i.kind, "due_on": i.due_on,
                                    "recurrence": i.recurrence, "unit_codes": i.units,
                                    "inspector_codes": i.inspectors, "note": i.note,
                                    "notice_days": i.notice_days,
-                                   "rectify_within": i.rectify_within, "sample": i.sample}
+                                   "rectify_within": i.rectify_within, "sample": i.sample,
+                                   "origin": "file"}
                           for i in resolved.inspections},
         PlanRule: {r.code: {"kind": r.kind, "subject": r.subject, "threshold": r.threshold,
-                            "text": r.text} for r in resolved.rules},
+                            "text": r.text, "measure": r.measure} for r in resolved.rules},
     }
     for model, wanted in specs.items():
-        label = model.__tablename__
+        label = CHILD_LABELS[model.__tablename__]
         rows = {r.code: r for r in session.exec(select(model).where(model.plan_id == plan.id))}
         for code, values in wanted.items():
             row = rows.get(code)
             if row is None:
                 session.add(model(plan_id=plan.id, code=code, **values))
                 if not report.created:
-                    report.other_changes.append(f"{label} {code} added")
+                    report.other_changes.append(f"{label} {code} 新增")
                 continue
             differs = [k for k, v in values.items()
                        if _jsonable(getattr(row, k)) != _jsonable(v)]
             if differs:
                 for key in differs:
                     setattr(row, key, values[key])
-                report.other_changes.append(f"{label} {code} changed ({', '.join(differs)})")
-        gone = [code for code in rows if code not in wanted]
+                report.other_changes.append(f"{label} {code} 变更（{'、'.join(differs)}）")
+        # Cycles a coordinator declared in the web app are not the file's to remove.
+        gone = [code for code, row in rows.items() if code not in wanted
+                and getattr(row, "origin", "file") != "web"]
         if gone:
             session.exec(delete(model).where(model.plan_id == plan.id,
                                              col(model.code).in_(gone)))
-            report.other_changes.extend(f"{label} {code} removed" for code in gone)
+            report.other_changes.extend(f"{label} {code} 删除" for code in gone)

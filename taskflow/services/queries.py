@@ -60,8 +60,8 @@ def plan_summaries(session: Session, *, now: datetime) -> list[PlanSummary]:
 def get_plan(session: Session, code: str) -> Plan:
     plan = session.exec(select(Plan).where(Plan.code == code)).first()
     if plan is None:
-        known = ", ".join(session.exec(select(Plan.code).order_by(Plan.code)).all()) or "none"
-        raise NotFound.single(f"no plan {code!r} (plans: {known})")
+        known = ", ".join(session.exec(select(Plan.code).order_by(Plan.code)).all()) or "无"
+        raise NotFound.single(f"方案 {code!r} 不存在（现有方案：{known}）")
     return plan
 
 
@@ -136,7 +136,7 @@ def search_tasks(session: Session, *, now: datetime, plan: str | None = None,
     if state:
         valid = [s.value for s in TaskState]
         if state not in valid:
-            raise NotFound.single(f"unknown state {state!r}; states: {', '.join(valid)}")
+            raise NotFound.single(f"未知状态 {state!r}（可用状态：{', '.join(valid)}）")
         query = query.where(Task.state == state)
     if due_before:
         query = query.where(col(Task.due_on) < due_before)

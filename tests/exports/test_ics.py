@@ -59,8 +59,8 @@ def test_unit_calendar_holds_only_that_units_deadlines(cli):
 
 
 def test_calendar_needs_a_plan_or_a_unit(cli):
-    assert "--plan or --unit" in cli("export", "ics", code=2)
-    assert "no plan" in cli("export", "ics", "--plan", "nope", code=2)
+    assert "请指定 --plan 或 --unit" in cli("export", "ics", code=2)
+    assert "方案 'nope' 不存在" in cli("export", "ics", "--plan", "nope", code=2)
 
 
 def test_seed_plan_p2_deadlines_fall_on_their_shanghai_days(tmp_path, monkeypatch):

@@ -20,7 +20,7 @@ def ledger(cli, tmp_path):
     cli("task", "report", "demo", "2", "--quantity", "100", "--amount", "50000", "--note",
         "=cmd|' /C calc'!A0", "--now", "2025-06-06T10:00")
     path = tmp_path / "ledger.xlsx"
-    assert "9 tasks" in cli("export", "ledger", "--plan", "demo", "--now", NOW, "-o",
+    assert "任务 9 项" in cli("export", "ledger", "--plan", "demo", "--now", NOW, "-o",
                             str(path))
     return path
 
@@ -85,7 +85,7 @@ def test_filled_in_ledger_is_imported_as_progress_with_audit(ledger, cli, engine
     _set(ledger, "2", **{"实际": 250, "已拨付(万元)": 8, "说明": "完成过半"})
     _set(ledger, "2.1", **{"完成比例": 60})
     out = cli("plan", "import", str(ledger))
-    assert "2 progress reports" in out
+    assert "进度报送 2 条" in out
     with Session(engine) as session:
         task = session.exec(select(Task).where(Task.code == "2")).one()
         report = session.exec(select(ProgressReport).where(ProgressReport.task_id == task.id)
@@ -102,16 +102,16 @@ def test_filled_in_ledger_is_imported_as_progress_with_audit(ledger, cli, engine
             ProgressReport.task_id == sub.id)).one()
         assert latest.percent == Decimal(60)
     # the same file again changes nothing
-    assert "0 progress reports" in cli("plan", "import", str(ledger))
+    assert "进度报送 0 条" in cli("plan", "import", str(ledger))
     assert _reports(engine) == before + 2
 
 
 @pytest.mark.parametrize(("values", "field", "message"), [
-    ({"完成比例": 120}, "完成比例", "expected 0–100"),
-    ({"完成比例": "多半"}, "完成比例", "expected a number"),
-    ({"已拨付(万元)": -1}, "已拨付(万元)", "expected ≥ 0"),
-    ({"实际": "=B2*2"}, "实际", "formula"),
-    ({"说明": "=HYPERLINK(\"x\")"}, "说明", "formula"),
+    ({"完成比例": 120}, "完成比例", "应为 0–100"),
+    ({"完成比例": "多半"}, "完成比例", "应为数字"),
+    ({"已拨付(万元)": -1}, "已拨付(万元)", "应为 ≥ 0"),
+    ({"实际": "=B2*2"}, "实际", "不接受公式"),
+    ({"说明": "=HYPERLINK(\"x\")"}, "说明", "不接受公式"),
     ({"编号": "9.9"}, "编号", "没有任务 9.9"),
 ])
 def test_a_bad_row_is_rejected_and_nothing_is_applied(ledger, cli, engine, values, field,
@@ -137,7 +137,7 @@ def test_a_missing_code_column_is_rejected(ledger, cli, engine):
     workbook.save(ledger)
     before = _reports(engine)
     out = cli("plan", "import", str(ledger), code=2)
-    assert "编号" in out and "missing required column" in out
+    assert "编号" in out and "缺少必需的" in out
     assert _reports(engine) == before
 
 
@@ -147,7 +147,7 @@ def test_columns_are_matched_by_header_not_position(ledger, cli, engine):
     sheet.move_range("A1:P20", cols=1)  # everything one column to the right
     workbook.save(ledger)
     _set(ledger, "2.1", **{"完成比例": 30})
-    assert "1 progress reports" in cli("plan", "import", str(ledger))
+    assert "进度报送 1 条" in cli("plan", "import", str(ledger))
 
 
 def test_progress_on_a_task_not_yet_started_is_rejected_with_its_row(cli, engine, tmp_path):

@@ -72,15 +72,15 @@ def test_outbox_filters_by_status_and_retry_makes_dead_rows_due(cli, engine):
     assert "550 no such user" in dead.output and "user1@example.org" not in dead.output
     retried = cli("outbox", "retry", str(ids[0]), str(ids[1]))
     assert retried.exit_code == 0, retried.output
-    assert f"#{ids[0]}: dead → pending" in retried.output
-    assert f"#{ids[1]}: pending, left alone" in retried.output
+    assert f"#{ids[0]}：dead → pending" in retried.output
+    assert f"#{ids[1]}：pending，未改动" in retried.output
     assert by_id(engine)[ids[0]].status == "pending"
 
 
 def test_user_mistakes_exit_2_and_change_nothing(cli, engine):
     [row] = add_rows(engine, 1)
     result = cli("outbox", "retry", str(row), "999999")
-    assert result.exit_code == 2 and "no outbox row 999999" in result.output
+    assert result.exit_code == 2 and "发件箱中没有编号为 999999 的消息" in result.output
     assert by_id(engine)[row].status == "pending"
     assert cli("outbox", "--status", "lost").exit_code == 2
     assert cli("dispatch", "--channel", "fax").exit_code == 2
@@ -95,7 +95,7 @@ def test_notify_test_sends_through_the_configured_smtp_server(cli, smtp_server, 
     result = cli("notify", "test", "--channel", "email", "--to", "ops@example.org",
                  "--name", "示例·值班员")
     assert result.exit_code == 0, result.output
-    assert "sent test message" in result.output and "250" in result.output
+    assert "发送测试消息" in result.output and "250" in result.output
     [message] = smtp_server.messages
     assert message.rcpt == "ops@example.org" and "测试消息" in message.subject
 
@@ -106,4 +106,4 @@ def test_notify_test_says_what_went_wrong(cli, monkeypatch):
     monkeypatch.setenv("TASKFLOW_SMTP_SECURITY", "none")
     result = cli("notify", "test", "--channel", "email", "--to", "ops@example.org")
     assert result.exit_code == 2
-    assert "transient failure: cannot connect" in result.output
+    assert "临时性失败：cannot connect" in result.output

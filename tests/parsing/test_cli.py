@@ -60,10 +60,10 @@ def test_plan_import_parses_a_document(seed_document):
     dry = run("plan", "import", str(seed_document), "--part", "2", "--year", "2025",
               "--dry-run")
     assert dry.exit_code == 0, dry.output
-    assert "(dry run)" in dry.output and "实施“三支一扶”计划" in dry.output
+    assert "（试运行）" in dry.output and "实施“三支一扶”计划" in dry.output
     real = run("plan", "import", str(seed_document), "--part", "2", "--year", "2025")
     assert real.exit_code == 0, real.output
-    assert "000-cdc5908520cba364-p2 imported" in real.output
+    assert "方案 000-cdc5908520cba364-p2 已导入" in real.output
     listed = run("plan", "list")
     assert "2490.96万元" in listed.output  # the plan-level funds of 三、资金筹措
 

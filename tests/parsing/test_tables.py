@@ -152,7 +152,7 @@ def test_a_corrupt_file_is_a_user_error(tmp_path):
 
     path = tmp_path / "broken.docx"
     path.write_bytes(b"not a zip")
-    with pytest.raises(UserError, match="cannot read"):
+    with pytest.raises(UserError, match="无法读取"):
         parse_file(path, year=2025)
-    with pytest.raises(UserError, match="expected one of"):
+    with pytest.raises(UserError, match=r"应为 \.txt \.md \.docx \.xlsx 之一"):
         parse_file(Path("plan.pdf"), year=2025)

@@ -106,8 +106,8 @@ def test_duplicate_task_code_points_at_both(cli, engine, tmp_path):
     text = GOOD.replace('code: "2.2"', 'code: "2.1"')
     result, _path = _import_text(cli, tmp_path, text)
     first = _line_of(text, 'code: "2.1"')
-    _assert_refused(result, engine, before, "duplicate task code '2.1'",
-                    f"first at line {first}")
+    _assert_refused(result, engine, before, "任务编号 '2.1' 重复",
+                    f"第一次出现在第 {first} 行")
 
 
 def test_cycle_in_the_tree_is_refused(cli, engine, tmp_path):
@@ -117,7 +117,7 @@ def test_cycle_in_the_tree_is_refused(cli, engine, tmp_path):
                         '  - {code: "b", title: 乙, parent: "a"}\n'
                         "funds:\n  - {source: social")
     result, _ = _import_text(cli, tmp_path, text)
-    _assert_refused(result, engine, before, "the task tree has a cycle", "a → b → a")
+    _assert_refused(result, engine, before, "任务层级成环", "a → b → a")
 
 
 def test_unquoted_numeric_code_is_refused(cli, engine, tmp_path):
