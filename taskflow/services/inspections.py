@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -49,6 +49,7 @@ from taskflow.inspections import (
 from taskflow.models import (
     AuditEvent,
     Contact,
+    Disbursement,
     FundLine,
     InspectionAssignment,
     InspectionCycle,
@@ -627,7 +628,8 @@ def assess(session: Session, *, plan_code: str, now: datetime, year: int | None 
     ``now``, for each of their lead and responsible units (a collective: each member).
     On time: done, submitted (or accepted) by the deadline as it stands (an approved
     extension counts). Target: the latest reported quantity (else percent) against the
-    target. Funds: the latest reported disbursement against the task's fund lines.
+    target. Funds: the disbursements recorded against the task (else the latest reported
+    amount) against the task's fund lines.
     Inspections: checklist items passed / inspected in the year's rounds.
     """
     plan = _plans(session, plan_code)[0]
@@ -646,6 +648,16 @@ def assess(session: Session, *, plan_code: str, now: datetime, year: int | None 
                 col(ProgressReport.task_id).in_(ids), ProgressReport.reported_at <= now)
                 .order_by(ProgressReport.reported_at, ProgressReport.id)).all():
             latest[report.task_id] = report
+    # Disbursements recorded against the tasks (taskflow funds disburse, the plan's stated
+    # payments) are the better record; a task without any falls back to its units' reports.
+    paid: dict[int, Decimal] = {}
+    if ids:
+        today = now.astimezone(ZoneInfo(plan.timezone)).date()
+        for task_id, amount in session.execute(
+                select(Disbursement.task_id, func.sum(Disbursement.amount))
+                .where(col(Disbursement.task_id).in_(ids), Disbursement.paid_on <= today)
+                .group_by(Disbursement.task_id)).all():
+            paid[task_id] = Decimal(amount)
     planned: dict[int, Decimal] = {}
     plan_lines: dict[int, Decimal] = {}
     if ids:
@@ -676,7 +688,9 @@ def assess(session: Session, *, plan_code: str, now: datetime, year: int | None 
             else:
                 ratio = Decimal(0)
         money = planned.get(task.id) or plan_lines.get(task.id) or Decimal(0)
-        spent = report.amount if report is not None and report.amount is not None else None
+        spent = paid.get(task.id)
+        if spent is None and report is not None and report.amount is not None:
+            spent = report.amount
         for unit_id in units:
             unit = of(unit_id)
             unit.tasks_due += 1

@@ -254,3 +254,27 @@ def test_score_sheet_neutralises_formula_text(tmp_path):
     sheet = openpyxl.load_workbook(path).active
     assert sheet.cell(2, 2).value == "'=HYPERLINK(\"http://x\")"
     assert sheet.cell(2, 2).data_type == "s" and sheet.cell(2, 3).value == "'=cmd"
+
+
+def test_assessment_funds_use_recorded_disbursements(plan_db, calendar):
+    """A task with disbursements recorded (taskflow funds disburse) is scored on them, not on
+    the amount its unit last reported; payments after ``now`` do not count yet."""
+    from taskflow.models import Disbursement, FundLine
+
+    sweep(plan_db, now=at("2025-01-03"), calendar=calendar)
+    with write_session(plan_db) as session:
+        one = _task(session, "1")
+        actions.report_progress(session, one, unit="t.fpb", actor="x", now=at("2025-03-20"),
+                                quantity=Decimal(80), amount=Decimal(60000))
+        line = session.exec(select(FundLine).where(FundLine.task_id == one.id)).first()
+        for day, amount in (("2025-04-01", "50000"), ("2025-05-01", "30000"),
+                            ("2026-01-05", "20000")):
+            session.add(Disbursement(plan_id=one.plan_id, fund_line_id=line.id,
+                                     line_code=line.code, task_id=one.id,
+                                     paid_on=date.fromisoformat(day), amount=Decimal(amount)))
+    with Session(plan_db) as session:
+        _, _, scores = assess(session, plan_code="insp", now=at("2025-12-31", 23))
+    fpb = {s.unit: s for s in scores}["t.fpb"]
+    assert fpb.facts.funds_disbursed == Decimal(80000)  # not the reported 60000, not 2026's
+    # no inspection findings: the funds weight 15 of 85 is scaled to 100, × 8/10万
+    assert fpb.points["funds"] == Decimal("14.12")
