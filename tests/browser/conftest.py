@@ -24,8 +24,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-component-update", "--disable-sync"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
+    # Module scope, not session: while Playwright's sync API is alive the main thread counts
+    # as running an event loop, and every later asyncio.run() in the session would fail.
     if not CHROMIUM.exists():
         if os.environ.get("TASKFLOW_TEST_REQUIRE_BROWSER") == "1":
             pytest.fail(f"browser tests required but {CHROMIUM} is missing "

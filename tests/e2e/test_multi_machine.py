@@ -37,6 +37,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
@@ -384,6 +385,13 @@ def test_partitions_sweep_once_and_every_message_arrives_once_when_a_worker_dies
         assert in_flight >= SMTP_CONNECTIONS
         assert _state(client, run.id) == "RUNNING"  # a zombie: nobody reports for it
 
+        # Prefect's zombie automation notices a dead run only after missed heartbeats (90 s by
+        # default), long after the dead dispatcher's leases ran out; wait for those leases
+        # here, or a retry that came too quickly would find the rows still claimed.
+        with engine.connect() as conn:
+            leased_until = conn.scalar(select(func.max(Notification.lease_until))
+                                       .where(Notification.status == "sending"))
+        time.sleep(max(0.0, (leased_until - datetime.now(UTC)).total_seconds()) + 1)
         # what the zombie automation does, then what an operator does
         client.set_flow_run_state(run.id, Crashed(message="worker killed"), force=True)
         retry = subprocess.run([sys.executable, "-m", "prefect", "flow-run", "retry",
