@@ -112,6 +112,8 @@ class Composer:
         self.link_template = link
         self.link_minter = link_minter
         self._links: dict[int, str | None] = {}  # outbox row id → link minted by prepare()
+        # The dispatch pass's clock (set by Dispatcher.run): links expire in its time.
+        self.clock: Callable[[], datetime] | None = None
         self.policy = policy
         self.sms_templates = sms_templates or {}
         self.sms_param_names = sms_params or {}
@@ -134,7 +136,8 @@ class Composer:
         if many is None or not rows:
             return
         try:
-            minted = many([(row.task_id, row.contact_id) for row in rows])
+            minted = many([(row.task_id, row.contact_id) for row in rows],
+                          now=self.clock() if self.clock is not None else None)
         except Exception:  # compose() tries again one by one, else uses the plain link
             log.exception("minting report links for %d outbox rows failed", len(rows))
             return
@@ -292,6 +295,7 @@ class Dispatcher:
         def clock() -> datetime:
             return now + timedelta(seconds=time.monotonic() - started)
 
+        self.composer.clock = clock
         report = DispatchReport(now=now)
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
         coordinator = _Coordinator(self.outbox, clock, report, executor,

@@ -146,18 +146,20 @@ class OutboxLinkMinter:
         self.ttl = timedelta(days=settings.link_ttl_days)
         self.base = settings.base_url.rstrip("/")
 
-    def __call__(self, task_id: int, contact_id: int | None) -> str | None:
-        return self.many([(task_id, contact_id)]).get((task_id, contact_id))
+    def __call__(self, task_id: int, contact_id: int | None, *,
+                 now: datetime | None = None) -> str | None:
+        return self.many([(task_id, contact_id)], now=now).get((task_id, contact_id))
 
-    def many(self, pairs: list[tuple[int, int | None]]) -> dict[tuple[int, int | None],
-                                                                 str | None]:
+    def many(self, pairs: list[tuple[int, int | None]], *, now: datetime | None = None
+             ) -> dict[tuple[int, int | None], str | None]:
+        """``now``: the dispatch pass's clock (a simulated year's links expire in its time)."""
         from taskflow.db import write_session
 
         wanted = [(t, c) for t, c in dict.fromkeys(pairs) if c is not None]
         out: dict[tuple[int, int | None], str | None] = {pair: None for pair in pairs}
         if not wanted:
             return out
-        now = datetime.now(UTC)
+        now = now or datetime.now(UTC)
         rows = []
         with write_session(self.engine) as session:
             units = dict(session.execute(select(Contact.id, Contact.unit_id).where(

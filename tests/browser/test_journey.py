@@ -10,14 +10,15 @@ are saved for people to look at.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from taskflow.db import read_session, write_session
-from taskflow.models import Plan, Task
+from taskflow.models import LinkToken, Plan, Task
+from taskflow.services.links import token_hash
 from tests.browser.conftest import free_port
 from tests.notifications.servers import SmtpServer
 
@@ -135,6 +136,11 @@ def test_import_remind_report_and_see_the_light_change(chromium, site, smtp, scr
     body = mails[0].parsed().get_body(preferencelist=("plain",)).get_content()
     link = LINK.search(body).group(0)
     assert link.startswith(url)
+    with read_session(engine) as session:  # minted in the dispatch's time, expiring 30 days on
+        token = session.scalars(select(LinkToken).where(
+            LinkToken.token_hash == token_hash(link.rsplit("/", 1)[-1]))).one()
+    assert NOW <= token.created_at < NOW + timedelta(minutes=5)
+    assert token.expires_at == token.created_at + timedelta(days=30)
 
     page.goto(f"{url}/dashboard")
     yellow_before = int(page.inner_text("#count-yellow"))
