@@ -30,19 +30,10 @@ NowOpt = Annotated[str | None, typer.Option(
 
 
 def _parse_now(value: str | None) -> datetime:
+    from taskflow.instants import parse_now
     from taskflow.settings import get_settings
 
-    if value is None:
-        return datetime.now(UTC)
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise UserError.single(f"{value!r} 不是有效的 ISO 日期或时间"
-                               "（如 2025-06-30 或 2025-06-30T09:00+08:00）",
-                               field="--now") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=get_settings().tz)
-    return parsed.astimezone(UTC)
+    return parse_now(value, get_settings().tz)
 
 
 def open_engine():

@@ -67,18 +67,10 @@ def _actor() -> str:
 
 def _parse_now(value: str | None) -> datetime:
     """--now accepts an ISO date or datetime; without a zone it is in the configured zone."""
-    if value is None:
-        return datetime.now(UTC)
+    from taskflow.instants import parse_now
     from taskflow.settings import get_settings
 
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise UserError.single(f"--now {value!r} 不是有效的 ISO 日期或时间"
-                               "（如 2025-06-30 或 2025-06-30T09:00+08:00）") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=get_settings().tz)
-    return parsed.astimezone(UTC)
+    return parse_now(value, get_settings().tz)
 
 
 NowOption = Annotated[str | None, typer.Option(

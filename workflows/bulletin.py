@@ -24,7 +24,8 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from workflows.direct import load_work_calendar, open_engine, parse_now
+from taskflow.instants import parse_now
+from workflows.direct import load_work_calendar, open_engine
 
 FLOW_NAME = "taskflow-bulletin"
 KINDS = {"weekly": "week", "monthly": "month"}

@@ -8,31 +8,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 
 from taskflow.errors import UserError
-
-
-def parse_now(value: str | datetime | None, tz: ZoneInfo) -> datetime:
-    """An ISO date/datetime (without a zone: in ``tz``) → aware UTC; None → the real clock."""
-    if value is None:
-        return datetime.now(UTC)
-    if isinstance(value, datetime):
-        parsed = value
-    else:
-        try:
-            parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise UserError.single(f"{value!r} 不是有效的 ISO 日期或时间"
-                                   "（如 2025-06-30 或 2025-06-30T09:00+08:00）",
-                                   field="now") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=tz)
-    return parsed.astimezone(UTC)
+from taskflow.instants import parse_now
 
 
 def open_engine(settings=None) -> Engine:

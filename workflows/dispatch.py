@@ -43,7 +43,8 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Engine
 
 from taskflow.errors import UserError
-from workflows.direct import load_work_calendar, open_engine, parse_now
+from taskflow.instants import parse_now
+from workflows.direct import load_work_calendar, open_engine
 from workflows.sweep import RETRY_DELAYS, _retryable
 
 FLOW_NAME = "taskflow-dispatch"

@@ -749,8 +749,9 @@ def run_once(*, now: str | None = None, web_port: int | None = None, say: Say,
     """One sweep through the flow (Prefect started for it), no scheduler, no lock: the sweep
     is safe next to a running scheduler. With ``on_dispatch``, one dispatch pass follows
     (through its flow) and its summary goes there."""
+    from taskflow.instants import parse_now
     from taskflow.settings import get_settings
-    from workflows.direct import open_engine, parse_now
+    from workflows.direct import open_engine
 
     settings = get_settings()
     parse_now(now, settings.tz)  # a bad --now is refused before Prefect starts

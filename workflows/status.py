@@ -176,8 +176,9 @@ def prefect_status(runs: int = 50) -> dict[str, Any]:
 def collect(*, now: str | datetime | None = None, runs: int = 50,
             prefect: bool = True) -> dict[str, Any]:
     """Everything ``taskflow status`` shows, as a plain dict."""
+    from taskflow.instants import parse_now
     from taskflow.settings import get_settings
-    from workflows.direct import open_engine, parse_now
+    from workflows.direct import open_engine
 
     settings = get_settings()
     moment = parse_now(now, settings.tz)

@@ -25,11 +25,11 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from taskflow.instants import parse_now
 from workflows.direct import (
     batch_option,
     load_work_calendar,
     open_engine,
-    parse_now,
     resolve_plans,
     summarize,
     summary_line,

@@ -93,7 +93,7 @@ def rounds_page(request: Request, session: ReadDB, viewer: CurrentViewer,
         "plans": [p for p in plans if viewer.coordinates(p.id)]})
 
 
-def _round_context(request: Request, session, viewer: Viewer, plan: Plan,
+def _round_context(session, viewer: Viewer, plan: Plan,
                    row: InspectionRound) -> dict:
     assignments = list(session.scalars(select(InspectionAssignment).where(
         InspectionAssignment.round_id == row.id).order_by(InspectionAssignment.id)))
@@ -128,7 +128,7 @@ def round_page(request: Request, round_id: int, session: ReadDB, viewer: Current
                ) -> Response:
     plan, row = _round(request, session, viewer, round_id)
     return render(request, "inspection_round.html",
-                  _round_context(request, session, viewer, plan, row))
+                  _round_context(session, viewer, plan, row))
 
 
 def _store_photo(request: Request, photo: UploadFile | None) -> tuple[str | None, Path | None]:
@@ -182,7 +182,7 @@ def record(request: Request, round_id: int, viewer: CurrentViewer,
             stored.unlink(missing_ok=True)  # nothing half-written: no orphan photo
         with read_session(engine) as session:
             plan, row = _round(request, session, viewer, round_id)
-            context = _round_context(request, session, viewer, plan, row)
+            context = _round_context(session, viewer, plan, row)
         return render(request, "inspection_round.html",
                       {**context, "error": f"{unit.name if unit else ''}：{exc}"},
                       status_code=422)
