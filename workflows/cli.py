@@ -139,11 +139,21 @@ def web(
     import uvicorn
 
     from taskflow.web.app import create_app
+    from taskflow.web.server import listen_failed
 
     app = create_app()  # a missing or old database is refused here, with exit code 2
     _say(f"web app at http://{host}:{port} (no scheduler; sweeps run elsewhere)")
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
-                proxy_headers=True, server_header=False)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+                                           access_log=False, proxy_headers=True,
+                                           server_header=False))
+    try:
+        server.run()
+    except SystemExit:
+        if server.started:
+            raise
+        # uvicorn logged the cause (usually the address in use) and exits 1: a user's
+        # mistake is exit code 2 here.
+        raise listen_failed(host, port) from None
 
 
 def deploy(

@@ -7,6 +7,9 @@ SessionMiddleware) keyed with the settings' secret key. The JSON API lives under
 
 from __future__ import annotations
 
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -34,6 +37,22 @@ ERROR_TITLES = {400: "请求有误", 403: "无权操作", 404: "页面不存在"
                 413: "文件过大", 415: "文件类型不允许", 422: "填写有误", 429: "操作过于频繁"}
 
 
+def settle_heap() -> None:
+    """Move what exists at startup (imported modules, the app, templates: about 150,000
+    objects) out of the cyclic collector's reach. A page of thousands of rows allocates
+    enough to trigger full collections, and each walked all of them: without this, one
+    request in ten took 80-150 ms longer (bench/web.py). Objects freed later by reference
+    counting are freed as usual."""
+    gc.collect()
+    gc.freeze()
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settle_heap()
+    yield
+
+
 def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api")
 
@@ -45,7 +64,8 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
 
         engine = open_current(settings.database_url_resolved)
     app = FastAPI(title="taskflow", version="1", summary="政府实施方案任务督办系统 JSON API",
-                  docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
+                  docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json",
+                  lifespan=lifespan)
     app.state.engine = engine
     app.state.settings = settings
     app.state.templates = make_templates(settings.tz)

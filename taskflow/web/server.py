@@ -37,12 +37,11 @@ class WebServer:
         while not self.server.started:
             if not self.thread.is_alive():
                 # uvicorn logs the cause (usually the address in use) and exits the thread.
-                raise UserError.single(f"web app could not listen on {self.host}:{self.port} "
-                                       "(address in use?)", field="--port")
+                raise listen_failed(self.host, self.port)
             if time.monotonic() > deadline:
                 self.stop()
-                raise UserError.single(f"web app did not start within "
-                                       f"{STARTUP_TIMEOUT_SECONDS} s", field="--port")
+                raise UserError.single(f"网页服务未能在 {STARTUP_TIMEOUT_SECONDS} 秒内启动",
+                                       field="--port")
             time.sleep(0.05)
         return self
 
@@ -50,3 +49,7 @@ class WebServer:
         self.server.should_exit = True
         if self.thread.is_alive():
             self.thread.join(timeout=10)
+
+
+def listen_failed(host: str, port: int) -> UserError:
+    return UserError.single(f"网页服务无法监听 {host}:{port}（端口已被占用？）", field="--port")

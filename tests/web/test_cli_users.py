@@ -78,3 +78,14 @@ def test_init_makes_one_admin(tmp_path, monkeypatch):
     assert password_file.read_text().strip() == password
     _run(["user", "passwd", "admin", "--password-stdin"], input="a-new-password\n")
     assert not password_file.exists()
+
+
+def test_web_on_a_port_in_use_says_so_with_exit_code_2(cli):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = cli("web", "--port", str(port), code=2)
+    assert f"网页服务无法监听 127.0.0.1:{port}" in out
