@@ -187,12 +187,13 @@ def _plan_year(text: str, year: int | None, review: Review) -> int:
         if year is not None:
             return year
         assumed = date.today().year
-        review.add("check", f"the text gives no plan year: {assumed} assumed (give --year)")
+        review.add("check", f"未写明方案年度，按 {assumed} 年处理（可用 --year 指定）")
         return assumed
     own = min(years)
     if year is not None and year != own:
-        review.add("info", f"the text names its own years: written as year {own}; "
-                   f"`plan import --year {year}` moves every date by {year - own:+d} years")
+        shift = "推后" if year > own else "提前"
+        review.add("info", f"原文按 {own} 年编写；`plan import --year {year}` 将把所有日期"
+                   f"{shift} {abs(year - own)} 年")
     return own
 
 
@@ -230,7 +231,7 @@ def _parse_blocks(blocks: list[DocBlock], *, source: str, year: int | None,
     for part, part_blocks in groups:
         builder = Builder(part, markdown)
         texts: list[str] = []
-        table_notes: list[str] = []
+        table_notes: list[tuple[str | None, str]] = []
         for block in part_blocks:
             part.end_line = max(part.end_line, block.extra.get("end", block.line))
             if block.kind == "para":
@@ -250,8 +251,8 @@ def _parse_blocks(blocks: list[DocBlock], *, source: str, year: int | None,
                 texts.extend(" ".join(row) for row in block.table.rows)
         label = f"篇{part.number}" if part.number is not None else None
         review = Review(source, label)
-        for note in table_notes:
-            review.add("check", note)
+        for ref, note in table_notes:
+            review.add("check", note, ref)
         plan_year = _plan_year("\n".join(texts), year, review)
         ctx = Context(plan_year, units, jurisdiction, review, cache, pattern, subjects)
         code = f"{slug}-p{part.number}" if part.number is not None else slug
@@ -259,7 +260,7 @@ def _parse_blocks(blocks: list[DocBlock], *, source: str, year: int | None,
         pb = PlanBuilder(part, ctx, plan_year)
         plan = pb.plan(code, title, Path(source).name)
         if plan is None:
-            review.add("info", "no tasks found in this part: no plan written")
+            review.add("info", "未找到任务，不生成方案")
             result.plans.append(ParsedPlan(None, review, part.number))
             continue
         review.plan_code = code
@@ -267,18 +268,18 @@ def _parse_blocks(blocks: list[DocBlock], *, source: str, year: int | None,
             inferred, why = infer_jurisdiction(ctx, [n for n, _, _ in pb.names])
             if inferred is not None:
                 plan["jurisdiction"] = inferred
-                review.add("info", f"jurisdiction {inferred} inferred ({why}); "
-                           "give --jurisdiction to choose another")
+                review.add("info", f"辖区推断为 {inferred}（{why}）；如需改为其他辖区，"
+                           "请用 --jurisdiction 指定")
             else:
-                review.add("check", f"jurisdiction unknown ({why}): the plan says "
-                           f"{PLACEHOLDER_JURISDICTION}; give --jurisdiction CODE")
+                review.add("check", f"未能确定辖区（{why}）：方案中暂填 "
+                           f"{PLACEHOLDER_JURISDICTION}；请用 --jurisdiction 指定辖区单位代码")
         check_units(pb, ctx, plan["jurisdiction"] if plan["jurisdiction"] !=
                     PLACEHOLDER_JURISDICTION else None)
         without = [t.code for t in review.tasks if not t.due and not t.recurrence and
                    not _has_children(plan, t.code)]
         if without:
-            review.add("info", f"{len(without)} tasks without a deadline in the text: "
-                       + ", ".join(without[:30]) + ("…" if len(without) > 30 else ""))
+            review.add("info", f"{len(without)} 项任务原文未写完成期限："
+                       + "、".join(without[:30]) + ("…" if len(without) > 30 else ""))
         result.plans.append(ParsedPlan(plan, review, part.number))
     return result
 

@@ -110,7 +110,7 @@ class PlanBuilder:
                 t[role] = list(names)
                 self.names.extend((n, node.ref, code) for n in names)
         for person in units.persons:
-            self.review.add("check", "a person, not a unit: left out of the units", node.ref,
+            self.review.add("check", "人名，不是单位：未列入单位", node.ref,
                             code, person)
         text = _text(node)
         if text:
@@ -175,7 +175,7 @@ class PlanBuilder:
             self.review.add(issue.kind, issue.message, f"line {issue.line}" if issue.line
                             else node.ref, code, issue.phrase)
         for text in sched.ongoing:
-            self.review.add("info", "ongoing work, no deadline", node.ref, code, text)
+            self.review.add("info", "持续性工作，无完成期限", node.ref, code, text)
         milestones = sched.milestones
         dated_labels = [lab for lab in node.labels if lab.kind == "schedule"]
         make_steps = len(milestones) >= 2 or (len(milestones) == 1 and dated_labels and
@@ -196,8 +196,8 @@ class PlanBuilder:
             t["due"] = due
         for step in milestones:
             if step.when.due is not None and step.when.due.year < self.year:
-                self.review.add("check", f"date {step.when.due} is before the plan year "
-                                f"{self.year}", f"line {step.line}" if step.line else node.ref,
+                self.review.add("check", f"日期 {step.when.due} 早于方案年度（{self.year} 年）",
+                                f"line {step.line}" if step.line else node.ref,
                                 code, step.when.phrase)
         if sched.start is not None:
             t["start"] = sched.start
@@ -205,7 +205,7 @@ class PlanBuilder:
             t["progress_plan"] = [{"by": by, "cumulative": value if isinstance(value, str)
                                    else _num(value)} for by, value in sched.progress]
         if due is None and not sched.duties and strict:
-            self.review.add("unresolved", "no deadline found in the schedule", node.ref, code,
+            self.review.add("unresolved", "进度安排中未找到完成期限", node.ref, code,
                             t.get("schedule"))
 
     def quantities_into(self, t: dict[str, Any], node: Node, text: str,
@@ -277,8 +277,8 @@ class PlanBuilder:
                     funds += quantities.fund_lines("".join(texts))
                 elif kind == "acceptance":
                     items = [c.title for c in node.children] or [_text(node)]
-                    self.review.add("check", f"{len(items)} acceptance criteria (验收标准) not "
-                                    "attached to a task: add them under a task's acceptance:",
+                    self.review.add("check", f"验收标准 {len(items)} 条未归入具体任务：请写入"
+                                    "相应任务的 acceptance:",
                                     node.ref, None, node.title)
                 else:
                     task_sections.append(node)
@@ -352,7 +352,7 @@ def infer_jurisdiction(ctx: Context, names: list[str]) -> tuple[str | None, str]
     """
     index = ctx.units
     if index is None:
-        return None, "no unit directory"
+        return None, "没有单位名录"
     by_label = ctx.cache.get("__labels__")
     if by_label is None:
         by_label = {}
@@ -374,14 +374,14 @@ def infer_jurisdiction(ctx: Context, names: list[str]) -> tuple[str | None, str]
         for g in governments:
             votes[g] = votes.get(g, 0) + 1
     if not votes:
-        return None, "no unit name resolved"
+        return None, "文中单位名称均未能识别"
     top = max(votes.values())
     best = [g for g, n in votes.items() if n == top]
     deepest = max(len(index.ancestors(g)) for g in best)
     best = [g for g in best if len(index.ancestors(g)) == deepest]
     if len(best) > 1:
-        return None, "the units named fit " + " and ".join(sorted(best)) + " alike"
-    return best[0], f"{top} of {voters} named units are under it"
+        return None, "文中单位同样可归属 " + "、".join(sorted(best)) + "，无法区分"
+    return best[0], f"文中已识别的 {voters} 个单位中有 {top} 个隶属于该辖区"
 
 
 def _labels(index: UnitIndex) -> str:
@@ -415,7 +415,7 @@ def check_units(builder: PlanBuilder, ctx: Context, jurisdiction: str | None) ->
         seen.add((name, code))
         found, why = ctx.resolve(name, jurisdiction)
         if found is None:
-            ctx.review.add("check", why or f"unknown unit {name!r}", ref, code, name)
+            ctx.review.add("check", why or f"未知单位“{name}”", ref, code, name)
 
 
 def normalized_names(names: list[str]) -> list[str]:

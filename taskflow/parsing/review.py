@@ -11,9 +11,31 @@ resolve is listed with its line, so the coordinator checks only those. Items:
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, field
 
 KIND_LABELS = {"unresolved": "未能解析", "check": "需核对", "info": "说明"}
+
+# Refs stay machine-readable ("line 37", "table 1 row 3", "Sheet1 row 5", "paragraph 4"):
+# ReviewItem.line and file:line conventions read them. They are shown in Chinese.
+_PLACES = (
+    (re.compile(r"^line (\d+)$"), r"第\1行"),
+    (re.compile(r"^paragraph (\d+)$"), r"第\1段"),
+    (re.compile(r"^table (\d+) row (\d+)$"), r"表\1 第\2行"),
+    (re.compile(r"^table (\d+)$"), r"表\1"),
+    (re.compile(r"^(.+) row (\d+)$"), r"\1 第\2行"),
+)
+
+
+def place(ref: str | None) -> str:
+    """A ref as the coordinator reads it: "line 37" → "第37行", "Sheet1 row 5" → "Sheet1 第5行"."""
+    if not ref:
+        return ""
+    for pattern, label in _PLACES:
+        if pattern.match(ref):
+            return pattern.sub(label, ref)
+    return ref
 
 
 @dataclass
@@ -42,15 +64,25 @@ class ReviewItem:
             return int(self.ref.split()[1])
         return None
 
+    @property
+    def place(self) -> str:
+        return place(self.ref)
+
     def __str__(self) -> str:
-        where = " ".join(x for x in (self.ref, f"[{self.code}]" if self.code else None) if x)
-        phrase = f" “{_short(self.phrase)}”" if self.phrase else ""
-        return f"{where}:{phrase} {self.message}" if where else f"{phrase} {self.message}".strip()
+        where = " ".join(x for x in (self.place, f"[{self.code}]" if self.code else None) if x)
+        phrase = f"“{_short(self.phrase)}” " if self.phrase else ""
+        return f"{where}：{phrase}{self.message}" if where else f"{phrase}{self.message}"
 
 
 def _short(text: str, limit: int = 60) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _rjust(text: str, width: int) -> str:
+    """Right-justified in a terminal, a wide (Chinese) character counting two columns."""
+    columns = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return " " * max(0, width - columns) + text
 
 
 @dataclass
@@ -75,11 +107,11 @@ class Review:
     def format(self, *, tasks: bool = True) -> str:
         head = self.source + (f" {self.part}" if self.part else "")
         if self.plan_code:
-            head += f" → plan {self.plan_code}"
-        lines = [f"== {head}: {len(self.tasks)} tasks, {len(self.unresolved)} unresolved, "
-                 f"{len(self.of_kind('check'))} to check"]
+            head += f" → 方案 {self.plan_code}"
+        lines = [f"== {head}：任务 {len(self.tasks)} 项，未能解析 {len(self.unresolved)} 处，"
+                 f"需核对 {len(self.of_kind('check'))} 处"]
         if tasks and self.tasks:
-            lines.append("tasks:")
+            lines.append("任务：")
             for t in self.tasks:
                 facts = []
                 if t.lead:
@@ -92,11 +124,12 @@ class Review:
                     facts.append(f"{t.milestones} 个节点")
                 if t.recurrence:
                     facts.append("周期 " + t.recurrence)
-                suffix = f"  ({'; '.join(facts)})" if facts else ""
-                lines.append(f"  {t.ref:>14}  {t.code:<8} {_short(t.title, 40)}{suffix}")
+                suffix = f"  （{'；'.join(facts)}）" if facts else ""
+                lines.append(f"  {_rjust(place(t.ref), 14)}  {t.code:<8} "
+                             f"{_short(t.title, 40)}{suffix}")
         for kind in ("unresolved", "check", "info"):
             items = self.of_kind(kind)
             if items:
-                lines.append(f"{kind} ({KIND_LABELS[kind]}):")
+                lines.append(f"{KIND_LABELS[kind]}：")
                 lines.extend(f"  {item}" for item in items)
         return "\n".join(lines)

@@ -470,8 +470,8 @@ def parse_schedule(text: str, year: int, *, line: int | None = None,
             rest = _clean(clause[index[when.end - 1] + 1:]) if when and when.end else clause
             if rel := _RELATIVE.search(c):
                 sched.issues.append(Issue(
-                    clause.strip(), f"relative deadline {rel[0]}: it counts from an event, "
-                    "not a calendar date; give the date when the event is known", line))
+                    clause.strip(), f"相对期限“{rel[0]}”：从某一事件起算，不是日历日期；"
+                    "事件时间确定后请补写具体日期", line))
             if when is None:
                 if current is not None:
                     current.title = f"{current.title},{clause.strip()}" if current.title \
@@ -493,8 +493,8 @@ def parse_schedule(text: str, year: int, *, line: int | None = None,
                 continue
             if when.kind in ("ongoing", "asap"):
                 if when.kind == "asap":
-                    sched.issues.append(Issue(clause.strip(), f"{when.phrase}: as soon as "
-                                              "possible, no date; give a deadline", line))
+                    sched.issues.append(Issue(clause.strip(), f"“{when.phrase}”：未写具体"
+                                              "日期，请补写完成期限", line))
                 current = Step(clause.strip(), when, line)
                 sentence_steps.append(current)
                 continue
@@ -532,15 +532,15 @@ def parse_schedule(text: str, year: int, *, line: int | None = None,
                 # "常态开展暗访抽查,…,年终对…": work before the first date has no date of its own.
                 joined = ",".join(pending)
                 if strict and not any(s.when.kind == "ongoing" for s in sentence_steps):
-                    sched.issues.append(Issue(joined, "no date for this part of the schedule",
+                    sched.issues.append(Issue(joined, "进度安排中此部分没有日期",
                                               line))
             elif last_step is not None:
                 last_step.detail.append(",".join(pending))
             elif strict:
-                sched.issues.append(Issue(sentence, "no date in this schedule sentence", line))
+                sched.issues.append(Issue(sentence, "此句进度安排没有日期", line))
         if strict and not dated and not recurrences and (t := _TIMEISH.search(flat)) and \
                 not any(i.phrase == sentence for i in sched.issues):
-            sched.issues.append(Issue(sentence, f"{t[0]}: no date the parser can give", line))
+            sched.issues.append(Issue(sentence, f"“{t[0]}”：无法换算为具体日期", line))
     _progress(sched, line)
     return sched
 
@@ -574,8 +574,8 @@ def _progress(sched: Schedule, line: int | None) -> None:
             points = [(s.when.due, f"{s.share.normalize():f}%") for s in shares]  # type: ignore[union-attr]
         else:
             sched.issues.append(Issue(
-                "、".join(f"{v}%" for v in values), "period shares neither add up to 100% nor "
-                "grow: progress plan left out", line, "unresolved"))
+                "、".join(f"{v}%" for v in values), "各阶段完成比例既不合计 100%，也不逐期递增："
+                "未生成进度计划", line, "unresolved"))
             points = []
         sched.progress = points  # type: ignore[assignment]
     targets = [s for s in sched.steps if s.target is not None and s.when.due is not None]

@@ -109,9 +109,10 @@ def _units_from(cell: str, role: str, refs: UnitRefs) -> None:
         target.extend(n for n in names if n not in target)
 
 
-def nodes_from_table(table: Table) -> tuple[list[Node], list[str]]:
-    """The tasks of a table (top level, children nested), and notes for the review."""
-    notes: list[str] = []
+def nodes_from_table(table: Table) -> tuple[list[Node], list[tuple[str | None, str]]]:
+    """The tasks of a table (top level, children nested), and notes (ref, message) for the
+    review."""
+    notes: list[tuple[str | None, str]] = []
     header_at = None
     columns: dict[int, str] = {}
     for i, row in enumerate(table.rows[:6]):
@@ -120,8 +121,8 @@ def nodes_from_table(table: Table) -> tuple[list[Node], list[str]]:
             header_at, columns = i, found
             break
     if header_at is None:
-        return [], [f"{table.refs[0] if table.refs else table.name}: a table without a "
-                    "header row the parser knows (序号/工作任务/牵头单位/完成时限…): skipped"]
+        return [], [(table.refs[0] if table.refs else table.name or None,
+                     "表格没有可识别的表头行（序号/工作任务/牵头单位/完成时限…）：已跳过")]
     funds_unit = ""
     for i, kind in columns.items():
         if kind == "funds" and "万" in table.rows[header_at][i]:

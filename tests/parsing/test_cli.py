@@ -29,7 +29,7 @@ def test_plan_parse_one_part_to_a_file_passes_plan_check(seed_document, tmp_path
     result = run("plan", "parse", str(seed_document), "--year", "2025", "--units", ORG,
                  "--part", "2", "-o", str(out))
     assert result.exit_code == 0, result.output
-    assert "line 37" in result.output and "1.1" in result.output
+    assert "第37行" in result.output and "1.1" in result.output
     plan = yaml.safe_load(out.read_text(encoding="utf-8"))
     assert plan["jurisdiction"] == "sc.dazhou.xq"
     check = run("plan", "check", str(out), "--units", ORG, "--year", "2025")

@@ -217,7 +217,7 @@ def test_relative_deadline_and_asap_are_reported_not_dated():
     sched = parse_schedule("收到通知后 5 个工作日内完成整改,尽快上报结果。", Y)
     assert not sched.milestones
     messages = " ".join(i.message for i in sched.issues)
-    assert "relative deadline" in messages and "as soon as possible" in messages
+    assert "相对期限“5个工作日内”" in messages and "“尽快”：未写具体日期" in messages
 
 
 def test_dateless_schedule_is_reported_with_its_line():

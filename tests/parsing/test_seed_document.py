@@ -53,7 +53,7 @@ def seed_p2():
 def test_the_seed_document_holds_one_plan_per_part_with_tasks(seed_result):
     assert [p.part for p in seed_result.plans] == [1, 2, 3, 4, 5, 6, 7, 8]
     assert [p.part for p in seed_result.found] == [1, 2, 3, 5, 6, 7, 8]  # 篇4 is a news item
-    assert "no tasks" in seed_result.part(4).review.format()
+    assert "未找到任务，不生成方案" in seed_result.part(4).review.format()
 
 
 def test_p2_finds_the_14_key_tasks_of_section_four(p2):
@@ -190,7 +190,8 @@ def test_p5_targets_deadline_and_inspection_programme(seed_result):
     goal = tasks["工作目标"]
     # 20**年新建…: the plan year; 至2019年底: an explicit year is kept, and questioned.
     assert [m["due"] for m in goal["milestones"]] == [date(YEAR, 12, 31), date(2019, 12, 31)]
-    assert any("before the plan year" in i.message for i in parsed.review.of_kind("check"))
+    assert any(i.message == "日期 2019-12-31 早于方案年度（2025 年）"
+               for i in parsed.review.of_kind("check"))
     assert [(i["title"], i["kind"]) for i in parsed.plan["inspections"]] == [
         ("季度检查", "inspection"), ("半年通报", "bulletin"), ("年底考核", "assessment")]
     assert parsed.plan["year"] == YEAR  # the text writes 20**

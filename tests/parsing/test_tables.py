@@ -67,7 +67,7 @@ def test_text_form_reads_units_in_every_form(from_text):
     assert tasks[0]["responsible"] == ["区教科局", "各乡(镇)人民政府"]
     assert tasks[1]["lead"] == ["区总工会"] and tasks[1]["cooperating"] == ["区扶贫开发局"]
     assert tasks[2]["responsible"] == ["区级各部门(单位)"]
-    persons = [i.phrase for i in from_text.review.of_kind("check") if "person" in i.message]
+    persons = [i.phrase for i in from_text.review.of_kind("check") if "人名，不是单位" in i.message]
     assert persons == ["李副区长", "张副区长"]  # people are never units
 
 
@@ -145,6 +145,14 @@ def test_a_table_without_a_known_header_is_reported(tmp_path):
     workbook.save(str(path))
     result = parse_file(path, year=2025)
     assert not result.found
+
+
+def test_a_markdown_table_without_a_known_header_is_reported_at_its_line():
+    result = parse_text("一、任务\n\n| 甲 | 乙 |\n|---|---|\n| 1 | 2 |\n", year=2025,
+                        source="a.md")
+    item = result.review.of_kind("check")[0]
+    assert (item.ref, item.line) == ("line 3", 3)
+    assert str(item) == "第3行：表格没有可识别的表头行（序号/工作任务/牵头单位/完成时限…）：已跳过"
 
 
 def test_a_corrupt_file_is_a_user_error(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from taskflow.parsing import parse_bytes, parse_file
@@ -87,4 +89,41 @@ def test_unknown_units_are_reported_with_their_line(org):
     text = PLAN.replace("区扶贫开发局", "区不存在局")
     result = parse_text(text, year=2025, units=org, jurisdiction="sc.dazhou.xq")
     checks = [i for i in result.review.of_kind("check") if i.phrase == "区不存在局"]
-    assert checks and checks[0].ref == "line 2"
+    assert checks and checks[0].ref == "line 2" and checks[0].line == 2
+    assert str(checks[0]).startswith("第2行 [1]：“区不存在局” 未知单位 '区不存在局'")
+    assert "需核对：\n  第2行 [1]：“区不存在局” 未知单位" in result.review.format()
+
+
+def test_review_is_in_chinese_and_names_the_year_to_give():
+    from taskflow.parsing import parse_text
+
+    result = parse_text(PLAN.replace("(牵头单位:区总工会;责任单位:区扶贫开发局)", ""))
+    report = result.review.format()
+    head = report.splitlines()[0]
+    assert head.startswith("== ") and head.endswith("：任务 1 项，未能解析 0 处，需核对 2 处")
+    assert "→ 方案 " in head and "\n任务：\n" in report and "\n需核对：\n" in report
+    year = date.today().year  # no year in the text, none given: this year, questioned
+    # the ref column right-aligned in terminal columns, a Chinese character counting two
+    assert f"\n{' ' * 11}第2行  1        开展就业援助行动  （限 {year}-12-10；2 个节点）\n" \
+        in report
+    assert f"未写明方案年度，按 {year} 年处理（可用 --year 指定）" in report
+    assert "未能确定辖区（没有单位名录）：方案中暂填 todo.jurisdiction；" \
+           "请用 --jurisdiction 指定辖区单位代码" in report
+
+
+def test_a_plan_written_for_another_year_says_how_far_dates_move():
+    from taskflow.parsing import parse_text
+
+    result = parse_text(PLAN.replace("6 月 10 日", "2019 年 6 月 10 日"), year=2025)
+    assert "原文按 2019 年编写；`plan import --year 2025` 将把所有日期推后 6 年" in [
+        i.message for i in result.review.of_kind("info")]
+
+
+@pytest.mark.parametrize(("ref", "shown"), [
+    ("line 37", "第37行"), ("paragraph 4", "第4段"), ("table 1 row 3", "表1 第3行"),
+    ("table 2", "表2"), ("Sheet1 row 5", "Sheet1 第5行"), ("任务分工 row 3", "任务分工 第3行"),
+    (None, ""), ("elsewhere", "elsewhere")])
+def test_refs_are_shown_in_chinese(ref, shown):
+    from taskflow.parsing.review import place
+
+    assert place(ref) == shown

@@ -197,6 +197,9 @@ def test_seed_plan_text_upload_reviews_then_imports(swept, signed_in, engine):
     review = client.get(sent.headers["location"])
     assert review.status_code == 200, review.text
     assert "实施“三支一扶”计划" in review.text and "解析提示" in review.text
+    # the review in Chinese, its places too ("line 49" is shown as 第49行)
+    assert "<td>第49行 [2]</td>" in review.text and "持续性工作，无完成期限" in review.text
+    assert "辖区推断为 sc.dazhou.xq" in review.text and "line 49" not in review.text
     assert plan_count(engine) == before
     done = client.post(sent.headers["location"] + "/confirm",
                        data={"csrf_token": csrf_of(review.text)})
