@@ -257,5 +257,8 @@ class Renderer:
         params = {}
         for name in names:
             value = available.get(name, context.get(name))
-            params[name] = shorten("" if value is None else value, SMS_PARAM_MAX)
+            text = "" if value is None else str(value)
+            # A cut link leads nowhere: it goes whole, and a provider that finds it too long
+            # refuses the message with its reason (the outbox row says it).
+            params[name] = text if name == "link" else shorten(text, SMS_PARAM_MAX)
         return params

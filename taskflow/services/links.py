@@ -1,7 +1,10 @@
 """Password-less links (magic links): a signed token bound to (unit, task, purpose).
 
-- The token is signed with the settings' secret key (itsdangerous), with one salt per purpose,
-  so a tampered token, or one made for another purpose, fails before the database is asked.
+- A token is 12 characters, short enough for a link in a 70-character SMS: 6 random
+  characters (the nonce) and the first 6 characters of an HMAC-SHA256 (itsdangerous'
+  ``Signer``, keyed with the settings' secret key, one salt per purpose) of (unit, task,
+  nonce). A guess must match a stored token in all 72 bits; a stored binding changed by hand
+  (another unit or task) no longer matches its signature and is refused.
 - Only its SHA-256 is stored (``LinkToken``): a copy of the database does not hold usable
   links.
 - A report link expires (``link_ttl_days``) and is used up by the first POST that acts on it,
@@ -10,6 +13,9 @@
   never uses it up.
 - Calendar feed tokens (purpose ``ics``) never expire and are never used up; rotating one
   deletes the old row.
+- Tokens of the first version (``URLSafeTimedSerializer`` of [unit, task, nonce], about 90
+  characters, with a ".") are still accepted until they expire: they are in people's
+  mailboxes and calendars.
 
 No web framework here: the dispatcher mints links for messages (``outbox_link_minter``) and the
 web app checks them.
@@ -18,12 +24,14 @@ web app checks them.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import secrets
+import string
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from itsdangerous import BadData, URLSafeTimedSerializer
+from itsdangerous import BadData, Signer, URLSafeTimedSerializer
 from sqlalchemy import Engine, delete, insert, or_, select, update
 from sqlmodel import Session
 
@@ -34,6 +42,12 @@ log = logging.getLogger(__name__)
 REPORT = "report"  # the report form of one task for one unit: acknowledge, report, submit
 ICS = "ics"  # a unit's calendar feed
 PURPOSES = (REPORT, ICS)
+NONCE_CHARS = 6
+SIGNATURE_CHARS = 6
+TOKEN_CHARS = NONCE_CHARS + SIGNATURE_CHARS
+_ALPHABET = string.ascii_letters + string.digits + "-_"  # URL-safe, 6 bits a character
+TAMPERED = "链接无效：链接不完整或已被改动，请使用消息中的原始链接。"
+UNKNOWN = "链接无效或已被撤销，请使用最新消息中的链接。"
 
 
 class LinkRefused(Exception):
@@ -55,18 +69,30 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _serializer(secret: str, purpose: str) -> URLSafeTimedSerializer:
+def _salt(purpose: str) -> str:
     if purpose not in PURPOSES:
         raise ValueError(f"unknown link purpose {purpose!r}")
-    return URLSafeTimedSerializer(secret, salt=f"taskflow.link.{purpose}")
+    return f"taskflow.link.{purpose}"
+
+
+def _signature(secret: str, purpose: str, unit_id: int, task_id: int | None,
+               nonce: str) -> str:
+    value = f"{unit_id}:{'' if task_id is None else task_id}:{nonce}".encode("ascii")
+    signer = Signer(secret, salt=_salt(purpose), digest_method=hashlib.sha256)
+    return signer.get_signature(value).decode("ascii")[:SIGNATURE_CHARS]
+
+
+def new_token(secret: str, purpose: str, unit_id: int, task_id: int | None) -> str:
+    """A fresh token; the nonce makes every token distinct, so two links for one unit and
+    task are independent (using one does not use up the other)."""
+    nonce = "".join(secrets.choice(_ALPHABET) for _ in range(NONCE_CHARS))
+    return nonce + _signature(secret, purpose, unit_id, task_id, nonce)
 
 
 def mint(session: Session, *, secret: str, purpose: str, unit_id: int, task_id: int | None,
          now: datetime, ttl: timedelta | None, contact_id: int | None = None) -> str:
     """A new token (returned once, never stored) and its hashed row (added to ``session``)."""
-    # The nonce makes every token distinct, so two links for one unit and task are
-    # independent (using one does not use up the other).
-    token = _serializer(secret, purpose).dumps([unit_id, task_id, secrets.token_urlsafe(12)])
+    token = new_token(secret, purpose, unit_id, task_id)
     session.add(LinkToken(token_hash=token_hash(token), purpose=purpose, unit_id=unit_id,
                           task_id=task_id, contact_id=contact_id, created_at=now,
                           expires_at=now + ttl if ttl is not None else None))
@@ -74,24 +100,35 @@ def mint(session: Session, *, secret: str, purpose: str, unit_id: int, task_id: 
     return token
 
 
-def claims(token: str, *, secret: str, purpose: str) -> Claims:
-    """The signed content of a token; LinkRefused(404) when tampered or of another purpose."""
+def _first_version_claims(token: str, *, secret: str, purpose: str) -> Claims:
+    """The signed content of a first-version token; LinkRefused(404) when tampered or of
+    another purpose."""
     try:
-        unit_id, task_id, _nonce = _serializer(secret, purpose).loads(token)
+        unit_id, task_id, _nonce = URLSafeTimedSerializer(secret, salt=_salt(purpose)) \
+            .loads(token)
     except (BadData, TypeError, ValueError):
-        raise LinkRefused(404, "链接无效：链接不完整或已被改动，请使用消息中的原始链接。") from None
+        raise LinkRefused(404, TAMPERED) from None
     return Claims(unit_id=int(unit_id), task_id=int(task_id) if task_id is not None else None)
 
 
 def check(session: Session, token: str, *, secret: str, purpose: str, now: datetime
           ) -> LinkToken:
     """The stored row of a usable token, or LinkRefused saying why it is not usable."""
-    signed = claims(token, secret=secret, purpose=purpose)
+    first = _first_version_claims(token, secret=secret, purpose=purpose) if "." in token \
+        else None
+    if first is None and (len(token) != TOKEN_CHARS or not set(token) <= set(_ALPHABET)):
+        raise LinkRefused(404, TAMPERED)
     row = session.scalars(select(LinkToken).where(
         LinkToken.token_hash == token_hash(token))).first()
-    if row is None or row.purpose != purpose or row.unit_id != signed.unit_id \
-            or row.task_id != signed.task_id:
-        raise LinkRefused(404, "链接无效或已被撤销，请使用最新消息中的链接。")
+    if row is None or row.purpose != purpose:
+        raise LinkRefused(404, UNKNOWN)
+    if first is not None:
+        bound = row.unit_id == first.unit_id and row.task_id == first.task_id
+    else:
+        bound = hmac.compare_digest(token[NONCE_CHARS:], _signature(
+            secret, purpose, row.unit_id, row.task_id, token[:NONCE_CHARS]))
+    if not bound:
+        raise LinkRefused(404, UNKNOWN)
     if row.used_at is not None:
         raise LinkRefused(410, "该链接已使用过（每个链接只能提交一次）。如需再次报送，"
                                "请使用新的提醒消息中的链接，或登录系统办理。")
@@ -169,8 +206,7 @@ class OutboxLinkMinter:
                 unit_id = units.get(contact_id)
                 if unit_id is None or unit_id not in acting.get(task_id, ()):
                     continue
-                token = _serializer(self.secret, REPORT).dumps(
-                    [unit_id, task_id, secrets.token_urlsafe(12)])
+                token = new_token(self.secret, REPORT, unit_id, task_id)
                 rows.append({"token_hash": token_hash(token), "purpose": REPORT,
                              "unit_id": unit_id, "task_id": task_id, "contact_id": contact_id,
                              "created_at": now, "expires_at": now + self.ttl, "used_at": None})

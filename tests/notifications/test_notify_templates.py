@@ -13,8 +13,10 @@ from sqlmodel import Session
 
 from notifications.templates import KINDS, SMS_SEGMENT, Renderer
 from taskflow.models import Contact, InspectionCycle, Plan, Task, TaskUnit, Unit
+from taskflow.services import links
 
-LINK = "http://127.0.0.1:8000/t/{id}"
+# What messages carry: a report link (taskflow.services.links) on the default base URL.
+LINK = "http://127.0.0.1:8000/r/{id:0>" + str(links.TOKEN_CHARS) + "}"
 SIGN = "县扶贫开发局"  # a long signature: 【县扶贫开发局】 takes 8 of the 70 characters
 CJK = re.compile(r"[\u4e00-\u9fff]")
 TASK_KINDS = ("assigned", "ack_chase", "due_soon", "due_today", "overdue", "escalation",
@@ -134,6 +136,19 @@ def test_an_sms_template_that_renders_longer_than_a_segment_is_caught(tmp_path, 
     lengths = [len(renderer.render("due_soon", v, parts=("sms",)).short)
                for v in _contexts("due_soon", seed_values)]
     assert max(lengths) > SMS_SEGMENT  # the check above would fail for this template
+
+
+def test_provider_sms_parameters_cut_long_titles_but_never_the_link():
+    from notifications.templates import SMS_PARAM_MAX
+
+    renderer = Renderer(sign_name=SIGN)
+    link = "https://duban.example-county.gov.cn/r/" + "A" * links.TOKEN_CHARS
+    context = renderer.context("due_soon", {"task_title": "建设" * 30, "link": link,
+                                            "due_on": "2025-06-30", "days": 2})
+    params = renderer.sms_params("due_soon", context, ["task", "date", "link"])
+    assert len(params["task"]) == SMS_PARAM_MAX and params["task"].endswith("…")
+    assert params["date"] == "6月30日"
+    assert len(link) > SMS_PARAM_MAX and params["link"] == link
 
 
 def test_html_is_autoescaped_and_plain_text_is_not():

@@ -85,6 +85,46 @@ def test_tampered_and_unknown_links_are_refused(anon, app, engine):
     assert task_row(engine, tid).state == "active"
 
 
+def test_a_token_is_twelve_url_safe_characters(app, engine):
+    tid = start(engine, "2")
+    tokens = {mint_report_link(engine, app, unit="t.lyj", task=tid) for _ in range(20)}
+    assert len(tokens) == 20  # every link its own
+    assert all(re.fullmatch(r"[A-Za-z0-9_\-]{12}", t) for t in tokens), tokens
+
+
+def test_a_binding_changed_in_the_database_no_longer_matches_its_signature(anon, app,
+                                                                          engine):
+    tid, other = start(engine, "2"), start(engine, "1")
+    token = mint_report_link(engine, app, unit="t.lyj", task=tid)
+    assert anon.get(f"/r/{token}").status_code == 200
+    with write_session(engine) as session:  # someone points the row at another task
+        session.execute(LinkToken.__table__.update().values(task_id=other))
+    refused = anon.get(f"/r/{token}")
+    assert refused.status_code == 404 and "链接无效" in refused.text
+
+
+def test_a_first_version_long_token_still_works_until_it_expires(anon, app, engine):
+    from itsdangerous import URLSafeTimedSerializer
+
+    tid = start(engine, "2")
+    secret = app.state.settings.resolved_secret_key()
+    uid = unit_id(engine, "t.lyj")
+    old = URLSafeTimedSerializer(secret, salt="taskflow.link.report").dumps(
+        [uid, tid, "Zm9vYmFyYmF6cXV4"])
+    now = datetime.now(UTC)
+    with write_session(engine) as session:
+        session.add(LinkToken(token_hash=links.token_hash(old), purpose=links.REPORT,
+                              unit_id=uid, task_id=tid, created_at=now,
+                              expires_at=now + timedelta(days=3)))
+    page = anon.get(f"/r/{old}")
+    assert page.status_code == 200 and "开展就业援助行动" in page.text
+    tampered = old[:-3] + ("AAA" if not old.endswith("AAA") else "BBB")
+    assert anon.get(f"/r/{tampered}").status_code == 404
+    assert _post(anon, old, page.text, action="acknowledge").status_code == 200
+    assert task_row(engine, tid).state == "acknowledged"
+    assert anon.get(f"/r/{old}").status_code == 410
+
+
 def test_a_link_of_another_purpose_is_refused(anon, app, engine):
     tid = start(engine, "2")
     secret = app.state.settings.resolved_secret_key()
