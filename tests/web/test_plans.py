@@ -129,13 +129,19 @@ def test_yaml_upload_shows_the_review_and_imports_on_confirm(swept, signed_in, e
     confirm = sent.headers["location"] + "/confirm"
     done = client.post(confirm, data={"csrf_token": csrf_of(review.text)})
     assert done.status_code == 200 and "已新建方案" in done.text
+    # coord coordinates plan demo only: the plan it imported is now its plan too
+    assert "您已成为该方案的协调人" in done.text
     with Session(engine) as session:
         plan = session.scalars(select(Plan).where(Plan.code == "demo2")).one()
+        assert session.scalar(select(func.count()).where(
+            AuditEvent.action == "role_granted", AuditEvent.actor == "web:coord")) == 1
         tasks = session.scalar(select(func.count()).where(Task.plan_id == plan.id))
         assert session.scalar(select(AuditEvent.actor).where(
             AuditEvent.action == "plan.import", AuditEvent.entity_id == plan.id)) == "web:coord"
+    assert client.get(f"/plans/{plan.id}").status_code == 200
     again = client.post(confirm, data={"csrf_token": csrf_of(review.text)})
     assert again.status_code == 200 and "没有变化" in again.text
+    assert "协调人" not in again.text
     with Session(engine) as session:
         assert session.scalar(select(func.count()).where(Task.plan_id == plan.id)) == tasks
     # without the form's token the confirm is refused

@@ -10,9 +10,10 @@ from starlette.datastructures import UploadFile
 
 from taskflow.db import write_session
 from taskflow.errors import UserError
-from taskflow.models import Plan, Task, TaskState
+from taskflow.models import Plan, Task, TaskState, User
 from taskflow.services import overview
-from taskflow.web.access import Viewer
+from taskflow.services.users import grant
+from taskflow.web.access import Viewer, viewer_for
 from taskflow.web.charts import timeline
 from taskflow.web.deps import (
     CurrentViewer,
@@ -227,6 +228,26 @@ def confirm(request: Request, staging_id: str, viewer: CurrentViewer,
     session.flush()
     ids = {code: pid for code, pid in session.execute(select(Plan.code, Plan.id).where(
         Plan.code.in_([p.code for p in outcome.previews])))}
+    granted = _coordinate_new_plans(session, viewer, outcome, ids, now=now_for(request))
     return _page(request, "plan_imported.html", {
         "viewer": viewer, "title": "导入完成", "outcome": outcome, "ids": ids,
-        "staged": staged})
+        "staged": staged, "granted": granted})
+
+
+def _coordinate_new_plans(session, viewer: Viewer, outcome: plan_upload.Outcome,
+                          ids: dict[str, int], *, now) -> set[str]:
+    """The importer of a new plan that none of their roles covers (a coordinator of another
+    plan) becomes its coordinator: otherwise the plan they just imported would be out of
+    their sight. The grant is audited like one made with `taskflow user grant`."""
+    created = [p.code for p in outcome.previews if p.report and p.report.created]
+    if not created:
+        return set()
+    user = session.get(User, viewer.user_id)
+    scope = viewer_for(session, user)  # after the import: an office's new plan is covered
+    granted = set()
+    for code in created:
+        if not scope.coordinates(ids[code]):
+            grant(session, user=user, role="coordinator", plan=code, actor=viewer.actor,
+                  now=now)
+            granted.add(code)
+    return granted
