@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from notifications import cli as notify_cli
+from notifications.templates import KIND_LABELS as MESSAGE_KIND_LABELS
 from taskflow.cli_funds import bulletin_cmd, funds_app
 from taskflow.cli_inspections import inspections_app
 from taskflow.cli_users import user_app
@@ -693,8 +694,10 @@ def _print_sweep(report) -> None:
         err_console.print(f"[red]任务 {code} (#{task_id}) 规则出错，已推迟 1 小时：{error}[/]")
 
 
-KIND_LABELS = {"assigned": "交办", "ack_chase": "催签收", "due_soon": "到期提醒",
-               "due_today": "当日到期", "overdue": "逾期提醒", "escalation": "督办"}
+# The messages' names (notifications.templates), a few shorter for one-line summaries, and
+# the sweep's count of fund reminders with an escalation level.
+KIND_LABELS = {**MESSAGE_KIND_LABELS, "assigned": "交办", "ack_chase": "催签收",
+               "due_today": "当日到期", "fund_escalation": "资金督办"}
 
 TaskRef = Annotated[str, typer.Argument(help="Plan code.")]
 CodeRef = Annotated[str, typer.Argument(help="Task code, e.g. 4.2")]

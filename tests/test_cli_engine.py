@@ -59,3 +59,18 @@ def test_calendar_add_makes_a_later_year_known(cli, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("year: 2027\nholidays: [2028-01-01]\n", encoding="utf-8")
     assert "bad.yaml:2" in cli("calendar", "add", str(bad), code=2)
+
+
+def test_the_sweep_summary_names_every_kind_in_chinese(capsys):
+    from collections import Counter
+
+    from taskflow.cli import _print_sweep
+    from taskflow.services.sweep import SweepReport
+
+    report = SweepReport(tasks=3, messages=Counter(
+        {"assigned": 1, "due_soon": 2, "fund_lag": 3, "fund_escalation": 4, "supervision": 5}))
+    _print_sweep(report)
+    out = capsys.readouterr().out
+    for label in ("交办 1", "到期提醒 2", "资金拨付滞后 3", "资金督办 4", "督办通知 5"):
+        assert label in out, out
+    assert "fund" not in out and "supervision" not in out
