@@ -159,6 +159,27 @@ def test_photo_of_the_wrong_type_is_refused_and_not_kept(clocked, signed_in, eng
     assert not folder.exists() or not any(folder.iterdir())
 
 
+def test_a_finding_whose_write_fails_keeps_no_photo(clocked, signed_in, engine, app,
+                                                    monkeypatch):
+    import taskflow.web.routes.inspections as routes
+
+    coord = signed_in("coord")
+    sep = next(r for r in _rounds(coord, engine) if r.cycle_code == "sep")
+    page = coord.get(f"/inspections/rounds/{sep.id}")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(routes, "record_finding", broken)
+    with pytest.raises(RuntimeError, match="went away"):
+        coord.post(f"/inspections/rounds/{sep.id}/findings", data={
+            "unit_id": str(_unit_id(engine, "t.lyj")), "item": "x", "result": "fail",
+            "note": "n", "csrf_token": csrf_of(page.text)},
+            files={"photo": ("现场.png", PNG, "image/png")}, follow_redirects=False)
+    folder = app.state.settings.data_dir / "inspection-photos"
+    assert folder.exists() and not any(folder.iterdir())  # written, then removed
+
+
 def test_nobody_inspects_their_own_unit(clocked, signed_in, engine):
     from taskflow.services.users import add_user, grant
 

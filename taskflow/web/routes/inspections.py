@@ -186,6 +186,10 @@ def record(request: Request, round_id: int, viewer: CurrentViewer,
         return render(request, "inspection_round.html",
                       {**context, "error": f"{unit.name if unit else ''}：{exc}"},
                       status_code=422)
+    except BaseException:  # the commit failed, say: the photo goes with the finding
+        if stored is not None:
+            stored.unlink(missing_ok=True)
+        raise
     message = f"已记录：{unit.name} {item} {RESULT_LABELS[result]}"
     if outcome.rectification is not None and outcome.created and result == "fail":
         message += f"；已生成整改任务（{outcome.rectification.due_on:%Y-%m-%d} 前完成）"
