@@ -2,7 +2,8 @@
 
 Precedence: arguments > environment (TASKFLOW_*) > config file (TASKFLOW_CONFIG, else
 taskflow.toml in the data directory) > defaults. Secrets may also come from files
-(TASKFLOW_SECRET_KEY_FILE, TASKFLOW_SMTP_PASSWORD_FILE).
+(TASKFLOW_SECRET_KEY_FILE, TASKFLOW_SMTP_PASSWORD_FILE). Files named by settings (secrets,
+the SMTP CA bundle) are read when used: a missing one is a UserError naming the variable.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import ssl
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -74,6 +76,9 @@ class Settings(BaseSettings):
     smtp_concurrency: int = Field(default=8, ge=1, le=200)  # connections, each reused
     smtp_messages_per_connection: int = Field(default=1000, ge=1)
     smtp_validate_certs: bool = True
+    # PEM bundle of the CA that signed the server's certificate (a private/intranet CA): the
+    # server is verified against it (host name checked) instead of the system's CAs.
+    smtp_ca_file: Path | None = None
     sms_provider: Literal["none", "aliyun", "tencent", "http"] = "none"
     sms_access_key_id: str | None = None  # Aliyun AccessKey ID / Tencent SecretId
     sms_access_key_secret: SecretStr | None = None  # Aliyun AccessKey secret / Tencent SecretKey
@@ -138,6 +143,8 @@ class Settings(BaseSettings):
     # Web app: password-less report links in messages, and uploaded evidence.
     link_ttl_days: int = Field(default=30, ge=1, le=365)  # a message's report link expires
     upload_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)  # per attached file
+    # JSON API: requests a minute per token, bursts up to as many (0: no limit).
+    api_rate_per_minute: int = Field(default=600, ge=0)
 
     @classmethod
     def settings_customise_sources(
@@ -240,6 +247,26 @@ class Settings(BaseSettings):
 
     def resolved_smtp_password(self) -> str | None:
         return self.secret("smtp_password")
+
+    def smtp_ca_context(self) -> ssl.SSLContext | None:
+        """A TLS client context trusting the CAs of ``smtp_ca_file`` (host names checked);
+        None when unset. A missing, unreadable or non-PEM file is a UserError naming it."""
+        path = self.smtp_ca_file
+        if path is None:
+            return None
+        where = {"file": str(path), "field": "TASKFLOW_SMTP_CA_FILE"}
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise UserError.single(f"无法读取 SMTP 服务器的 CA 证书文件：{exc.strerror}",
+                                   **where) from None
+        if b"-----BEGIN CERTIFICATE-----" not in data:
+            raise UserError.single("SMTP 服务器的 CA 证书文件中没有 PEM 格式的证书"
+                                   "（-----BEGIN CERTIFICATE-----）", **where)
+        try:
+            return ssl.create_default_context(cafile=str(path))
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            raise UserError.single(f"SMTP 服务器的 CA 证书文件无法使用：{exc}", **where) from None
 
     def secret(self, name: str) -> str | None:
         """A secret setting: its value, else the content of ``<name>_file``, else None."""

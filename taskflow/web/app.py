@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
 from taskflow.settings import Settings, get_settings
+from taskflow.web.api.ratelimit import RateLimiter
 from taskflow.web.deps import (
     AccessDenied,
     ClockMiddleware,
@@ -70,6 +71,7 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
     app.state.settings = settings
     app.state.templates = make_templates(settings.tz)
     app.state.clock = system_clock  # replaced by tests and benchmarks with a fixed instant
+    app.state.api_rate = RateLimiter(per_minute=settings.api_rate_per_minute)
     app.add_middleware(SessionMiddleware, secret_key=settings.resolved_secret_key(),
                        session_cookie="taskflow_session", max_age=SESSION_MAX_AGE,
                        same_site="lax", https_only=settings.base_url.startswith("https://"))

@@ -448,3 +448,46 @@ def test_openapi_documents_the_endpoints_and_bearer_auth(app):
     assert {"201", "401", "403", "404", "409", "422"} <= set(report["responses"])
     fields = spec["components"]["schemas"]["ReportCreate"]["properties"]
     assert "完成比例" in fields["percent"]["description"]
+
+
+class Ticks:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_rate_limiter_refills_at_its_rate_and_keeps_tokens_apart():
+    from taskflow.web.api.ratelimit import RateLimiter
+
+    ticks = Ticks()
+    limiter = RateLimiter(per_minute=3, clock=ticks)
+    assert [limiter.wait("a") for _ in range(3)] == [0, 0, 0]  # a burst of a minute's worth
+    assert limiter.wait("a") == 20  # one request refills in 20 s
+    assert limiter.wait("b") == 0  # another token has its own bucket
+    ticks.now += 19.5
+    assert limiter.wait("a") == 1
+    ticks.now += 1
+    assert limiter.wait("a") == 0 and limiter.wait("a") == 20
+    ticks.now += 3600  # an idle hour refills the bucket, no more than full
+    assert [limiter.wait("a") for _ in range(4)] == [0, 0, 0, 20]
+    unlimited = RateLimiter(per_minute=0, clock=ticks)
+    assert all(unlimited.wait("a") == 0 for _ in range(1000))
+
+
+def test_a_token_over_its_rate_gets_429_with_retry_after(app, api):
+    from taskflow.web.api.ratelimit import RateLimiter
+
+    app.state.api_rate = RateLimiter(per_minute=3)
+    fast, other = api("coord"), api("lyj")
+    assert [fast.get("/api/plans").status_code for _ in range(3)] == [200, 200, 200]
+    refused = fast.get("/api/plans")
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "20"
+    assert "每分钟至多 3 次" in refused.json()["detail"]
+    assert other.get("/api/plans").status_code == 200  # another token is not slowed down
+    spec = fast.get("/api/openapi.json").json()  # the docs are not rate limited
+    assert "429" in spec["paths"]["/api/plans"]["get"]["responses"]

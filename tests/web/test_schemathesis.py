@@ -42,7 +42,10 @@ def db_url(tmp_path) -> str:
 
 @pytest.fixture
 def token(app, engine) -> str:
+    from taskflow.web.api.ratelimit import RateLimiter
+
     app.state.clock = lambda: NOW
+    app.state.api_rate = RateLimiter(per_minute=0)  # about a thousand requests in seconds
     with write_session(engine) as session:
         session.execute(update(Task).where(Task.code.in_(["1", "2", "2.1"]))
                         .values(state="active"))

@@ -3,7 +3,7 @@
 The API never reads the session cookie: a browser that is signed in to the pages gets no
 access to ``/api`` through it, so no cross-site request can act with the user's rights and
 the API needs no CSRF token. A missing, unknown or revoked token answers 401 with
-``WWW-Authenticate: Bearer``.
+``WWW-Authenticate: Bearer``; a token over its rate (``api_rate_per_minute``) answers 429.
 """
 
 from __future__ import annotations
@@ -14,7 +14,12 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from taskflow.db import read_session, write_session
-from taskflow.services.users import API_TOKEN_PREFIX, api_token_login, touch_api_token
+from taskflow.services.users import (
+    API_TOKEN_PREFIX,
+    api_token_login,
+    token_digest,
+    touch_api_token,
+)
 from taskflow.web.access import Viewer, viewer_for
 from taskflow.web.deps import get_engine, now_for
 
@@ -42,6 +47,12 @@ def api_viewer(request: Request, credentials: Annotated[
     token = credentials.credentials
     if not token.startswith(API_TOKEN_PREFIX) or len(token) > MAX_TOKEN_LENGTH:
         raise _unauthorized("API 令牌无效或已吊销", invalid=True)
+    wait = request.app.state.api_rate.wait(token_digest(token))
+    if wait:
+        raise HTTPException(status_code=429, headers={"Retry-After": str(wait)},
+                            detail=f"请求过于频繁：每个 API 令牌每分钟至多 "
+                                   f"{request.app.state.api_rate.per_minute} 次，"
+                                   f"请 {wait} 秒后再试")
     now = now_for(request)
     engine = get_engine(request)
     with read_session(engine) as session:

@@ -46,6 +46,7 @@ def _error(description: str) -> dict[str, Any]:
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: _error("缺少 API 令牌，或令牌无效、已吊销"),
     404: _error("不存在，或不在当前用户的可见范围内（越权访问会被记入审计日志）"),
+    429: _error("请求过于频繁（每个令牌每分钟的次数有上限）；Retry-After 给出应等待的秒数"),
 }
 ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
