@@ -1,11 +1,15 @@
 """Email over SMTP (aiosmtplib): a small pool of connections, each reused for many messages.
 
 Security: ``starttls`` (port 587, STARTTLS required), ``tls`` (implicit TLS, port 465) or
-``none``. Failures are classified per message:
+``none``. The server's certificate is verified with host name checking against the system's
+CAs, or only against ``smtp_ca_file`` (a private CA's PEM bundle) when that is set;
+``smtp_validate_certs = false`` turns verification off. Failures are classified per message:
 
 - MAIL/RCPT/DATA answered 5xx (a refused recipient, a rejected message): permanent. A 5xx
-  to MAIL FROM is about our sender, not the message, and is retried (as are refused logins
-  and TLS failures: a configuration to fix, not a message to drop).
+  to MAIL FROM is about our sender, not the message, and is retried, as are 530 (the server
+  wants STARTTLS or a login first), refused logins and TLS failures, a certificate that
+  cannot be verified included: a configuration to fix, not a message to drop. The reason
+  says what to set.
 - 4xx anywhere, 421, connection refused or dropped before DATA: transient.
 - the connection dropped or timed out during DATA (the message may have been accepted):
   ambiguous; the dispatcher resends it later with the same Message-ID.
@@ -153,7 +157,7 @@ class EmailChannel(Channel):
                  username: str | None = None, password: str | None = None,
                  sender: str = "taskflow@localhost", timeout: float = 30.0,
                  concurrency: int = 8, messages_per_connection: int = 1000,
-                 validate_certs: bool = True):
+                 validate_certs: bool = True, tls_context: ssl.SSLContext | None = None):
         self.host, self.port, self.security = host, port, security
         self.username, self.password = username, password
         self.sender = sender
@@ -163,6 +167,9 @@ class EmailChannel(Channel):
         self.concurrency = concurrency
         self.messages_per_connection = messages_per_connection
         self.validate_certs = validate_certs
+        # a client context verifying the server (e.g. against a private CA); None: the
+        # system's CAs (or no verification at all when validate_certs is false)
+        self.tls_context = tls_context
         self._idle: list[tuple[aiosmtplib.SMTP, int]] = []  # (connection, messages sent)
         self._down_until = 0.0
         self._down_error = ""
@@ -174,7 +181,10 @@ class EmailChannel(Channel):
                    password=settings.resolved_smtp_password(), sender=settings.smtp_from,
                    timeout=settings.smtp_timeout, concurrency=settings.smtp_concurrency,
                    messages_per_connection=settings.smtp_messages_per_connection,
-                   validate_certs=settings.smtp_validate_certs)
+                   validate_certs=settings.smtp_validate_certs,
+                   tls_context=settings.smtp_ca_context()
+                   if settings.smtp_validate_certs and settings.smtp_security != "none"
+                   else None)
 
     def describe(self) -> str:
         return f"SMTP {self.host}:{self.port} ({self.security})"
@@ -185,7 +195,7 @@ class EmailChannel(Channel):
         now = time.monotonic()
         if now < self._down_until:
             raise TransportError(f"SMTP server unavailable: {self._down_error}")
-        tls_context = None
+        tls_context = self.tls_context
         if self.security != "none" and not self.validate_certs:
             tls_context = ssl.create_default_context()
             tls_context.check_hostname = False
@@ -201,7 +211,7 @@ class EmailChannel(Channel):
         except (OSError, aiosmtplib.SMTPException) as exc:
             smtp.close()
             self._down_until = time.monotonic() + DOWN_SECONDS
-            self._down_error = _describe(exc)
+            self._down_error = _tls_problem(exc) or _describe(exc)
             # A refused login or TLS is configuration: retried, never the message's fault.
             raise TransportError(f"cannot connect to {self.host}:{self.port}: "
                                  f"{self._down_error}") from None
@@ -290,12 +300,30 @@ async def _quit(smtp: aiosmtplib.SMTP) -> None:
 
 def _classify(exc: SMTPResponseException) -> TransportError:
     code, text = exc.code, one_line(exc.message)[:200]
+    if code == 530:  # RFC 3207/4954: "STARTTLS first" or "authentication required"
+        wants = "STARTTLS (TASKFLOW_SMTP_SECURITY=starttls)" if "TLS" in text.upper() else \
+            "a login (TASKFLOW_SMTP_USERNAME, TASKFLOW_SMTP_PASSWORD)"
+        return TransportError(f"the server requires {wants} first: {code} {text}")
     if isinstance(exc, SMTPSenderRefused):
         return TransportError(f"sender refused: {code} {text}")  # our configuration
     stage = "recipient refused" if isinstance(exc, SMTPRecipientRefused) else \
         "message refused" if isinstance(exc, SMTPDataError) else "SMTP error"
     permanent = 500 <= code < 600
     return TransportError(f"{stage}: {code} {text}", permanent=permanent)
+
+
+def _tls_problem(exc: BaseException) -> str | None:
+    """What went wrong if the server's certificate could not be verified (else None)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            detail = one_line(cause.verify_message or cause.reason or str(cause))[:200]
+            return (f"the server's TLS certificate could not be verified ({detail}); if a "
+                    "private CA signed it, set TASKFLOW_SMTP_CA_FILE to that CA's PEM file")
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _describe(exc: BaseException) -> str:

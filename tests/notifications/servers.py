@@ -3,6 +3,9 @@
 ``SmtpServer`` is an aiosmtpd server whose handler injects faults on request: refuse a
 recipient, answer the next DATA commands with given replies, accept a message and then drop
 the connection (the reply is lost), or call a hook when a message arrives (the SIGKILL test).
+With ``tls_context`` (and ``require_starttls``) it offers STARTTLS, with ``ssl_context`` it
+speaks implicit TLS (tests/notifications/tls.py makes the certificates); each message records
+the TLS version its session used (None: plain text).
 ``HttpServer`` is ``http.server`` in a thread; a responder function decides each answer and
 every request is recorded. ``stub_*`` responders play the providers (Aliyun, Tencent, a
 generic gateway, WeCom, DingTalk), checking the request signatures the way the providers do.
@@ -15,6 +18,7 @@ import email
 import hmac
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +49,7 @@ class Received:
     message_id: str
     subject: str
     data: bytes
+    tls: str | None = None  # the session's TLS version ("TLSv1.3"), None when in plain text
 
     def parsed(self):
         return email.message_from_bytes(self.data, policy=default_policy)
@@ -58,13 +63,19 @@ class SmtpServer:
     data_replies: list[str] = field(default_factory=list)  # replies for the next DATAs
     drop_after_data: int = 0  # accept the next N messages, then drop the connection
     on_message: Callable[[Received], None] | None = None
+    tls_context: ssl.SSLContext | None = None  # offer STARTTLS with this server context
+    require_starttls: bool = False  # 530 to MAIL and the rest until STARTTLS
+    ssl_context: ssl.SSLContext | None = None  # implicit TLS (port 465 style)
     lock: threading.Lock = field(default_factory=threading.Lock)
     controller: Controller | None = None
 
     def start(self) -> SmtpServer:
         self.port = self.port or free_port()
+        tls = {}
+        if self.tls_context is not None:
+            tls = {"tls_context": self.tls_context, "require_starttls": self.require_starttls}
         self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port,
-                                     ready_timeout=10)
+                                     ready_timeout=10, ssl_context=self.ssl_context, **tls)
         self.controller.start()
         return self
 
@@ -100,8 +111,10 @@ class _Handler:
                     return reply
             data = envelope.original_content or envelope.content
             parsed = email.message_from_bytes(data, policy=default_policy)
-            received = [Received(rcpt, str(parsed["Message-ID"]), str(parsed["Subject"]), data)
-                        for rcpt in envelope.rcpt_tos]
+            tls = smtp.transport.get_extra_info("ssl_object") if smtp.transport else None
+            version = tls.version() if tls is not None else None
+            received = [Received(rcpt, str(parsed["Message-ID"]), str(parsed["Subject"]), data,
+                                 version) for rcpt in envelope.rcpt_tos]
             state.messages.extend(received)
             drop = state.drop_after_data > 0
             if drop:
