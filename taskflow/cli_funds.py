@@ -13,18 +13,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from taskflow import cli_common as common
+from taskflow.cli_common import NowOption
+from taskflow.errors import UserError
+
 funds_app = typer.Typer(no_args_is_help=True,
                         help="Funds: record disbursements (拨付), budget and balances.")
 
-NowOption = Annotated[str | None, typer.Option(
-    "--now", help="Pretend it is this instant (ISO date/datetime; default: now).")]
 PlanOption = Annotated[str, typer.Option("--plan", help="Plan code.")]
-
-
-def _base():
-    from taskflow import cli
-
-    return cli
 
 
 @funds_app.command("disburse")
@@ -47,16 +43,15 @@ def funds_disburse(
     from taskflow.db import write_session
     from taskflow.services.funds import percent, record_disbursement, wan
 
-    cli = _base()
-    with cli.user_errors():
-        moment = cli._parse_now(now)
-        with write_session(cli._engine()) as session:
+    with common.user_errors():
+        moment = common._parse_now(now)
+        with write_session(common._engine()) as session:
             result = record_disbursement(session, plan=plan, line=line, task=task,
                                          amount=amount, paid_on=on, unit=unit, note=note,
-                                         tags=tag or (), actor=actor or cli._actor(),
+                                         tags=tag or (), actor=actor or common._actor(),
                                          now=moment)
         who = f"，{result.unit}" if result.unit else ""
-        cli.console.print(
+        common.console.print(
             f"已登记拨付：{result.plan_code} 资金 {result.line_code} {wan(result.amount)}"
             f"（{result.paid_on}{who}）；累计 {wan(result.line_disbursed)} / "
             f"{wan(result.line_amount)}（{percent(result.line_share)}），余额 "
@@ -69,12 +64,11 @@ def funds_status(plan: PlanOption, now: NowOption = None) -> None:
     from taskflow.db import read_session
     from taskflow.services.funds import fund_status, percent, wan
 
-    cli = _base()
-    with cli.user_errors():
-        moment = cli._parse_now(now)
-        with read_session(cli._engine()) as session:
-            status = fund_status(session, plan=plan, now=moment, calendar=cli._calendar())
-        console = cli.console
+    with common.user_errors():
+        moment = common._parse_now(now)
+        with read_session(common._engine()) as session:
+            status = fund_status(session, plan=plan, now=moment, calendar=common._calendar())
+        console = common.console
         console.print(f"[bold]{status.plan_title}[/]（{status.plan_code}）资金情况，截至 "
                       f"{status.as_of}", soft_wrap=True, highlight=False)
         if not status.lines:
@@ -131,22 +125,21 @@ def bulletin_cmd(
     from taskflow.services.bulletin_render import FORMATS, render
     from taskflow.settings import get_settings
 
-    cli = _base()
-    with cli.user_errors():
+    with common.user_errors():
         kind = (fmt or (output.suffix.lstrip(".") if output and output.suffix else "html"))
         kind = kind.lower()
         if kind not in FORMATS:
-            raise cli.UserError.single(f"不支持的格式「{kind}」：可选 html、xlsx、pdf",
+            raise UserError.single(f"不支持的格式「{kind}」：可选 html、xlsx、pdf",
                                        field="--format")
         if output is not None and output.suffix and output.suffix.lstrip(".").lower() != kind:
-            raise cli.UserError.single(f"-o {output} 的扩展名与 --format {kind} 不一致",
+            raise UserError.single(f"-o {output} 的扩展名与 --format {kind} 不一致",
                                        field="-o")
-        moment = cli._parse_now(now)
-        with read_session(cli._engine()) as session:
+        moment = common._parse_now(now)
+        with read_session(common._engine()) as session:
             bulletin = build_bulletin(session, plan=plan, period=period, now=moment,
-                                      calendar=cli._calendar())
+                                      calendar=common._calendar())
         target = output or Path(f"{plan}-{bulletin.period.code}.{kind}")
         path = render(bulletin, target, fmt=kind, font=get_settings().pdf_font)
         for line in bulletin.summary_lines():
-            cli.console.print(line, soft_wrap=True, highlight=False)
-        cli.err_console.print(f"已写入 {path}", highlight=False, soft_wrap=True)
+            common.console.print(line, soft_wrap=True, highlight=False)
+        common.err_console.print(f"已写入 {path}", highlight=False, soft_wrap=True)

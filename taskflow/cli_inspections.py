@@ -13,21 +13,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from taskflow import cli_common as common
+from taskflow.cli_common import NowOption
+
 inspections_app = typer.Typer(no_args_is_help=True,
                               help="Inspections: 季度检查、半年通报、年底考核; findings and 整改.")
 
 KIND_LABELS = {"inspection": "检查", "bulletin": "通报", "assessment": "考核"}
 RESULT_LABELS = {"pass": "合格", "fail": "不合格", "note": "记录"}
 
-NowOption = Annotated[str | None, typer.Option(
-    "--now", help="Pretend it is this instant (ISO date/datetime; default: now).")]
 ActorOpt = Annotated[str | None, typer.Option("--as", help="Who records (for the audit trail).")]
-
-
-def _base():
-    from taskflow import cli
-
-    return cli
 
 
 @inspections_app.command("plan")
@@ -46,12 +41,11 @@ def inspections_plan(
     from taskflow.services.inspections import generate_rounds
     from taskflow.settings import get_settings
 
-    cli = _base()
-    with cli.user_errors():
-        moment = cli._parse_now(now)
+    with common.user_errors():
+        moment = common._parse_now(now)
         the_year = year or moment.astimezone(get_settings().tz).year
-        with write_session(cli._engine(), dry_run=dry_run) as session:
-            views = generate_rounds(session, year=the_year, calendar=cli._calendar(),
+        with write_session(common._engine(), dry_run=dry_run) as session:
+            views = generate_rounds(session, year=the_year, calendar=common._calendar(),
                                     now=moment, plan_code=plan)
             table = Table(title=f"{the_year} 年检查安排" + ("（预览）" if dry_run else ""))
             for column in ("方案", "轮次", "类型", "名称", "日期", "通知日", "范围", "抽查",
@@ -76,14 +70,14 @@ def inspections_plan(
                     f"{len(scope.get('villages', []))}村",
                     sample,
                     "、".join(f"{k}×{v}" for k, v in inspectors.items()) or "—")
-        cli.console.print(table)
+        common.console.print(table)
         made = sum(v.created for v in views)
         notices = sum(v.notices for v in views)
-        cli.console.print(f"{len(views)} 轮，新建 {made} 轮，写入通知 {notices} 条"
+        common.console.print(f"{len(views)} 轮，新建 {made} 轮，写入通知 {notices} 条"
                           + ("（预览，未写入）" if dry_run else ""))
         for view in views:
             if view.unassigned:
-                cli.err_console.print(
+                common.err_console.print(
                     f"[yellow]warning:[/] {view.round.code}: 无可分配的检查人员（不得检查本单位）："
                     f"{'、'.join(view.unassigned)}", highlight=False)
 
@@ -116,10 +110,9 @@ def inspections_record(
     from taskflow.services import inspections
     from taskflow.services.queries import find_unit
 
-    cli = _base()
-    with cli.user_errors():
-        moment = cli._parse_now(now)
-        with write_session(cli._engine()) as session:
+    with common.user_errors():
+        moment = common._parse_now(now)
+        with write_session(common._engine()) as session:
             if item is None:
                 the_plan, row = inspections.find_round(session, plan, round_ref)
                 target = find_unit(session, unit)
@@ -128,19 +121,19 @@ def inspections_record(
                 table.add_column("验收标准")
                 for entry in inspections.round_checklist(session, the_plan, row, target.id):
                     table.add_row(entry.key, entry.text)
-                cli.console.print(table)
+                common.console.print(table)
                 return
             if result is None:
                 raise UserError.single("使用 --item 时必须给出 --result（pass / fail / note）")
             out = inspections.record_finding(
                 session, plan_code=plan, round_ref=round_ref, unit=unit, item=item,
-                result=result, note=note, photo=photo, calendar=cli._calendar(), now=moment,
-                actor=actor or cli._actor())
-            cli.console.print(f"{round_ref} {unit} {item}：{RESULT_LABELS[result]}"
+                result=result, note=note, photo=photo, calendar=common._calendar(), now=moment,
+                actor=actor or common._actor())
+            common.console.print(f"{round_ref} {unit} {item}：{RESULT_LABELS[result]}"
                               + ("" if out.created else "（已更正）"))
             if out.rectification is not None:
                 task = out.rectification
-                cli.console.print(f"整改任务 {task.code}：{task.title}，"
+                common.console.print(f"整改任务 {task.code}：{task.title}，"
                                   f"期限 {task.due_on.isoformat() if task.due_on else '—'}")
 
 
@@ -158,12 +151,11 @@ def inspections_assess(
     from taskflow.inspections import PART_LABELS
     from taskflow.services.inspections import assess, write_score_sheet
 
-    cli = _base()
-    with cli.user_errors():
+    with common.user_errors():
         if output is not None and output.suffix.lower() != ".xlsx":
             raise UserError.single(f"--output {output}：考核表须为 .xlsx 文件")
-        moment = cli._parse_now(now)
-        with read_session(cli._engine()) as session:
+        moment = common._parse_now(now)
+        with read_session(common._engine()) as session:
             the_plan, weights, scores = assess(session, plan_code=plan, now=moment, year=year)
         the_year = year or the_plan.year
         parts = [p for p in PART_LABELS if weights.get(p)]
@@ -175,8 +167,8 @@ def inspections_assess(
             table.add_row(str(score.rank), score.name,
                           *(f"{score.points[p]}" if p in score.points else "—" for p in parts),
                           f"{score.total}")
-        cli.console.print(table)
+        common.console.print(table)
         if output is not None:
             write_score_sheet(output, plan=the_plan, year=the_year, weights=weights,
                               scores=scores)
-            cli.console.print(f"考核表 → {output}")
+            common.console.print(f"考核表 → {output}")

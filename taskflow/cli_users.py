@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from taskflow import cli_common as common
 from taskflow.errors import UserError
 
 user_app = typer.Typer(no_args_is_help=True,
@@ -19,12 +20,6 @@ user_app = typer.Typer(no_args_is_help=True,
 
 ROLE_HELP = ("admin (全部), coordinator (协调员: --plan 或 --unit 牵头办公室), member (单位成员: "
              "--unit), leader (领导: 查看 --unit 辖区，省略则全部), inspector (检查人员)")
-
-
-def _base():
-    from taskflow import cli
-
-    return cli
 
 
 def _read_password(password_stdin: bool, *, confirm: bool = True) -> str:
@@ -60,17 +55,16 @@ def user_add(
     from taskflow.db import write_session
     from taskflow.services.users import add_user, grant
 
-    cli = _base()
-    with cli.user_errors():
+    with common.user_errors():
         password = _read_password(password_stdin)
-        now = cli._parse_now(None)
-        with write_session(cli._engine()) as session:
+        now = common._parse_now(None)
+        with write_session(common._engine()) as session:
             user = add_user(session, username=username, display_name=name, password=password,
-                            actor=cli._actor(), now=now)
+                            actor=common._actor(), now=now)
             for each in role:
-                grant(session, user=user, role=each, unit=unit, plan=plan, actor=cli._actor(),
+                grant(session, user=user, role=each, unit=unit, plan=plan, actor=common._actor(),
                       now=now)
-        cli.console.print(f"已创建用户 {username}（{'、'.join(role)}）")
+        common.console.print(f"已创建用户 {username}（{'、'.join(role)}）")
 
 
 @user_app.command("grant")
@@ -84,11 +78,10 @@ def user_grant(
     from taskflow.db import write_session
     from taskflow.services.users import find_user, grant
 
-    cli = _base()
-    with cli.user_errors(), write_session(cli._engine()) as session:
+    with common.user_errors(), write_session(common._engine()) as session:
         grant(session, user=find_user(session, username), role=role, unit=unit, plan=plan,
-              actor=cli._actor(), now=cli._parse_now(None))
-    cli.console.print(f"已授予 {username} 角色 {role}")
+              actor=common._actor(), now=common._parse_now(None))
+    common.console.print(f"已授予 {username} 角色 {role}")
 
 
 @user_app.command("passwd")
@@ -97,17 +90,16 @@ def user_passwd(username: str, password_stdin: PasswordStdin = False) -> None:
     from taskflow.db import write_session
     from taskflow.services.users import find_user, set_password
 
-    cli = _base()
-    with cli.user_errors():
+    with common.user_errors():
         password = _read_password(password_stdin)
-        with write_session(cli._engine()) as session:
+        with write_session(common._engine()) as session:
             set_password(session, user=find_user(session, username), password=password,
-                         actor=cli._actor(), now=cli._parse_now(None))
+                         actor=common._actor(), now=common._parse_now(None))
     if username == "admin":  # the password `taskflow init` printed is no longer valid
         from taskflow.settings import get_settings
 
         (get_settings().data_dir / "initial_admin_password").unlink(missing_ok=True)
-    cli.console.print(f"已更新 {username} 的密码")
+    common.console.print(f"已更新 {username} 的密码")
 
 
 @user_app.command("token")
@@ -119,10 +111,9 @@ def user_token(
     from taskflow.db import write_session
     from taskflow.services.users import create_api_token, find_user
 
-    cli = _base()
-    with cli.user_errors(), write_session(cli._engine()) as session:
+    with common.user_errors(), write_session(common._engine()) as session:
         token = create_api_token(session, user=find_user(session, username), name=name,
-                                 actor=cli._actor(), now=cli._parse_now(None))
+                                 actor=common._actor(), now=common._parse_now(None))
     print(token)
 
 
@@ -135,11 +126,10 @@ def user_revoke_token(
     from taskflow.db import write_session
     from taskflow.services.users import find_user, revoke_api_tokens
 
-    cli = _base()
-    with cli.user_errors(), write_session(cli._engine()) as session:
+    with common.user_errors(), write_session(common._engine()) as session:
         count = revoke_api_tokens(session, user=find_user(session, username), name=name,
-                                  actor=cli._actor(), now=cli._parse_now(None))
-    cli.console.print(f"已吊销 {username} 的 {count} 个令牌（{name}）")
+                                  actor=common._actor(), now=common._parse_now(None))
+    common.console.print(f"已吊销 {username} 的 {count} 个令牌（{name}）")
 
 
 @user_app.command("list")
@@ -150,8 +140,7 @@ def user_list() -> None:
     from taskflow.db import read_session
     from taskflow.models import Membership, Plan, Unit, User
 
-    cli = _base()
-    with cli.user_errors(), read_session(cli._engine()) as session:
+    with common.user_errors(), read_session(common._engine()) as session:
         table = Table(title="用户")
         for column in ("用户名", "姓名", "角色", "启用", "最近登录"):
             table.add_column(column)
@@ -166,4 +155,4 @@ def user_list() -> None:
                           "是" if user.active else "否",
                           user.last_login_at.isoformat(timespec="minutes")
                           if user.last_login_at else "—")
-    cli.console.print(table)
+    common.console.print(table)
