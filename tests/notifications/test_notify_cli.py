@@ -3,27 +3,11 @@ taskflow/cli.py registers them (with its error handling: a user's mistake exits 
 
 from __future__ import annotations
 
-from functools import wraps
-
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from notifications import cli as notify_cli
-from taskflow.errors import UserError
 from tests.notifications.helpers import T0, add_rows, by_id
 from tests.notifications.servers import free_port
-
-
-def _wrap(function):
-    @wraps(function)
-    def command(**kwargs):
-        try:
-            function(**kwargs)
-        except UserError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
-    return command
 
 
 @pytest.fixture
@@ -34,8 +18,7 @@ def cli(engine, db_url, monkeypatch, tmp_path):
     monkeypatch.setenv("TASKFLOW_NOTIFY_QUIET_HOURS", "off")
     monkeypatch.setenv("COLUMNS", "200")
     get_settings.cache_clear()
-    app = typer.Typer(no_args_is_help=True)
-    notify_cli.register(app, _wrap)
+    from taskflow.cli import app  # the real command line: a UserError is exit code 2
 
     def invoke(*args):
         get_settings.cache_clear()

@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from functools import wraps
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from notifications import cli as notify_cli
 from notifications.channels import build_channel
 from notifications.channels.email import EmailChannel
 from notifications.dispatch import dispatch
@@ -202,16 +199,6 @@ def test_starttls_never_falls_back_to_plain_text(smtp_server, make_settings):
 # -- taskflow notify test -------------------------------------------------------------------
 
 
-def _wrap(function):  # as taskflow/cli.py does: a UserError is printed, exit code 2
-    @wraps(function)
-    def command(**kwargs):
-        try:
-            function(**kwargs)
-        except UserError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
-    return command
-
 
 @pytest.fixture
 def notify(monkeypatch, starttls):
@@ -222,8 +209,7 @@ def notify(monkeypatch, starttls):
     monkeypatch.setenv("TASKFLOW_SMTP_PORT", str(starttls.port))
     monkeypatch.setenv("TASKFLOW_SMTP_TIMEOUT", "5")
     monkeypatch.setenv("COLUMNS", "200")
-    app = typer.Typer(no_args_is_help=True)
-    notify_cli.register(app, _wrap)
+    from taskflow.cli import app  # the real command line: a UserError is exit code 2
 
     def invoke(ca_file):
         monkeypatch.setenv("TASKFLOW_SMTP_CA_FILE", str(ca_file))
