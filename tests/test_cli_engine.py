@@ -34,6 +34,8 @@ def test_illegal_and_foreign_actions_are_user_errors(cli):
     assert "理由" in cli("task", "cancel", "demo", "2", "--reason", " ", code=2)
     assert "应晚于" in cli("task", "extend", "demo", "2", "--to", "2025-01-01", "--reason",
                          "x", code=2)
+    assert "超出允许范围" in cli("task", "extend", "demo", "2", "--to", "9999-12-31",
+                              "--reason", "x", code=2)
 
 
 def test_extension_is_kept_when_the_same_plan_is_imported_again(cli):

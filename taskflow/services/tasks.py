@@ -22,6 +22,9 @@ from taskflow.models import AuditEvent, Plan, ProgressReport, Task, TaskUnit, Un
 from taskflow.rules import transition
 from taskflow.services.plans import day_end
 
+# A new deadline outside these is a typo (the pages' date inputs, the API and the CLI agree).
+EXTEND_FIRST_DAY, EXTEND_LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+
 
 def find_task(session: Session, plan_code: str, code: str) -> Task:
     task = session.exec(select(Task).join(Plan, Plan.id == Task.plan_id).where(
@@ -154,6 +157,10 @@ def extend(session: Session, task: Task, *, due_on: date, reason: str, actor: st
         raise UserError.single("延期需要说明理由")
     if task.due_on is not None and due_on <= task.due_on:
         raise UserError.single(f"新期限 {due_on} 应晚于原期限 {task.due_on}")
+    if not EXTEND_FIRST_DAY <= due_on <= EXTEND_LAST_DAY:
+        # 9999-12-31 would overflow the deadline arithmetic (working days after it)
+        raise UserError.single(f"新期限 {due_on} 超出允许范围（{EXTEND_FIRST_DAY.year}–"
+                               f"{EXTEND_LAST_DAY.year} 年）")
     plan = session.get(Plan, task.plan_id)
     return _apply(session, task, "extend", actor=actor, now=now, note=reason, values={
         "due_on": due_on, "due_at": day_end(due_on, ZoneInfo(plan.timezone)),

@@ -103,6 +103,9 @@ def test_extend_needs_a_later_day_and_a_reason(signed_in, engine):
     bad_day = coord.submit(f"/tasks/{tid}", f"/tasks/{tid}/extend",
                            {"due_on": "下个月", "reason": "汛期"})
     assert bad_day.status_code == 422 and "新期限应为日期" in bad_day.text
+    far = coord.submit(f"/tasks/{tid}", f"/tasks/{tid}/extend",
+                       {"due_on": "9999-12-31", "reason": "汛期"})
+    assert far.status_code == 422 and "超出允许范围" in far.text
     assert task_row(engine, tid).due_on == date(2025, 12, 31)
     ok = coord.submit(f"/tasks/{tid}", f"/tasks/{tid}/extend",
                       {"due_on": "2026-01-31", "reason": "汛期影响"})
