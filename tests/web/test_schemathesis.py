@@ -2,7 +2,8 @@
 
 Every operation gets generated requests, valid (positive) and invalid (negative), sent to the
 ASGI app with a valid bearer token: random IDs, and again with the IDs of a plan, a task and
-a unit the token's user sees, so the bodies of progress reports reach the service layer.
+a unit the token's user sees (and of an attachment of the task), so the bodies of progress
+reports and of the coordinator's actions reach the service layer.
 No response may be a server error, and each must match the documented status codes, content
 type and schema. SQLite only (this checks the API code, and it must stay fast: the examples
 per operation and mode are few).
@@ -25,8 +26,9 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy import select, update
 
 from taskflow.db import read_session, write_session
-from taskflow.models import Plan, Task, Unit, User
+from taskflow.models import Attachment, Plan, Task, Unit, User
 from taskflow.services.users import create_api_token
+from taskflow.web import uploads
 
 EXAMPLES = 25  # per operation, per mode
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
@@ -50,6 +52,12 @@ def token(app, engine) -> str:
         session.execute(update(Task).where(Task.code.in_(["1", "2", "2.1"]))
                         .values(state="active"))
         coord = session.scalars(select(User).where(User.username == "coord")).one()
+        task = session.scalars(select(Task).where(Task.code == "2")).one()
+        checked = uploads.check_file("验收报告.pdf", b"%PDF-1.4\n%%EOF\n", max_bytes=1024)
+        rows, _ = uploads.store([checked], data_dir=app.state.settings.data_dir,
+                                task_id=task.id, unit_id=None, report_id=None,
+                                uploader="test", now=NOW)
+        session.add_all(rows)  # an evidence file, for GET /api/attachments/{id}
         return create_api_token(session, user=coord, name="fuzz", actor="test", now=NOW)
 
 
@@ -57,7 +65,8 @@ def _known_ids(engine) -> dict[str, int]:
     with read_session(engine) as session:
         return {"plan_id": session.scalars(select(Plan.id).where(Plan.code == "demo")).one(),
                 "task_id": session.scalars(select(Task.id).where(Task.code == "2")).one(),
-                "unit_id": session.scalars(select(Unit.id).where(Unit.code == "t.lyj")).one()}
+                "unit_id": session.scalars(select(Unit.id).where(Unit.code == "t.lyj")).one(),
+                "attachment_id": session.scalars(select(Attachment.id)).one()}
 
 
 def _run(operation, auth: dict[str, str], mode: GenerationMode,
@@ -83,7 +92,7 @@ def test_api_has_no_server_error_and_keeps_its_schema(app, engine, token):
     auth = {"Authorization": f"Bearer {token}"}
     known = _known_ids(engine)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 10
+    assert len(operations) == 18
     calls = 0
     for operation in operations:
         names = {p.name for p in operation.path_parameters}

@@ -4,7 +4,7 @@ JSON, and turning rows into the public models."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -13,12 +13,13 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from taskflow.errors import UserError
-from taskflow.models import Plan, ProgressReport, Task, TaskUnit, Unit
+from taskflow.models import Attachment, Plan, ProgressReport, Task, TaskUnit, Unit
 from taskflow.rules import STATE_LABELS, IllegalTransition
 from taskflow.services.lights import LIGHT_LABELS, latest_progress, lights
 from taskflow.web.access import Viewer
 from taskflow.web.api.schemas import (
     MAX_ID,
+    AttachmentPublic,
     ErrorPublic,
     LightCounts,
     MilestonePublic,
@@ -38,21 +39,21 @@ Limit = Annotated[int, Query(ge=1, le=200, description="每页条数（1–200�
 Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="跳过的条数")]
 
 
-def _error(description: str) -> dict[str, Any]:
+def error_response(description: str) -> dict[str, Any]:
     return {"model": ErrorPublic, "description": description}
 
 
 # Responses every authenticated endpoint may give, for the OpenAPI document.
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: _error("缺少 API 令牌，或令牌无效、已吊销"),
-    404: _error("不存在，或不在当前用户的可见范围内（越权访问会被记入审计日志）"),
-    429: _error("请求过于频繁（每个令牌每分钟的次数有上限）；Retry-After 给出应等待的秒数"),
+    401: error_response("缺少 API 令牌，或令牌无效、已吊销"),
+    404: error_response("不存在，或不在当前用户的可见范围内（越权访问会被记入审计日志）"),
+    429: error_response("请求过于频繁（每个令牌每分钟的次数有上限）；Retry-After 给出应等待的秒数"),
 }
 ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
-    400: _error("请求体无法解析（不是 UTF-8 编码的 JSON）"),
-    403: _error("可以查看但无权代表承办单位操作（如领导、检查人员）"),
-    409: _error("任务当前状态不允许此操作（如未启动的任务不能报送）"),
+    400: error_response("请求体无法解析（不是 UTF-8 编码的 JSON）"),
+    403: error_response("可以查看但无权代表承办单位操作（如领导、检查人员）"),
+    409: error_response("任务当前状态不允许此操作（如未启动的任务不能报送）"),
 }
 
 
@@ -68,17 +69,23 @@ def calendar_of(request: Request):
     return calendar
 
 
-def user_error(exc: UserError, *, field: str | None = None) -> HTTPException:
+def user_error(exc: UserError, *, field: str | None = None,
+               rename: Mapping[str, str | None] | None = None,
+               conflict: bool = False) -> HTTPException:
     """A service's UserError as the API's error list: 409 for a state that does not allow
-    the action, 422 for bad input; ``field`` locates problems that name no field."""
+    the action (an IllegalTransition, or any refusal when ``conflict``), 422 for bad input;
+    ``field`` locates problems that name no field, ``rename`` maps the services' field
+    labels (Chinese, for the pages) to the body's field names (None: the whole body)."""
+    conflict = conflict or isinstance(exc, IllegalTransition)
     items = []
     for problem in exc.problems:
-        name = problem.field.lstrip("-").replace("-", "_") if problem.field else field
+        if problem.field and rename and problem.field in rename:
+            name = rename[problem.field]
+        else:
+            name = problem.field.lstrip("-").replace("-", "_") if problem.field else field
         items.append({"loc": ["body", name] if name else ["body"], "msg": problem.message,
-                      "type": "state_conflict" if isinstance(exc, IllegalTransition)
-                      else "user_error"})
-    return HTTPException(status_code=409 if isinstance(exc, IllegalTransition) else 422,
-                         detail=items)
+                      "type": "state_conflict" if conflict else "user_error"})
+    return HTTPException(status_code=409 if conflict else 422, detail=items)
 
 
 def visible_task(session: Session, request: Request, viewer: Viewer, task_id: int) -> Task:
@@ -166,6 +173,14 @@ def report_public(report: ProgressReport, units: dict[int, Unit]) -> ReportPubli
 def reports_public(session: Session, reports: Sequence[ProgressReport]) -> list[ReportPublic]:
     units = _units(session, [r.unit_id for r in reports])
     return [report_public(r, units) for r in reports]
+
+
+def attachments_public(session: Session, rows: Sequence[Attachment]) -> list[AttachmentPublic]:
+    units = _units(session, [a.unit_id for a in rows])
+    return [AttachmentPublic(id=a.id, task_id=a.task_id, report_id=a.report_id,
+                             unit=unit_ref(units.get(a.unit_id)), filename=a.filename,
+                             content_type=a.content_type, size=a.size, sha256=a.sha256,
+                             uploaded_at=a.uploaded_at) for a in rows]
 
 
 def tasks_public(session: Session, tasks: Sequence[Task], *, now: datetime, calendar,

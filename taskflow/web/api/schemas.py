@@ -16,6 +16,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
+from taskflow.services.tasks import EXTEND_FIRST_DAY, EXTEND_LAST_DAY
+
 MAX_ID = 2**31 - 1  # PostgreSQL integer: a larger ID cannot exist (and must not reach SQL)
 
 
@@ -220,6 +222,98 @@ class SubmitCreate(BaseModel):
     unit_id: ReportId | None = Field(default=None, description="提交单位 ID；可省略（同上）")
     note: Annotated[Text, Field(max_length=4000)] | None = Field(
         default=None, description="办结说明（整改任务必填，或先报送带说明的进度）")
+
+
+# -- coordinators' actions -----------------------------------------------------------------
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("不能为空或只有空白")
+    return value
+
+
+UnitId = Annotated[int, Field(ge=1, le=MAX_ID)]
+Reason = Annotated[Text, Field(min_length=1, max_length=2000), AfterValidator(_not_blank)]
+# A new deadline within the years the task service accepts (2000–2100).
+FIRST_DAY, LAST_DAY = EXTEND_FIRST_DAY, EXTEND_LAST_DAY
+
+
+class AcceptCreate(BaseModel):
+    """验收通过：任务办结。"""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: Annotated[Text, Field(max_length=2000)] | None = Field(
+        default=None, description="验收意见（可省略）")
+
+
+class ReturnCreate(BaseModel):
+    """退回：承办单位需继续办理。"""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"reason": "佐证材料不全，请补充花名册"}]})
+
+    reason: Reason = Field(description="退回理由（必填）")
+
+
+class ExtendCreate(BaseModel):
+    """延期：新期限须晚于原期限；督办级别从新期限重新计算。"""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"due_on": "2025-09-30", "reason": "受汛期影响，经县政府同意延期"}]})
+
+    due_on: Annotated[date, Field(ge=FIRST_DAY, le=LAST_DAY)] = Field(
+        description="新期限（YYYY-MM-DD，方案时区），须晚于原期限，"
+                    "在 2000-01-01 至 2100-12-31 之间")
+    reason: Reason = Field(description="延期理由（必填）")
+
+
+class CancelCreate(BaseModel):
+    """撤销任务。"""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason = Field(description="撤销理由（必填）")
+
+
+class AssignCreate(BaseModel):
+    """调整承办单位：以列出的牵头单位和责任单位替换原有的（配合单位不变）。"""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"lead": [3], "responsible": [4, 5]}]})
+
+    lead: Annotated[list[UnitId], Field(min_length=1, max_length=50)] = Field(
+        description="牵头单位 ID（至少一个，按列出的顺序）")
+    responsible: Annotated[list[UnitId], Field(max_length=50)] = Field(
+        default_factory=list, description="责任单位 ID（可为空；与牵头单位重复的忽略）")
+
+
+class SuperviseCreate(BaseModel):
+    """督办：向牵头单位负责人和联络员发送督办通知（附报送链接）。"""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"note": "请于本周五前报送整改进展"}]})
+
+    note: Annotated[Text, Field(max_length=500)] | None = Field(
+        default=None, description="督办意见（可省略，最多 500 字）")
+
+
+class AttachmentPublic(BaseModel):
+    id: int
+    task_id: int
+    report_id: int | None = Field(description="所属进度报送的 ID（随办结提交的附件为空）")
+    unit: UnitRef | None = Field(description="上传单位")
+    filename: str = Field(description="文件名（上传时的名称）")
+    content_type: str = Field(description="文件类型（MIME）")
+    size: int = Field(description="大小（字节）")
+    sha256: str = Field(description="内容的 SHA-256（十六进制）")
+    uploaded_at: datetime = Field(description="上传时间（UTC）")
+
+
+class AttachmentsPublic(BaseModel):
+    data: list[AttachmentPublic]
+    count: int = Field(description="附件总数")
 
 
 class ErrorItem(BaseModel):
