@@ -13,7 +13,7 @@ wins)::
 Kinds: assigned, ack_chase, due_soon, due_today, overdue, escalation (the engine's),
 supervision (a coordinator's 督办 sent by hand from the task page), digest
 (one contact's messages of a day), inspection_notice and inspector_list (inspection rounds,
-taskflow.services.inspections; the round's own kind, inspection/bulletin/assessment, is
+taskflow.services.inspection_rounds; the round's own kind, inspection/bulletin/assessment, is
 ``round_kind``), bulletin, test (``taskflow notify test``).
 
 Templates see the outbox row's payload (plan_title, task_title, due_on, days, level,
@@ -78,11 +78,11 @@ CONTEXT_DEFAULTS: dict[str, Any] = {
     "lead_units": [], "responsible_units": [], "link": None, "sign_name": None,
     "items": [], "day": None, "title": None, "units": [], "inspectors": [], "note": None,
     "period": None, "figures": {}, "late_units": [], "text": None, "code": None,
-    # inspection rounds (taskflow.services.inspections): notices and inspectors' lists
+    # inspection rounds (taskflow.services.inspection_rounds): notices and inspectors' lists
     "round_kind": None, "round_code": None, "cycle_code": None, "scheduled_on": None,
     "notice_on": None, "notice_days": None, "period_start": None, "period_end": None,
     "unit": None, "unit_code": None, "checklist": [], "targets": [],
-    # funds (taskflow.services.funds): a line behind its disbursement schedule
+    # funds (taskflow.services.fund_lags): a line behind its disbursement schedule
     "line_code": None, "line_source": None, "line_note": None, "amount": None,
     "disbursed": None, "balance": None, "share": None, "planned_share": None,
     "checkpoint": None, "disburse_by": None,

@@ -304,7 +304,7 @@ def queue_bulletin(session: Session, *, bulletin: Bulletin, now: datetime,
     from sqlalchemy import func
 
     from taskflow.models import Notification
-    from taskflow.services.funds import _outbox_insert
+    from taskflow.services.fund_lags import _outbox_insert
     from taskflow.services.recipients import Directory
 
     if len(bulletin.plan_codes) != 1:

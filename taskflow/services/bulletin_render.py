@@ -25,7 +25,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from taskflow.errors import UserError
 from taskflow.services.bulletin import Bulletin
-from taskflow.services.funds import FundStatus, percent, wan
+from taskflow.services.fund_rules import percent, wan
+from taskflow.services.funds import FundStatus
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 FORMATS = ("html", "xlsx", "pdf")

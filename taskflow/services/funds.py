@@ -1,37 +1,28 @@
-"""Funds (资金): budget lines, disbursements (拨付), balances, the disbursement-lag alert, rules.
+"""Funds (资金): budget lines, disbursements (拨付), balances, lags and rules by plan.
 
 - A plan's budget is its plan-level fund lines by source (篇2: 2490.96万元 = 230万 财政 +
   2260.96万 社会); when it has none, the task lines are the budget. Allocations are the lines
   that fund a task. Disbursements (``Disbursement``) are recorded against a line with
   ``record_disbursement`` (``taskflow funds disburse``) or stated by the plan file
-  (``disbursed:``, 篇3's 1079.4813万元), and the balance is budget minus disbursed.
-- A line may have a deadline (``disburse_by``: "6月底前补助到位") and a schedule of planned
-  cumulative shares. A line is behind when a checkpoint has passed and the disbursed share
-  falls short of it by more than the plan policy's ``behind_threshold`` (any shortfall at a
-  100% checkpoint: the money was due in full). The sweep then writes reminders and
-  escalations (kind ``fund_lag``) with the plan's policy, as for an overdue task: the lag
-  counts from the missed checkpoint, reminders every ``overdue_every`` (working) days,
-  escalation steps after their ``after`` days; keys are unique per line, checkpoint, slot,
-  level, recipient and channel, so a second sweep writes nothing.
-- Plan rules (篇4: 到户资金不低于到县总额的70%) are measured on tagged disbursements.
+  (``disbursed:``, 篇3's 1079.4813万元, ``sync_stated_disbursements``), and the balance is
+  budget minus disbursed.
+- ``fund_status``: each line's share against its schedule (behind or overdue by the rules of
+  taskflow.services.fund_rules) and the plan rules (篇4: 到户资金不低于到县总额的70%),
+  measured on tagged disbursements.
 
-The rule functions at the top are pure (plain values in, plain values out); the rest are
-services over a caller's session (nothing commits here).
+Services over a caller's session (nothing commits here); the sweep's reminders for lagging
+lines are taskflow.services.fund_lags.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from taskflow.errors import NotFound, Problem, UserError
@@ -39,7 +30,6 @@ from taskflow.models import (
     AuditEvent,
     Disbursement,
     FundLine,
-    Notification,
     Plan,
     PlanRule,
     Task,
@@ -47,154 +37,22 @@ from taskflow.models import (
     Unit,
 )
 from taskflow.plans.schema import PolicySpec
-from taskflow.rules import Action, Clock, Days, out_of_quiet_hours
+from taskflow.rules import Days
+from taskflow.services.fund_rules import (
+    CENT,
+    disbursement_lag,
+    parse_amount,
+    percent,
+    planned_share_on,
+    wan,
+)
 
-WAN = Decimal(10_000)
-YI = Decimal(100_000_000)
-CENT = Decimal("0.01")
 SOURCE_LABELS = {"central": "中央", "provincial": "省级", "municipal": "市级", "county": "县(区)级",
                  "township": "乡镇", "government": "财政", "social": "社会", "other": "其他"}
 STATUS_LABELS = {"done": "已拨付完毕", "overdue": "逾期未拨付到位", "behind": "拨付滞后",
                  "ok": "正常", "untracked": "未设拨付期限"}
 RULE_KIND_LABELS = {"min_share": "不低于", "max_share": "不高于", "min_amount": "不少于"}
 STATED_BY_PLAN = "plan file"
-KIND = "fund_lag"
-# Who hears of a lagging line that funds no task (no lead unit to remind).
-NO_TASK_RECIPIENTS = ("office.coordinator", "issuer.head")
-
-
-# -- amounts ---------------------------------------------------------------------------------
-
-
-def parse_amount(text: str | Decimal | int, *, field: str = "--amount") -> Decimal:
-    """'12.5万' / '12.5万元' / '125000' / '125,000元' / '0.3亿' → Decimal yuan (2 places).
-
-    Full-width digits are accepted; a bad value is a UserError naming ``field``.
-    """
-    if isinstance(text, Decimal | int) and not isinstance(text, bool):
-        value = Decimal(text)
-    else:
-        raw = unicodedata.normalize("NFKC", str(text or "")).strip()
-        cleaned = re.sub(r"(?<=\d)[,，](?=\d{3})", "", raw).replace(" ", "")
-        m = re.fullmatch(r"([+-]?[0-9]+(?:\.[0-9]+)?)(万|亿)?(元)?", cleaned)
-        if not m:
-            raise UserError.single(f"「{text}」不是金额：请写 12.5万、12.5万元、125000 或 "
-                                   "125000元", field=field)
-        try:
-            value = Decimal(m[1]) * {"万": WAN, "亿": YI, None: Decimal(1)}[m[2]]
-        except InvalidOperation:  # pragma: no cover - the pattern admits only decimals
-            raise UserError.single(f"「{text}」不是金额", field=field) from None
-    if value <= 0:
-        raise UserError.single(f"金额必须大于 0（得到 {text}）", field=field)
-    if value != value.quantize(CENT):
-        raise UserError.single(f"「{text}」精确到分以下：金额最多到分（0.01 元）", field=field)
-    return value.quantize(CENT)
-
-
-def wan(amount: Decimal | None) -> str:
-    """Money as offices write it: 2490.96万元, 697亿元, 0万元."""
-    if amount is None:
-        return "—"
-    if abs(amount) >= YI:
-        return f"{_plain(amount / YI)}亿元"
-    return f"{_plain(amount / WAN)}万元"
-
-
-def _plain(value: Decimal) -> str:
-    text = format(value.quantize(Decimal("0.000001")).normalize(), "f")
-    return text if text != "-0" else "0"
-
-
-def percent(value: Decimal | None) -> str:
-    return "—" if value is None else f"{value.quantize(Decimal('0.1'))}%"
-
-
-# -- pure rules ------------------------------------------------------------------------------
-
-
-def checkpoints(schedule: Sequence[dict[str, Any]] | None, disburse_by: date | None
-                ) -> list[tuple[date, Decimal]]:
-    """The line's (day, planned cumulative share %) points, the deadline as 100%."""
-    points = [(date.fromisoformat(p["by"]), Decimal(str(p["share"]))) for p in schedule or ()]
-    if disburse_by is not None:
-        points.append((disburse_by, Decimal(100)))
-    return sorted(points)
-
-
-def planned_share_on(schedule: Sequence[dict[str, Any]] | None, disburse_by: date | None,
-                     day: date) -> Decimal | None:
-    """The share (%) of the line planned to be disbursed by the end of ``day``."""
-    planned = None
-    for by, share in checkpoints(schedule, disburse_by):
-        if by <= day:
-            planned = share if planned is None else max(planned, share)
-    return planned
-
-
-@dataclass(frozen=True)
-class Lag:
-    since: date  # the checkpoint that was missed (the lag counts from the day after)
-    planned: Decimal  # its planned share, %
-    actual: Decimal  # the disbursed share now, %
-    final: bool  # the checkpoint wanted all of it (the deadline)
-
-
-def disbursement_lag(*, amount: Decimal, disbursed: Decimal,
-                     schedule: Sequence[dict[str, Any]] | None, disburse_by: date | None,
-                     today: date, threshold: Decimal) -> Lag | None:
-    """Is the line behind its schedule on ``today``? The earliest missed checkpoint, if so.
-
-    A checkpoint on day D is met by the end of D, so the lag starts on D + 1. Disbursed
-    amounts only grow, so a line behind checkpoint D now was behind it every day since.
-    ``threshold`` (percentage points) is tolerated before a partial checkpoint, nothing
-    before a 100% one.
-    """
-    if amount <= 0:
-        return None
-    actual = disbursed * 100 / amount
-    for day, share in checkpoints(schedule, disburse_by):
-        if day >= today:
-            break
-        tolerance = Decimal(0) if share >= 100 else threshold
-        if share - actual > tolerance:
-            return Lag(day, share, actual.quantize(CENT), share >= 100)
-    return None
-
-
-def lag_actions(lag: Lag, *, now: datetime, today: date, policy: PolicySpec, days: Days,
-                clock: Clock, recipients: tuple[str, ...]) -> list[Action]:
-    """The reminder and the escalation due for a lag at ``now`` (the latest slot of each).
-
-    Reminders: the first working day after the missed checkpoint, then every
-    ``overdue_every`` days; escalation: the highest step of the policy's ladder whose
-    ``after`` days have passed. Like the task rules, a sweep after downtime sends where the
-    line stands, not every slot it missed.
-    """
-    actions: list[Action] = []
-    first = days.add(lag.since, 1)
-    behind = days.between(lag.since, today)
-    if clock.at(first) <= now:
-        every = policy.overdue_every
-        k = max(0, days.between(first, today) // every)
-        for slot in (k, k - 1):
-            if slot < 0:
-                continue
-            day = days.add(first, slot * every) if slot else first
-            if clock.at(day) <= now:
-                actions.append(Action(KIND, f"{lag.since.isoformat()}:lag{slot}", recipients,
-                                      days=behind))
-                break
-    reached = None
-    for step in policy.escalation:
-        day = days.add(lag.since, max(step.after, 1))
-        if clock.at(day) > now:
-            break
-        reached = step
-    if reached is not None:
-        actions.append(Action(KIND, f"{lag.since.isoformat()}:esc{reached.level}",
-                              tuple(reached.to), level=reached.level, days=behind,
-                              consequence=reached.consequence))
-    return actions
 
 
 # -- status ----------------------------------------------------------------------------------
@@ -588,117 +446,3 @@ def sync_stated_disbursements(session: Session, plan: Plan, resolved, report, *,
     if not report.created:
         report.other_changes.append(f"方案文件所列已拨付：{len(wanted)} 笔"
                                     f"（原为 {len(have)} 笔）")
-
-
-# -- the sweep's pass over lagging lines -----------------------------------------------------
-
-
-@dataclass
-class LagReport:
-    lines: int = 0  # lines with a deadline or schedule looked at
-    behind: int = 0  # of them, behind at now
-    messages: dict[str, int] = field(default_factory=dict)  # by kind
-    unreachable: int = 0
-
-
-def _outbox_insert(dialect_name: str):
-    table = Notification.__table__
-    statement = (postgresql.insert(table) if dialect_name == "postgresql" else
-                 sqlite.insert(table) if dialect_name == "sqlite" else insert(table))
-    return statement.on_conflict_do_nothing(index_elements=["key"])
-
-
-def sweep_fund_lags(session: Session, *, now: datetime, calendar, directory,
-                    plan_ids: Sequence[int] | None = None) -> LagReport:
-    """Reminders and escalations for lines behind their disbursement schedule at ``now``.
-
-    Set-based: one query for the tracked lines, one for their payments, one for the funded
-    tasks' units; outbox rows go in with ON CONFLICT DO NOTHING on their keys.
-    """
-    report = LagReport()
-    f = FundLine.__table__.c
-    query = select(FundLine).where((f.disburse_by.is_not(None))
-                                   | (f.disburse_schedule.is_not(None)))
-    if plan_ids:
-        query = query.where(f.plan_id.in_(list(plan_ids)))
-    lines = list(session.exec(query).all())
-    report.lines = len(lines)
-    if not lines:
-        return report
-    d = Disbursement.__table__.c
-    paid: dict[int, Decimal] = {}
-    for line_id, amount in session.execute(select(d.fund_line_id, d.amount).where(
-            d.fund_line_id.in_([ln.id for ln in lines]))).all():
-        paid[line_id] = paid.get(line_id, Decimal(0)) + _money(amount)
-    task_ids = [ln.task_id for ln in lines if ln.task_id]
-    units: dict[int, dict[str, tuple[int, ...]]] = {}
-    tasks: dict[int, Task] = {}
-    if task_ids:
-        tasks = {t.id: t for t in session.exec(select(Task).where(Task.id.in_(task_ids)))}
-        for link in session.exec(select(TaskUnit).where(TaskUnit.task_id.in_(task_ids))
-                                 .order_by(TaskUnit.position)).all():
-            by_role = units.setdefault(link.task_id, {})
-            by_role[link.role] = (*by_role.get(link.role, ()), link.unit_id)
-    plans = {p.id: p for p in session.exec(select(Plan).where(
-        Plan.id.in_({ln.plan_id for ln in lines}))).all()}
-    contexts: dict[int, tuple[PolicySpec, ZoneInfo, Clock, Days]] = {}
-    rows: list[dict[str, Any]] = []
-    for line in lines:
-        plan = plans[line.plan_id]
-        task = tasks.get(line.task_id) if line.task_id else None
-        if task is not None and (task.archived_at is not None or task.state == "cancelled"):
-            continue
-        if plan.id not in contexts:
-            policy = PolicySpec.model_validate(plan.policy or {})
-            tz = ZoneInfo(plan.timezone)
-            contexts[plan.id] = (policy, tz, Clock(tz, policy),
-                                 Days(calendar, calendar_days=policy.calendar_days))
-        policy, tz, clock, days = contexts[plan.id]
-        today = clock.today(now)
-        amount = _money(line.amount)
-        disbursed = paid.get(line.id, Decimal(0))
-        lag = disbursement_lag(amount=amount, disbursed=disbursed,
-                               schedule=line.disburse_schedule, disburse_by=line.disburse_by,
-                               today=today, threshold=policy.behind_threshold)
-        if lag is None:
-            continue
-        report.behind += 1
-        by_role = units.get(line.task_id, {}) if line.task_id else {}
-        notify = tuple(policy.notify) if by_role else NO_TASK_RECIPIENTS
-        payload = {
-            "plan_code": plan.code, "plan_title": plan.title, "line_code": line.code,
-            "line_source": SOURCE_LABELS.get(line.source, line.source),
-            "line_note": line.note, "amount": wan(amount), "disbursed": wan(disbursed),
-            "balance": wan(amount - disbursed), "share": percent(lag.actual),
-            "planned_share": percent(lag.planned), "checkpoint": lag.since.isoformat(),
-            "disburse_by": line.disburse_by.isoformat() if line.disburse_by else None,
-            "task_code": task.code if task else None,
-            "task_title": task.title if task else None,
-            "lead_units": directory.names(by_role.get("lead", ())),
-            "responsible_units": directory.names(by_role.get("responsible", ())),
-        }
-        not_before = out_of_quiet_hours(now, policy, tz)
-        for action in lag_actions(lag, now=now, today=today, policy=policy, days=days,
-                                  clock=clock, recipients=notify):
-            recipients = directory.resolve(action.recipients, units_by_role=by_role,
-                                           jurisdiction_id=plan.jurisdiction_id,
-                                           issuer_id=plan.issuer_id)
-            if not recipients:
-                report.unreachable += 1
-                continue
-            prefix = f"f{line.id}:{action.occurrence}:{action.kind}:L{action.level}:c"
-            for r in recipients:
-                rows.append({
-                    "key": f"{prefix}{r.contact_id}:{r.channel}", "plan_id": plan.id,
-                    "task_id": task.id if task else None, "contact_id": r.contact_id,
-                    "kind": KIND, "level": action.level, "channel": r.channel,
-                    "address": r.address,
-                    "payload": {**payload, "recipient": r.name, "days": action.days,
-                                "level": action.level, "consequence": action.consequence},
-                    "digest": False, "status": "pending", "created_at": now,
-                    "not_before": not_before, "attempts": 0})
-            name = "fund_escalation" if action.level else KIND
-            report.messages[name] = report.messages.get(name, 0) + 1
-    if rows:
-        session.connection().execute(_outbox_insert(session.connection().dialect.name), rows)
-    return report

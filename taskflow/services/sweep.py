@@ -243,8 +243,8 @@ def sweep(engine: Engine, *, now: datetime, calendar, batch_size: int = BATCH_SI
 def _fund_lags(engine: Engine, *, now: datetime, calendar, plan_ids: list[int] | None,
                directory: Directory | None, report: SweepReport) -> None:
     """Once the due tasks are done: fund lines behind their disbursement schedule
-    (taskflow.services.funds; their own transaction, keyed outbox rows like the tasks')."""
-    from taskflow.services.funds import sweep_fund_lags
+    (taskflow.services.fund_lags; their own transaction, keyed outbox rows like the tasks')."""
+    from taskflow.services.fund_lags import sweep_fund_lags
 
     started = time.perf_counter()
     with write_session(engine) as session:

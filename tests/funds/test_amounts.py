@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from taskflow.errors import UserError
-from taskflow.services.funds import parse_amount, percent, wan
+from taskflow.services.fund_rules import parse_amount, percent, wan
 
 
 @pytest.mark.parametrize(("text", "yuan"), [
