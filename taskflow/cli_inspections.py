@@ -38,7 +38,7 @@ def inspections_plan(
     Missing rounds are made (idempotent) and their notices written to the outbox.
     """
     from taskflow.db import write_session
-    from taskflow.services.inspections import generate_rounds
+    from taskflow.services.inspection_rounds import generate_rounds
     from taskflow.settings import get_settings
 
     with common.user_errors():
@@ -107,25 +107,26 @@ def inspections_record(
     """Record a finding (a failed item makes a 整改 task); without --item, the checklist."""
     from taskflow.db import write_session
     from taskflow.errors import UserError
-    from taskflow.services import inspections
+    from taskflow.services.inspection_findings import record_finding
+    from taskflow.services.inspection_rounds import find_round, round_checklist
     from taskflow.services.queries import find_unit
 
     with common.user_errors():
         moment = common._parse_now(now)
         with write_session(common._engine()) as session:
             if item is None:
-                the_plan, row = inspections.find_round(session, plan, round_ref)
+                the_plan, row = find_round(session, plan, round_ref)
                 target = find_unit(session, unit)
                 table = Table(title=f"{row.code} {target.name} 检查清单")
                 table.add_column("检查项")
                 table.add_column("验收标准")
-                for entry in inspections.round_checklist(session, the_plan, row, target.id):
+                for entry in round_checklist(session, the_plan, row, target.id):
                     table.add_row(entry.key, entry.text)
                 common.console.print(table)
                 return
             if result is None:
                 raise UserError.single("使用 --item 时必须给出 --result（pass / fail / note）")
-            out = inspections.record_finding(
+            out = record_finding(
                 session, plan_code=plan, round_ref=round_ref, unit=unit, item=item,
                 result=result, note=note, photo=photo, calendar=common._calendar(), now=moment,
                 actor=actor or common._actor())
@@ -149,7 +150,7 @@ def inspections_assess(
     from taskflow.db import read_session
     from taskflow.errors import UserError
     from taskflow.inspections import PART_LABELS
-    from taskflow.services.inspections import assess, write_score_sheet
+    from taskflow.services.assessment import assess, write_score_sheet
 
     with common.user_errors():
         if output is not None and output.suffix.lower() != ".xlsx":

@@ -1,8 +1,9 @@
 """Inspections, pure: round dates, 抽查 samples, inspector assignment, 百分制 scores.
 
 Plain functions over plain values (the year, the calendar and the seed are parameters; nothing
-reads the clock or the database), so each rule is tested without a database. The service
-``taskflow.services.inspections`` feeds them from the database and writes what they decide.
+reads the clock or the database), so each rule is tested without a database. The services
+``taskflow.services.inspection_rounds``, ``inspection_findings`` and ``assessment`` feed
+them from the database and write what they decide.
 """
 
 from __future__ import annotations

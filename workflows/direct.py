@@ -140,7 +140,7 @@ def inspections_once(now: str | datetime | None = None) -> int:
     plan's programme and live tasks, so serve runs it once a day, not with every sweep.
     """
     from taskflow.db import write_session
-    from taskflow.services.inspections import generate_rounds
+    from taskflow.services.inspection_rounds import generate_rounds
     from taskflow.settings import get_settings
 
     settings = get_settings()

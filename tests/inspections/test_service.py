@@ -27,12 +27,9 @@ from taskflow.plans.expand import expand
 from taskflow.plans.loader import read_plan_file
 from taskflow.plans.units import read_units_files
 from taskflow.services import tasks as actions
-from taskflow.services.inspections import (
-    assess,
-    generate_rounds,
-    record_finding,
-    write_score_sheet,
-)
+from taskflow.services.assessment import assess, write_score_sheet
+from taskflow.services.inspection_findings import record_finding
+from taskflow.services.inspection_rounds import generate_rounds
 from taskflow.services.plans import import_plan
 from taskflow.services.sweep import sweep
 from taskflow.services.units import import_units, unit_index

@@ -79,7 +79,7 @@ def test_a_simulated_stretch_reads_as_chinese_messages_of_every_kind(tmp_path):
 
 @pytest.mark.filterwarnings("ignore::taskflow.calendar.CalendarWarning")
 def test_inspection_notices_and_inspectors_lists_are_delivered(tmp_path):
-    inspections = pytest.importorskip("taskflow.services.inspections")
+    inspection_rounds = pytest.importorskip("taskflow.services.inspection_rounds")
     engine = make_engine(f"sqlite:///{tmp_path / 'rounds.db'}")
     upgrade(engine)
     seed = REPO / "seed_plans"
@@ -91,7 +91,7 @@ def test_inspection_notices_and_inspectors_lists_are_delivered(tmp_path):
                     actor="test", now=at)
     calendar = WorkCalendar.load(None)
     with write_session(engine) as session:
-        inspections.generate_rounds(session, year=2025, calendar=calendar, now=at)
+        inspection_rounds.generate_rounds(session, year=2025, calendar=calendar, now=at)
     settings = load_settings(data_dir=tmp_path / "data")
     report = dispatch(engine, now=datetime(2025, 12, 31, 3, tzinfo=UTC), settings=settings,
                       is_workday=calendar.is_workday)

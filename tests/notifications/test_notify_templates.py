@@ -54,7 +54,7 @@ def seed_values(seed_engine):
         acceptance = {}
         for task in session.scalars(select(Task)):
             acceptance.setdefault(task.plan_id, []).extend(task.acceptance or [])
-        inspections = []  # as taskflow.services.inspections writes them
+        inspections = []  # as taskflow.services.inspection_rounds writes them
         for i, cycle in enumerate(session.scalars(select(InspectionCycle))):
             day = cycle.due_on or date(2025, 9, 30)
             inspections.append({

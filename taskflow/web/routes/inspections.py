@@ -28,18 +28,14 @@ from taskflow.models import (
     Task,
     Unit,
 )
+from taskflow.services.inspection_findings import RESULTS, record_finding
 from taskflow.services.inspection_programme import (
     KIND_LABELS,
     add_cycle,
     remove_cycle,
     split_units,
 )
-from taskflow.services.inspections import (
-    RESULTS,
-    generate_rounds,
-    record_finding,
-    round_checklist,
-)
+from taskflow.services.inspection_rounds import generate_rounds, round_checklist
 from taskflow.web import uploads
 from taskflow.web.access import Viewer
 from taskflow.web.deps import CurrentViewer, ReadDB, deny, get_engine, now_utc, verify_csrf

@@ -1,4 +1,4 @@
-"""Inspection rounds, findings, rectification tasks and the year-end assessment.
+"""Inspection rounds: generating them and their notices, and finding a round and its checklist.
 
 The rules are in ``taskflow.inspections`` (pure); this module reads their inputs from the
 database and writes what they decide. The caller owns the transaction.
@@ -7,11 +7,12 @@ database and writes what they decide. The caller owns the transaction.
   day): a round is made once, with its scope, its 抽查 sample (seed stored) and its
   inspectors; notices go to the outbox (kinds ``inspection_notice`` and ``inspector_list``),
   keyed per round, recipient and channel, so running it again writes nothing.
-- ``record_finding``: an inspector's result for one checklist item; a failed item makes a
-  rectification task (整改, kind ``rectification``) for the inspected unit, which the sweep then
-  activates, reminds and escalates like any task. Submitting it needs evidence (see
-  ``taskflow.services.tasks``).
-- ``assess`` and ``write_score_sheet``: the 百分制 score of each unit, and the Excel sheet.
+- ``find_round`` and ``round_checklist``: a round by code or number, and the checklist of one
+  inspected unit in it.
+
+Findings are in ``taskflow.services.inspection_findings``, the year-end assessment in
+``taskflow.services.assessment`` (which reuses this module's readers of plans, tasks and the
+unit tree).
 """
 
 from __future__ import annotations
@@ -19,56 +20,40 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert
+from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from taskflow.errors import NotFound, UserError
+from taskflow.errors import NotFound
 from taskflow.inspections import (
     DEFAULT_NOTICE_DAYS,
-    DEFAULT_RECTIFY_WITHIN,
-    DEFAULT_WEIGHTS,
-    PART_LABELS,
     ChecklistItem,
-    UnitFacts,
-    UnitScore,
     assign_inspectors,
     checklist,
-    display_width,
     round_dates,
-    safe_cell,
-    score_units,
     stratified_sample,
 )
 from taskflow.models import (
     AuditEvent,
     Contact,
-    Disbursement,
-    FundLine,
     InspectionAssignment,
     InspectionCycle,
-    InspectionFinding,
     InspectionRound,
     Notification,
     Plan,
-    ProgressReport,
     Task,
     TaskUnit,
-    Unit,
 )
 from taskflow.plans.schema import PolicySpec
 from taskflow.rules import Clock, out_of_quiet_hours
-from taskflow.services.plans import day_end, day_start
 from taskflow.services.recipients import ADDRESS_FIELD, Directory, channels_of
 
 INSPECTOR_ROLES = ("inspector", "coordinator", "liaison", "head")  # first found in a unit
-RESULTS = ("pass", "fail", "note")
 ACTOR = "inspections"
 
 
@@ -483,281 +468,3 @@ def round_checklist(session: Session, plan: Plan, row: InspectionRound, unit_id:
     org = _Org(Directory.load(session))
     tasks = _live_tasks(session, plan.id)
     return _checklist_for(org, unit_id, tasks, _links(session, [t.id for t in tasks]), task_id)
-
-
-# -- findings and rectification --------------------------------------------------------------
-
-
-@dataclass
-class FindingResult:
-    finding: InspectionFinding
-    rectification: Task | None = None
-    created: bool = True
-
-
-def record_finding(session: Session, *, plan_code: str, round_ref: str, unit: str, item: str,
-                   result: str, calendar, now: datetime, actor: str, note: str | None = None,
-                   photo: str | None = None) -> FindingResult:
-    """Record (or correct) the result of one checklist item for an inspected unit.
-
-    ``item`` is a checklist key ("1.1#2": the second 验收标准 of task 1.1) or a free text.
-    A failed item creates a rectification task for the unit, once per finding.
-    """
-    from taskflow.services.queries import find_unit
-
-    if result not in RESULTS:
-        raise UserError.single(f"检查结果应为 {'/'.join(RESULTS)}，收到 {result!r}")
-    item = item.strip()
-    if not item:
-        raise UserError.single("检查项不能为空")
-    if result == "fail" and not (note or "").strip() and not photo:
-        raise UserError.single("不合格项需要说明问题（--note）或照片（--photo）")
-    plan, row = find_round(session, plan_code, round_ref)
-    target_unit = find_unit(session, unit)
-    assignments = list(session.exec(select(InspectionAssignment).where(
-        InspectionAssignment.round_id == row.id)).all())
-    allowed = {a.unit_id for a in assignments}
-    if not assignments:
-        codes = row.scope.get("units", [])
-        allowed = set(session.exec(select(Unit.id).where(
-            col(Unit.code).in_(codes))).all()) if codes else set()
-    if target_unit.id not in allowed:
-        raise UserError.single(f"{target_unit.name} 不在检查轮次 {row.code} 的检查对象中")
-    task_id = next((a.task_id for a in assignments if a.unit_id == target_unit.id
-                    and a.task_id is not None), None)
-    criterion, item_task = None, None
-    m = re.fullmatch(r"(.+)#([0-9]+)", item)
-    if m:
-        items = {i.key: i for i in round_checklist(session, plan, row, target_unit.id,
-                                                   task_id)}
-        if item not in items:
-            raise UserError.single(f"{target_unit.name} 的检查清单中没有 {item}"
-                                   f"（有：{'、'.join(items) or '无'}）")
-        criterion = items[item].text
-        item_task = session.exec(select(Task).where(
-            Task.plan_id == plan.id, Task.code == items[item].task_code)).first()
-    tz = ZoneInfo(plan.timezone)
-    today = now.astimezone(tz).date()
-    finding = session.exec(select(InspectionFinding).where(
-        InspectionFinding.round_id == row.id, InspectionFinding.unit_id == target_unit.id,
-        InspectionFinding.item == item)).first()
-    created = finding is None
-    before = None
-    if finding is None:
-        finding = InspectionFinding(round_id=row.id, unit_id=target_unit.id, item=item,
-                                    result=result, recorded_on=today, recorded_at=now)
-        session.add(finding)
-    else:
-        before = {"result": finding.result, "note": finding.note, "photo": finding.photo}
-    finding.task_id = item_task.id if item_task else task_id
-    finding.criterion = criterion
-    finding.result, finding.note, finding.photo = result, note, photo
-    finding.inspector = actor
-    finding.recorded_on, finding.recorded_at = today, now
-    if row.state == "planned":
-        row.state = "held"
-        row.updated_at = now
-    session.flush()
-    out = FindingResult(finding, created=created)
-    if result == "fail" and finding.rectification_task_id is None:
-        out.rectification = _rectification(session, plan, row, finding, target_unit.id,
-                                           target_unit.name, calendar, now, actor, today)
-        finding.rectification_task_id = out.rectification.id
-    elif finding.rectification_task_id is not None:
-        out.rectification = session.get(Task, finding.rectification_task_id)
-    session.add(AuditEvent(at=now, actor=actor, action="inspection.finding",
-                           entity="finding", entity_id=finding.id, plan_id=plan.id,
-                           before=before, after={"round": row.code, "unit": target_unit.code,
-                                                 "item": item, "result": result},
-                           note=note))
-    session.flush()
-    return out
-
-
-def _rectification(session: Session, plan: Plan, row: InspectionRound,
-                   finding: InspectionFinding, unit_id: int, unit_name: str, calendar,
-                   now: datetime, actor: str, today: date) -> Task:
-    """整改: a task for the inspected unit, due N working days after the finding.
-
-    It has no parent (a child would turn the inspected task into a parent, which loses its
-    own reminders); the finding links both. Its start is now, so the next sweep activates it,
-    chases 签收, reminds before the deadline and escalates when it is overdue.
-    """
-    cycle = session.get(InspectionCycle, row.cycle_id) if row.cycle_id else None
-    within = (cycle.rectify_within if cycle and cycle.rectify_within is not None
-              else DEFAULT_RECTIFY_WITHIN)
-    due_on = calendar.add_workdays(today, within)
-    tz = ZoneInfo(plan.timezone)
-    what = finding.criterion or finding.item
-    text = f"{row.title}（{row.scheduled_on.isoformat()}）发现问题：{what}"
-    if finding.note:
-        text += f"\n检查说明：{finding.note}"
-    if finding.photo:
-        text += f"\n照片：{finding.photo}"
-    task = Task(
-        plan_id=plan.id, parent_id=None, code=f"rect-{finding.id}", kind="rectification",
-        title=f"整改：{unit_name}：{what}"[:500], text=text, position=10_000 + (finding.id or 0),
-        start_on=today, due_on=due_on, planned_due_on=due_on,
-        start_at=max(now, day_start(today, tz)), due_at=day_end(due_on, tz), state="pending",
-        next_action_at=now, created_at=now, updated_at=now)
-    session.add(task)
-    session.flush()
-    session.add(TaskUnit(task_id=task.id, unit_id=unit_id, role="lead", position=0))
-    session.add(AuditEvent(at=now, actor=actor, action="task.create", entity="task",
-                           entity_id=task.id, plan_id=plan.id,
-                           after={"kind": "rectification", "due_on": due_on.isoformat(),
-                                  "finding": finding.id, "round": row.code}))
-    session.flush()
-    return task
-
-
-# -- the year-end assessment -----------------------------------------------------------------
-
-
-def _weights(plan: Plan) -> dict[str, Decimal]:
-    if plan.assessment and plan.assessment.get("weights"):
-        return {k: Decimal(str(v)) for k, v in plan.assessment["weights"].items()}
-    return dict(DEFAULT_WEIGHTS)
-
-
-def assess(session: Session, *, plan_code: str, now: datetime, year: int | None = None
-           ) -> tuple[Plan, dict[str, Decimal], list[UnitScore]]:
-    """Each unit's 百分制 score in the plan, from the facts up to ``now``.
-
-    Tasks counted: the plan's live leaf tasks (not duties, not cancelled) due in the year by
-    ``now``, for each of their lead and responsible units (a collective: each member).
-    On time: done, submitted (or accepted) by the deadline as it stands (an approved
-    extension counts). Target: the latest reported quantity (else percent) against the
-    target. Funds: the disbursements recorded against the task (else the latest reported
-    amount) against the task's fund lines.
-    Inspections: checklist items passed / inspected in the year's rounds.
-    """
-    plan = _plans(session, plan_code)[0]
-    year = year or plan.year
-    org = _Org(Directory.load(session))
-    tasks = _live_tasks(session, plan.id)
-    parents = {t.parent_id for t in tasks if t.parent_id is not None}
-    counted = [t for t in tasks if t.id not in parents and t.kind != "duty"
-               and t.state != "cancelled" and t.due_on is not None and t.due_on.year == year
-               and t.due_at is not None and t.due_at <= now]
-    ids = [t.id for t in counted]
-    links = _links(session, ids)
-    latest: dict[int, ProgressReport] = {}
-    if ids:
-        for report in session.exec(select(ProgressReport).where(
-                col(ProgressReport.task_id).in_(ids), ProgressReport.reported_at <= now)
-                .order_by(ProgressReport.reported_at, ProgressReport.id)).all():
-            latest[report.task_id] = report
-    # Disbursements recorded against the tasks (taskflow funds disburse, the plan's stated
-    # payments) are the better record; a task without any falls back to its units' reports.
-    paid: dict[int, Decimal] = {}
-    if ids:
-        today = now.astimezone(ZoneInfo(plan.timezone)).date()
-        for task_id, amount in session.execute(
-                select(Disbursement.task_id, func.sum(Disbursement.amount))
-                .where(col(Disbursement.task_id).in_(ids), Disbursement.paid_on <= today)
-                .group_by(Disbursement.task_id)).all():
-            paid[task_id] = Decimal(amount)
-    planned: dict[int, Decimal] = {}
-    plan_lines: dict[int, Decimal] = {}
-    if ids:
-        for line in session.exec(select(FundLine).where(col(FundLine.task_id).in_(ids))).all():
-            target = planned if line.scope == "task" else plan_lines
-            target[line.task_id] = target.get(line.task_id, Decimal(0)) + line.amount
-    facts: dict[int, UnitFacts] = {}
-
-    def of(unit_id: int) -> UnitFacts:
-        if unit_id not in facts:
-            facts[unit_id] = UnitFacts(org.code(unit_id), org.name(unit_id))
-        return facts[unit_id]
-
-    for task in counted:
-        units = org.members(link.unit_id for link in links.get(task.id, [])
-                            if link.role in ("lead", "responsible"))
-        report = latest.get(task.id)
-        done_at = task.submitted_at or task.completed_at
-        on_time = task.state == "done" and done_at is not None and done_at <= task.due_at
-        ratio = None
-        if task.target_value:
-            if report is not None and report.quantity is not None:
-                ratio = report.quantity / task.target_value
-            elif report is not None and report.percent is not None:
-                ratio = report.percent / 100
-            elif task.state == "done":
-                ratio = Decimal(1)
-            else:
-                ratio = Decimal(0)
-        money = planned.get(task.id) or plan_lines.get(task.id) or Decimal(0)
-        spent = paid.get(task.id)
-        if spent is None and report is not None and report.amount is not None:
-            spent = report.amount
-        for unit_id in units:
-            unit = of(unit_id)
-            unit.tasks_due += 1
-            unit.tasks_on_time += on_time
-            if ratio is not None:
-                unit.target_ratios.append(ratio)
-            if money:
-                unit.funds_planned += money
-                unit.funds_disbursed += spent or Decimal(0)
-    rounds = [r.id for r in session.exec(select(InspectionRound).where(
-        InspectionRound.plan_id == plan.id)).all()]
-    if rounds:
-        for finding in session.exec(select(InspectionFinding).where(
-                col(InspectionFinding.round_id).in_(rounds),
-                InspectionFinding.recorded_at <= now)).all():
-            if finding.recorded_on.year != year or finding.result == "note":
-                continue
-            unit = of(finding.unit_id)
-            if finding.result == "pass":
-                unit.items_passed += 1
-            else:
-                unit.items_failed += 1
-    weights = _weights(plan)
-    return plan, weights, score_units(facts.values(), weights)
-
-
-HEADER = ("排名", "单位", "单位编码")
-DETAIL = ("到期任务", "按时办结", "目标任务数", "计划资金(元)", "已拨付(元)", "检查合格项",
-          "检查不合格项")
-
-
-def write_score_sheet(path: Path, *, plan: Plan, year: int, weights: dict[str, Decimal],
-                      scores: list[UnitScore]) -> Path:
-    """The score sheet (Excel): frozen header, ranking, widths that fit Chinese text."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
-
-    parts = [p for p in PART_LABELS if p in weights and weights[p] > 0]
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = f"{year}年度考核"[:31]
-    header = [*HEADER, *(f"{PART_LABELS[p]}({weights[p].normalize():f})" for p in parts),
-              "总分", *DETAIL]
-    sheet.append(header)
-    for score in scores:
-        f = score.facts or UnitFacts(score.unit, score.name)
-        sheet.append([safe_cell(v) for v in (
-            score.rank, score.name, score.unit,
-            *(float(score.points[p]) if p in score.points else None for p in parts),
-            float(score.total), f.tasks_due, f.tasks_on_time, len(f.target_ratios),
-            float(f.funds_planned), float(f.funds_disbursed), f.items_passed,
-            f.items_failed)])
-    bold = Font(bold=True)
-    fill = PatternFill("solid", fgColor="DDEBF7")
-    for cell in sheet[1]:
-        cell.font, cell.fill = bold, fill
-        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=False)
-    sheet.freeze_panes = "A2"
-    sheet.auto_filter.ref = sheet.dimensions
-    for index, column in enumerate(sheet.iter_cols(min_row=1, max_row=sheet.max_row), 1):
-        widest = max(display_width(str(c.value)) for c in column if c.value is not None)
-        sheet.column_dimensions[get_column_letter(index)].width = min(60, widest + 2)
-    notes = workbook.create_sheet("说明")
-    notes.append([safe_cell(f"{plan.title}（{plan.code}）{year}年度考核，百分制。")])
-    notes.append(["各项得分 = 权重 × 完成率；某项无数据时，其余各项权重按比例折算为100分。"])
-    notes.column_dimensions["A"].width = 80
-    path.parent.mkdir(parents=True, exist_ok=True)
-    workbook.save(path)
-    return path
