@@ -4,6 +4,7 @@ mint links, and count what a refused request must not have written."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 from sqlalchemy import func, select, update
 
@@ -60,3 +61,14 @@ def mint_report_link(engine, app, *, unit: str, task: int, ttl: timedelta | None
         uid = session.scalars(select(Unit.id).where(Unit.code == unit)).one()
         return links.mint(session, secret=secret, purpose=links.REPORT, unit_id=uid,
                           task_id=task, now=now or datetime.now(UTC), ttl=ttl)
+
+
+def assert_download(response, *, content: bytes, content_type: str, filename: str) -> None:
+    """A file served as a download: the bytes, the type assigned at upload, nosniff, and the
+    name as RFC 5987 ``filename*``."""
+    assert response.status_code == 200 and response.content == content
+    assert response.headers["content-type"] == content_type
+    assert response.headers["x-content-type-options"] == "nosniff"
+    disposition = response.headers["content-disposition"]
+    assert disposition.startswith("attachment;")
+    assert f"filename*=UTF-8''{quote(filename, safe='')}" in disposition

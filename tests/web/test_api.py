@@ -799,7 +799,8 @@ def attach(app, engine, code: str, files: list[tuple[str, bytes]]) -> list[int]:
 
 def test_attachments_listed_and_downloaded_in_scope(app, api, engine):
     import hashlib
-    from urllib.parse import quote
+
+    from .helpers import assert_download
 
     first, second = attach(app, engine, "2", [("验收报告.pdf", PDF), ("台账.txt",
                                                                      "名册".encode())])
@@ -815,13 +816,8 @@ def test_attachments_listed_and_downloaded_in_scope(app, api, engine):
     assert pdf["unit"]["code"] == "t.lyj" and pdf["task_id"] == task2
     assert pdf["report_id"] is not None
     assert datetime.fromisoformat(pdf["uploaded_at"]) == NOW
-    download = lyj.get(f"/api/attachments/{first}")
-    assert download.status_code == 200 and download.content == PDF
-    assert download.headers["content-type"] == "application/pdf"
-    assert download.headers["x-content-type-options"] == "nosniff"
-    disposition = download.headers["content-disposition"]
-    assert disposition.startswith("attachment;")
-    assert f"filename*=UTF-8''{quote('验收报告.pdf', safe='')}" in disposition
+    assert_download(lyj.get(f"/api/attachments/{first}"), content=PDF,
+                    content_type="application/pdf", filename="验收报告.pdf")
     text = api("coord").get(f"/api/attachments/{second}")
     assert text.status_code == 200 and text.content == "名册".encode()
     assert text.headers["content-type"].startswith("text/plain")

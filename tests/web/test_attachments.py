@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import zipfile
-from urllib.parse import quote
 
 import pytest
 from sqlalchemy import func, select
@@ -12,7 +11,7 @@ from sqlalchemy import func, select
 from taskflow.db import read_session
 from taskflow.models import Attachment, ProgressReport
 
-from .helpers import attachments, denials, start, unit_id
+from .helpers import assert_download, attachments, denials, start, unit_id
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\n%%EOF\n"
@@ -65,13 +64,8 @@ def test_allowed_files_are_stored_under_random_names_and_downloaded_as_attachmen
     stored = _stored_files(small_uploads)
     assert sorted(p.name for p in stored) == sorted(r.stored_name for r in rows)
     assert all(len(r.stored_name) == 32 and r.report_id is not None for r in rows)
-    download = lyj.get(f"/attachments/{rows[1].id}")
-    assert download.status_code == 200 and download.content == PDF
-    assert download.headers["content-type"] == "application/pdf"
-    assert download.headers["x-content-type-options"] == "nosniff"
-    disposition = download.headers["content-disposition"]
-    assert disposition.startswith("attachment;")
-    assert f"filename*=UTF-8''{quote('验收报告.pdf', safe='')}" in disposition
+    assert_download(lyj.get(f"/attachments/{rows[1].id}"), content=PDF,
+                    content_type="application/pdf", filename="验收报告.pdf")
     # A coordinator of the plan and a leader see the task, so they may download too.
     assert signed_in("coord").get(f"/attachments/{rows[0].id}").status_code == 200
     assert signed_in("leader").get(f"/attachments/{rows[0].id}").status_code == 200
