@@ -93,6 +93,7 @@ def dispatch(
     """
     from notifications.channels import OUTBOX_CHANNELS
     from notifications.dispatch import summary_line
+    from notifications.outbox import OUTBOX_LABELS
 
     for name in channel or []:
         if name not in OUTBOX_CHANNELS:
@@ -104,7 +105,8 @@ def dispatch(
     console.print(f"[{style}]{escape(summary_line(summary))}[/]", soft_wrap=True)
     for error in summary["errors"][:20]:
         ids = ",".join(str(i) for i in error["ids"])
-        console.print(f"  [yellow]#{ids} {error['outcome']}: {escape(error['error'])}[/]",
+        outcome = OUTBOX_LABELS.get(error["outcome"], error["outcome"])
+        console.print(f"  [yellow]#{ids} {outcome}：{escape(error['error'])}[/]",
                       soft_wrap=True)
     if len(summary["errors"]) > 20:
         console.print(f"  …… 另有 {len(summary['errors']) - 20} 条（见 taskflow outbox）")
@@ -123,7 +125,8 @@ def outbox(
     """The outbox: messages by status; `taskflow outbox retry ID...` sends some again."""
     if ctx is not None and ctx.invoked_subcommand is not None:
         return
-    from notifications.outbox import list_rows, status_counts
+    from notifications.outbox import OUTBOX_LABELS, list_rows, status_counts
+    from notifications.templates import KIND_LABELS
 
     for value in status or []:
         if value not in STATUSES:
@@ -136,13 +139,13 @@ def outbox(
     finally:
         engine.dispose()
     table = Table("编号", "状态", "渠道", "类型", "收件人", "尝试次数", "计划/发送时间", "错误",
-                  title="发件箱：" + ", ".join(f"{s} {counts[s]}" for s in STATUSES
-                                               if counts.get(s)) or "发件箱：空")
+                  title="发件箱：" + ("，".join(f"{OUTBOX_LABELS[s]} {counts[s]}"
+                                              for s in STATUSES if counts.get(s)) or "空"))
     for row in rows:
         flagged = row.ambiguous and row.status != "ambiguous"
-        mark = row.status + (" (ambiguous)" if flagged else "")
-        kind = row.kind + (f" L{row.level}" if row.level else "") + (" digest" if row.digest
-                                                                       else "")
+        mark = OUTBOX_LABELS.get(row.status, row.status) + ("（曾结果不明）" if flagged else "")
+        kind = KIND_LABELS.get(row.kind, row.kind) + (f" {row.level}级" if row.level else "") \
+            + ("（汇总）" if row.digest else "")
         when = _local(row.sent_at) if row.sent_at else _local(row.not_before)
         table.add_row(str(row.id), mark, row.channel, kind, escape(row.address),
                       str(row.attempts), when, escape((row.last_error or "")[:80]))
@@ -154,7 +157,7 @@ def outbox_retry(
     now: NowOpt = None,
 ) -> None:
     """Send failed, dead, ambiguous or skipped messages again (same Message-ID), now."""
-    from notifications.outbox import Outbox
+    from notifications.outbox import OUTBOX_LABELS, Outbox
     from notifications.policy import Policy
 
     engine = open_engine()
@@ -167,9 +170,10 @@ def outbox_retry(
         raise UserError.single(f"发件箱中没有编号为 {', '.join(missing)} 的消息", field="ID")
     for row_id, status in before.items():
         if status in ("failed", "dead", "ambiguous", "skipped"):
-            console.print(f"#{row_id}：{status} → pending（下次发送时重发）")
+            console.print(f"#{row_id}：{OUTBOX_LABELS[status]} → {OUTBOX_LABELS['pending']}"
+                          "（下次发送时重发）")
         else:
-            console.print(f"#{row_id}：{status}，未改动")
+            console.print(f"#{row_id}：{OUTBOX_LABELS.get(status, status)}，未改动")
 
 
 def notify_test(

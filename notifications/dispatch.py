@@ -74,20 +74,28 @@ class DispatchReport:
         }
 
 
+# What a dispatch pass did to the rows it did not send (summary_line).
+PASS_LABELS = {"held": "免打扰时段推迟", "skipped": "渠道不适用跳过",
+               "reclaimed": "租约过期收回", "gave_up": "超过重试期限放弃"}
+
+
 def summary_line(summary: dict[str, Any]) -> str:
+    """One line for a log or a console, in Chinese: what the dispatch pass did."""
+    from notifications.outbox import OUTBOX_LABELS
+
     messages = summary["messages"]
     total = sum(messages.values())
-    parts = [f"{messages.get('sent', 0)} sent"]
+    parts = [f"{OUTBOX_LABELS['sent']} {messages.get('sent', 0)}"]
     for outcome in ("failed", "ambiguous", "dead"):
         if messages.get(outcome):
-            parts.append(f"{messages[outcome]} {outcome}")
-    for key in ("held", "skipped", "reclaimed", "gave_up"):
+            parts.append(f"{OUTBOX_LABELS[outcome]} {messages[outcome]}")
+    for key, label in PASS_LABELS.items():
         if summary.get(key):
-            parts.append(f"{summary[key]} {key.replace('_', ' ')}")
-    channels = ", ".join(f"{c} {n}" for c, n in summary["sent_by_channel"].items())
-    where = f" ({channels})" if channels else ""
-    return (f"dispatch at {summary['now']}: {total} message(s){where}: " + "; ".join(parts)
-            + f" [{summary['seconds']:.2f} s]")
+            parts.append(f"{label} {summary[key]}")
+    channels = "，".join(f"{c} {n}" for c, n in summary["sent_by_channel"].items())
+    where = f"（{channels}）" if channels else ""
+    return (f"消息发送 {summary['now']}：消息 {total} 条{where}：" + "；".join(parts)
+            + f" [{summary['seconds']:.2f} 秒]")
 
 
 class _SafeFormat(dict):

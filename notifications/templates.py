@@ -54,6 +54,10 @@ KIND_LABELS = {"assigned": "任务交办", "ack_chase": "催办签收", "due_soo
                "inspector_list": "检查任务", "bulletin": "通报",
                "fund_lag": "资金拨付滞后", "supervision": "督办通知",
                "test": "测试消息"}
+# Shorter names for one-line summaries; "fund_escalation" is the sweep's count of fund
+# reminders with an escalation level.
+SUMMARY_LABELS = {**KIND_LABELS, "assigned": "交办", "ack_chase": "催签收",
+                  "due_today": "当日到期", "fund_escalation": "资金督办"}
 LEVEL_LABELS = {1: "一级", 2: "二级", 3: "三级", 4: "四级", 5: "五级"}
 # The parameters a provider template (Aliyun/Tencent SMS) gets by default, by kind;
 # settings.sms_template_params overrides them to match the templates a provider approved.

@@ -21,7 +21,7 @@ import typer
 from rich.table import Table
 
 from notifications import cli as notify_cli
-from notifications.templates import KIND_LABELS as MESSAGE_KIND_LABELS
+from notifications.templates import SUMMARY_LABELS
 from taskflow.cli_common import (
     NowOption,
     _actor,
@@ -191,10 +191,7 @@ def _print_sweep(report) -> None:
         err_console.print(f"[red]任务 {code} (#{task_id}) 规则出错，已推迟 1 小时：{error}[/]")
 
 
-# The messages' names (notifications.templates), a few shorter for one-line summaries, and
-# the sweep's count of fund reminders with an escalation level.
-KIND_LABELS = {**MESSAGE_KIND_LABELS, "assigned": "交办", "ack_chase": "催签收",
-               "due_today": "当日到期", "fund_escalation": "资金督办"}
+KIND_LABELS = SUMMARY_LABELS  # the messages' names, a few shorter
 
 
 def _registered(function):

@@ -44,12 +44,13 @@ def _print_summary(summary: dict[str, Any]) -> None:
     console.print(f"[dim]{_stamp()}[/] [{style}]{escape(summary_line(summary))}[/]",
                   soft_wrap=True)
     for error in summary["errors"][:10]:
-        console.print(f"    [yellow]task {escape(str(error['task_code']))}: "
+        console.print(f"    [yellow]任务 {escape(str(error['task_code']))}："
                       f"{escape(error['error'])}[/]", soft_wrap=True)
 
 
 def _print_dispatch(summary: dict[str, Any]) -> None:
     from notifications.dispatch import summary_line
+    from notifications.outbox import OUTBOX_LABELS
 
     messages = summary["messages"]
     style = "yellow" if messages.get("dead") or messages.get("failed") else "green"
@@ -57,7 +58,8 @@ def _print_dispatch(summary: dict[str, Any]) -> None:
                   soft_wrap=True)
     for error in summary["errors"][:10]:
         ids = ",".join(str(i) for i in error["ids"])
-        console.print(f"    [yellow]outbox {ids} {error['outcome']}: "
+        outcome = OUTBOX_LABELS.get(error["outcome"], error["outcome"])
+        console.print(f"    [yellow]发件箱 #{ids} {outcome}："
                       f"{escape(error['error'])}[/]", soft_wrap=True)
 
 
@@ -121,14 +123,14 @@ def serve(
         from taskflow.web.server import WebServer
 
         server = WebServer(host=host, port=port).start()
-        _say(f"web app at {server.url}")
+        _say(f"网页端：{server.url}")
         return server
 
     result = run_serve(sweep_every=sweep_every, web_port=port, say=_say,
                        on_summary=_print_summary, on_error=_print_error,
                        dispatch_every=dispatch_every, on_dispatch=_print_dispatch,
                        start_web=start_web if web else None)
-    _say(f"{result.sweeps} sweep(s) run")
+    _say(f"共执行到期处理 {result.sweeps} 次")
 
 
 def web(
@@ -142,7 +144,7 @@ def web(
     from taskflow.web.server import listen_failed
 
     app = create_app()  # a missing or old database is refused here, with exit code 2
-    _say(f"web app at http://{host}:{port} (no scheduler; sweeps run elsewhere)")
+    _say(f"网页端：http://{host}:{port}（不含调度器，到期处理在别处运行）")
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
                                            access_log=False, proxy_headers=True,
                                            server_header=False))
@@ -198,20 +200,20 @@ def deploy(
                        bulletin=bulletin)
     for item in results.deployments:
         if item.channels:
-            scope = "channel " + ", ".join(item.channels)
+            scope = "渠道 " + "、".join(item.channels)
         elif item.full_name.startswith("taskflow-bulletin/"):
-            scope = "bulletins of all plans"
+            scope = "全部方案的通报"
         else:
-            scope = "all plans" if not item.plan_codes else "plans " + ", ".join(item.plan_codes)
-        _say(f"deployment {item.full_name}: {item.cron!r} {item.timezone}, concurrency 1, "
-             f"pool {results.pool} ({scope})")
+            scope = "全部方案" if not item.plan_codes else "方案 " + "、".join(item.plan_codes)
+        _say(f"部署 {item.full_name}：{item.cron!r}（{item.timezone}），并发 1，"
+             f"工作池 {results.pool}（{scope}）")
     for limit in results.limits:
-        _say(f"global concurrency limit {limit.describe()}")
+        _say(f"全局并发限制 {limit.describe()}")
     for name in results.removed:
-        _say(f"removed stale deployment {name}")
+        _say(f"已删除过时的部署 {name}")
     if results.pool_created:
-        _say(f"created work pool {results.pool!r} (process)")
-    _say(f"start workers with: prefect worker start --pool {results.pool}")
+        _say(f"已创建工作池 {results.pool!r}（process）")
+    _say(f"在各台机器上启动 worker：prefect worker start --pool {results.pool}")
 
 
 def status(

@@ -73,9 +73,9 @@ class DeployedLimit:
 
     def describe(self) -> str:
         if self.slot_decay_per_second:
-            return f"{self.name}: rate limit {self.slot_decay_per_second:g}/s " \
-                   f"(burst {self.limit})"
-        return f"{self.name}: concurrency limit {self.limit}"
+            return f"{self.name}：速率上限 {self.slot_decay_per_second:g}/秒" \
+                   f"（突发 {self.limit}）"
+        return f"{self.name}：并发上限 {self.limit}"
 
 
 @dataclass
@@ -94,10 +94,10 @@ def parse_partitions(values: Sequence[str]) -> dict[str, list[str]]:
         name, sep, codes = value.partition("=")
         name = name.strip()
         if not sep:
-            raise UserError.single(f"{value!r}: expected NAME=PLAN[,PLAN...]",
+            raise UserError.single(f"{value!r}：应为 NAME=PLAN[,PLAN...]",
                                    field="--partition")
         if name in partitions:
-            raise UserError.single(f"partition {name!r} given twice", field="--partition")
+            raise UserError.single(f"分区 {name!r} 重复给出", field="--partition")
         partitions[name] = [c.strip() for c in codes.split(",") if c.strip()]
     return partitions
 
@@ -143,7 +143,7 @@ def region_partitions(engine) -> dict[str, list[str]]:
         plans = session.execute(select(Plan.code, Plan.jurisdiction_id)
                                 .order_by(Plan.code)).all()
     if not plans:
-        raise UserError.single("the database holds no plan: nothing to partition",
+        raise UserError.single("数据库中没有方案，无从分区",
                                field="--partition-by")
     roots = [u for u in units.values() if u.parent_id is None]
 
@@ -168,14 +168,14 @@ def _check_partitions(partitions: Mapping[str, Sequence[str]]) -> None:
     seen: dict[str, str] = {}
     for name, codes in partitions.items():
         if not _NAME.match(name):
-            raise UserError.single(f"partition name {name!r}: use lowercase letters, digits, "
-                                   "'-' and '_' (at most 41 characters)", field="--partition")
+            raise UserError.single(f"分区名 {name!r} 无效：只能用小写字母、数字、"
+                                   "'-' 和 '_'（最多 41 个字符）", field="--partition")
         if not codes:
-            raise UserError.single(f"partition {name!r} names no plan", field="--partition")
+            raise UserError.single(f"分区 {name!r} 未列出任何方案", field="--partition")
         for code in codes:
             if code in seen:
-                raise UserError.single(f"plan {code!r} is in partitions {seen[code]!r} and "
-                                       f"{name!r}; a plan belongs to one partition",
+                raise UserError.single(f"方案 {code!r} 同时在分区 {seen[code]!r} 和 "
+                                       f"{name!r} 中；一个方案只能属于一个分区",
                                        field="--partition")
             seen[code] = name
 
@@ -186,7 +186,7 @@ def _check_cron(cron: str, timezone: str, option: str = "--sweep-cron") -> None:
     from workflows.scheduler import parse_schedule
 
     if len(cron.split()) != 5:
-        raise UserError.single(f"{cron!r} is not a 5-field crontab (\"*/5 * * * *\")",
+        raise UserError.single(f"{cron!r} 不是 5 段式 crontab（如 \"*/5 * * * *\"）",
                                field=option)
     parse_schedule(cron, ZoneInfo(timezone), field=option)
 
@@ -251,7 +251,7 @@ def build_deployments(pool: str, *, sweep_cron: str, timezone: str,
             ))
     if bulletin != "off":
         if bulletin not in BULLETIN_CRONS:
-            raise UserError.single(f"{bulletin!r}: expected off, weekly or monthly",
+            raise UserError.single(f"{bulletin!r}：应为 off、weekly 或 monthly",
                                    field="--bulletin")
         from workflows.bulletin import bulletin_flow
 
@@ -283,8 +283,8 @@ def _ensure_pool(client, pool: str) -> bool:
             description="taskflow workers (process)"))
         return True
     if existing.type != ProcessWorker.type:
-        raise UserError.single(f"work pool {pool!r} has type {existing.type!r}; taskflow "
-                               "deploys to a process work pool", field="--pool")
+        raise UserError.single(f"工作池 {pool!r} 的类型是 {existing.type!r}；taskflow "
+                               "只部署到 process 类型的工作池", field="--pool")
     return False
 
 
@@ -326,19 +326,19 @@ def deploy(pool: str = "taskflow", *, sweep_cron: str = "*/5 * * * *",
     from workflows.sweep import FLOW_NAME
 
     if not PREFECT_API_URL.value():
-        raise UserError.single("set PREFECT_API_URL to the Prefect server "
-                               "(e.g. http://prefect.example:4200/api)", field="PREFECT_API_URL")
+        raise UserError.single("请将 PREFECT_API_URL 设为 Prefect 服务器地址"
+                               "（如 http://prefect.example:4200/api）", field="PREFECT_API_URL")
     if not pool or not pool.strip():
-        raise UserError.single("a work pool name is required", field="--pool")
+        raise UserError.single("须给出工作池名称", field="--pool")
     if partition_by not in PARTITION_BY:
-        raise UserError.single(f"{partition_by!r}: expected one of {', '.join(PARTITION_BY)}",
+        raise UserError.single(f"{partition_by!r}：应为 {'、'.join(PARTITION_BY)} 之一",
                                field="--partition-by")
     settings = get_settings()
     timezone = timezone or settings.timezone
     if partition_by == "region":
         if partitions:
-            raise UserError.single("--partition-by region makes the partitions; do not also "
-                                   "give --partition", field="--partition")
+            raise UserError.single("--partition-by region 会自动生成分区，不要同时给出 "
+                                   "--partition", field="--partition")
         from workflows.direct import open_engine
 
         engine = open_engine(settings)
@@ -357,8 +357,8 @@ def deploy(pool: str = "taskflow", *, sweep_cron: str = "*/5 * * * *",
         with get_client(sync_client=True) as client:
             error = client.api_healthcheck()
             if error is not None:
-                raise UserError.single(f"the Prefect API at {PREFECT_API_URL.value()} is not "
-                                       f"reachable: {error}", field="PREFECT_API_URL")
+                raise UserError.single(f"无法连接 Prefect API（{PREFECT_API_URL.value()}）："
+                                       f"{error}", field="PREFECT_API_URL")
             result.pool_created = _ensure_pool(client, pool)
             if dispatch_cron is not None:
                 result.limits = ensure_limits(client, settings)
@@ -383,6 +383,6 @@ def deploy(pool: str = "taskflow", *, sweep_cron: str = "*/5 * * * *",
                     client.delete_deployment(stale.id)
                     result.removed.append(f"{flow_name}/{stale.name}")
     except httpx.HTTPError as exc:
-        raise UserError.single(f"the Prefect API at {PREFECT_API_URL.value()} failed: {exc}",
+        raise UserError.single(f"Prefect API（{PREFECT_API_URL.value()}）出错：{exc}",
                                field="PREFECT_API_URL") from None
     return result

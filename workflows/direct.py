@@ -91,25 +91,28 @@ def summarize(report, *, now: datetime, plan_ids: list[int] | None,
 
 
 def summary_line(summary: dict[str, Any]) -> str:
-    """One line for a log or a console: what the sweep did."""
-    parts = [f"{summary['tasks']} due task(s)"]
+    """One line for a log or a console, in Chinese: what the sweep did."""
+    from notifications.templates import SUMMARY_LABELS as KIND_LABELS
+
+    parts = [f"到期任务 {summary['tasks']} 项"]
     if summary["messages_total"]:
-        kinds = ", ".join(f"{kind} {n}" for kind, n in summary["messages"].items())
-        parts.append(f"{summary['messages_total']} message(s) ({kinds})")
+        kinds = "，".join(f"{KIND_LABELS.get(kind, kind)} {n}"
+                         for kind, n in summary["messages"].items())
+        parts.append(f"消息 {summary['messages_total']} 条（{kinds}）")
     else:
-        parts.append("no messages")
+        parts.append("无消息")
     if summary["escalations"]:
-        parts.append("escalations " + " ".join(f"L{level}×{n}"
-                                                for level, n in summary["escalations"].items()))
-    for key, label in (("activated", "activated"), ("occurrences", "new occurrence(s)"),
-                       ("unreachable", "unreachable"), ("lost_races", "lost race(s)")):
+        parts.append("督办 " + "，".join(f"{level}级 {n}"
+                                        for level, n in summary["escalations"].items()))
+    for key, label in (("activated", "启动"), ("occurrences", "新生成周期任务"),
+                       ("unreachable", "找不到联系人"), ("lost_races", "已被并发处理")):
         if summary[key]:
-            parts.append(f"{summary[key]} {label}")
-    parts.append(f"{len(summary['errors'])} error(s)")
-    scope = "all plans" if summary["plan_ids"] is None else \
-        "plans " + ",".join(str(i) for i in summary["plan_ids"])
-    return f"sweep at {summary['now']} ({scope}): " + "; ".join(parts) + \
-        f" [{summary['seconds']:.2f} s]"
+            parts.append(f"{label} {summary[key]}")
+    parts.append(f"出错 {len(summary['errors'])}")
+    scope = "全部方案" if summary["plan_ids"] is None else \
+        "方案 " + ",".join(str(i) for i in summary["plan_ids"])
+    return f"到期处理 {summary['now']}（{scope}）：" + "；".join(parts) + \
+        f" [{summary['seconds']:.2f} 秒]"
 
 
 def sweep_once(now: str | datetime | None = None, plan_ids: Sequence[int] | None = None,

@@ -73,8 +73,8 @@ def check_channels(channels: list[str] | None, *, field: str = "channels") -> li
         return None
     unknown = [c for c in channels if c not in CHANNELS]
     if unknown or not channels:
-        raise UserError.single(f"unknown channel(s) {', '.join(unknown) or '(none given)'} "
-                               f"(channels: {', '.join(CHANNELS)})", field=field)
+        given = f"未知渠道 {'、'.join(unknown)}" if unknown else "未给出渠道"
+        raise UserError.single(f"{given}（可用渠道：{', '.join(CHANNELS)}）", field=field)
     return list(dict.fromkeys(channels))
 
 
@@ -133,11 +133,11 @@ def _smtp_slots(wanted: int) -> int:
         try:
             limit = client.read_global_concurrency_limit_by_name(SMTP_LIMIT)
         except ObjectNotFound:
-            raise UserError.single(f"the Prefect global concurrency limit {SMTP_LIMIT!r} is "
-                                   "missing: run `taskflow deploy` again",
+            raise UserError.single(f"缺少 Prefect 全局并发限制 {SMTP_LIMIT!r}："
+                                   "请重新运行 `taskflow deploy`",
                                    field=SMTP_LIMIT) from None
     if limit.limit < 1:
-        raise UserError.single(f"{SMTP_LIMIT} has limit 0: no SMTP connection is allowed",
+        raise UserError.single(f"{SMTP_LIMIT} 的上限为 0：不允许任何 SMTP 连接",
                                field=SMTP_LIMIT)
     return max(1, min(wanted, limit.limit))
 

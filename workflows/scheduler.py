@@ -73,6 +73,10 @@ PREFECT_STARTUP_TIMEOUT_SECONDS = 120
 PG_LOCK_KEYS = (0x7461736B, 1)
 
 Say = Callable[[str], None]
+# What the console calls the jobs (_run_job's names) and serve's reasons to stop.
+JOB_LABELS = {"sweep": "到期处理", "dispatch": "消息发送", "inspection planning": "检查安排",
+              "bulletin": "通报"}
+STOP_REASONS = {"requested": "收到停止请求", "lost the scheduler lock": "调度器锁已丢失"}
 
 
 # -- schedule -----------------------------------------------------------------------------
@@ -99,7 +103,7 @@ def parse_schedule(expr: str, tz: ZoneInfo, *, field: str = "--sweep-every"):
     try:
         return CronTrigger.from_crontab(expr, timezone=tz)
     except ValueError as exc:
-        raise UserError.single(f"{expr!r}: {exc}", field=field) from None
+        raise UserError.single(f"{expr!r}：{exc}", field=field) from None
 
 
 # -- the one-scheduler-per-database lock ----------------------------------------------------
@@ -165,7 +169,7 @@ class NoLock(SchedulerLock):
         pass
 
     def describe(self) -> str:
-        return "no lock (in-memory database)"
+        return "无锁（内存数据库）"
 
 
 class FileLock(SchedulerLock):
@@ -174,7 +178,7 @@ class FileLock(SchedulerLock):
         self._fd: int | None = None
 
     def describe(self) -> str:
-        return f"file lock {self.path}"
+        return f"文件锁 {self.path}"
 
     def acquire(self) -> None:
         import fcntl
@@ -199,8 +203,9 @@ class FileLock(SchedulerLock):
             return None
         if not isinstance(info, dict):
             return None
-        return (f"pid {info.get('pid')} on {info.get('host')} since {info.get('started_at')}"
-                + (f": {info['command']}" if info.get("command") else ""))
+        return (f"pid {info.get('pid')}，主机 {info.get('host')}，"
+                f"启动于 {info.get('started_at')}"
+                + (f"：{info['command']}" if info.get("command") else ""))
 
     def release(self) -> None:
         import fcntl
@@ -221,7 +226,7 @@ class PostgresLock(SchedulerLock):
         self._conn = None
 
     def describe(self) -> str:
-        return f"PostgreSQL advisory lock {PG_LOCK_KEYS}"
+        return f"PostgreSQL 咨询锁 {PG_LOCK_KEYS}"
 
     def acquire(self) -> None:
         from sqlalchemy import create_engine, text
@@ -264,9 +269,9 @@ class PostgresLock(SchedulerLock):
         if row is None:
             return None
         pid, app, addr, since = row
-        where = f" from {addr}" if addr else ""
-        started = f" since {since.isoformat(timespec='seconds')}" if since else ""
-        return f"{app or 'a session'} (server pid {pid}{where}{started})"
+        where = f"，来自 {addr}" if addr else ""
+        started = f"，启动于 {since.isoformat(timespec='seconds')}" if since else ""
+        return f"{app or '某个会话'}（服务器 pid {pid}{where}{started}）"
 
     def check(self) -> bool:
         from sqlalchemy import text
@@ -592,9 +597,10 @@ class SweepScheduler:
         from sqlalchemy.exc import SQLAlchemyError
 
         if not self.lock.check():
-            self.on_error("lost the scheduler lock; stopping (another scheduler may run)")
+            self.on_error("调度器锁已丢失，正在停止（可能有另一个调度器在运行）")
             self.lost_lock.set()
             return None
+        label = JOB_LABELS.get(name, name)
         try:
             if not due():
                 return None
@@ -604,22 +610,21 @@ class SweepScheduler:
                 self.runtime.ensure()
             return through_prefect()
         except UserError as exc:
-            self.on_error(f"{name} refused: {exc}")
+            self.on_error(f"{label}被拒绝：{exc}")
         except SQLAlchemyError as exc:
-            self.on_error(f"{name} failed (database): {type(exc).__name__}: {exc}")
+            self.on_error(f"{label}失败（数据库）：{type(exc).__name__}: {exc}")
         except Exception as exc:
             if through_prefect is None:
                 log.warning("%s failed", name, exc_info=True)
-                self.on_error(f"{name} failed: {type(exc).__name__}: {exc}")
+                self.on_error(f"{label}失败：{type(exc).__name__}: {exc}")
                 return None
             log.warning("%s through Prefect failed", name, exc_info=True)
-            doing = {"sweep": "sweeping", "dispatch": "dispatching"}.get(name, name)
-            self.on_error(f"{name} through Prefect failed ({type(exc).__name__}: {exc}); "
-                          f"{doing} without Prefect")
+            self.on_error(f"通过 Prefect 执行{label}失败（{type(exc).__name__}: {exc}）；"
+                          "改为不经 Prefect 直接执行")
             try:
                 return directly()
             except Exception as again:
-                self.on_error(f"{name} failed: {type(again).__name__}: {again}")
+                self.on_error(f"{label}失败：{type(again).__name__}: {again}")
         return None
 
 
@@ -666,12 +671,12 @@ def _start_prefect(settings, web_port: int | None, say: Say, *, warm_up: bool
     applied = apply_prefect_environment(settings.data_dir)
     quiet_prefect_console()  # the first import of prefect in this process happens here
     runtime = PrefectRuntime(avoid_ports={web_port} if web_port else set())
-    where = (f"embedded API, home {os.environ['PREFECT_HOME']}" if runtime.embedded
+    where = (f"内嵌 API，目录 {os.environ['PREFECT_HOME']}" if runtime.embedded
              else f"API {os.environ.get('PREFECT_API_URL')}")
-    say(f"starting Prefect ({where})")
+    say(f"正在启动 Prefect（{where}）")
     log.debug("PREFECT_* set by serve: %s", applied)
     seconds = runtime.start(warm_up=warm_up)
-    say(f"Prefect ready in {seconds:.1f} s ({runtime.api_url})")
+    say(f"Prefect 已就绪，用时 {seconds:.1f} 秒（{runtime.api_url}）")
     return runtime
 
 
@@ -717,19 +722,19 @@ def run_serve(*, sweep_every: str = DEFAULT_SWEEP_EVERY, web_port: int | None = 
                                        on_dispatch=on_dispatch, plan_inspections=True,
                                        bulletin_every=settings.bulletin_every)
             scheduler.start()
-            delivery = f", dispatch {dispatch_every!r}" if dispatch_trigger is not None else \
-                ", no dispatch"
-            say(f"scheduler started: sweep {sweep_every!r}{delivery} in {settings.timezone}, "
-                f"first sweep now; {lock.describe()}; stop with Ctrl-C or SIGTERM")
+            delivery = f"，消息发送 {dispatch_every!r}" if dispatch_trigger is not None else \
+                "，不发送消息"
+            say(f"调度器已启动：到期处理 {sweep_every!r}{delivery}（{settings.timezone}），"
+                f"现在先处理一次；{lock.describe()}；按 Ctrl-C 或发送 SIGTERM 停止")
             signals.starting = False
             while not stop.wait(0.5):
                 if scheduler.lost_lock.is_set():
                     signals.reason = "lost the scheduler lock"
                     break
-            say(f"stopping ({signals.reason or 'requested'}); "
-                "waiting for a running sweep to finish")
+            reason = STOP_REASONS.get(signals.reason or "requested", signals.reason)
+            say(f"正在停止（{reason}）；等待正在进行的到期处理完成")
         except KeyboardInterrupt:
-            say(f"interrupted ({signals.reason or 'SIGINT'}) while starting")
+            say(f"启动过程中被中断（{signals.reason or 'SIGINT'}）")
         finally:
             if scheduler is not None:
                 scheduler.shutdown(wait=True)
@@ -738,7 +743,7 @@ def run_serve(*, sweep_every: str = DEFAULT_SWEEP_EVERY, web_port: int | None = 
             if web is not None:
                 web.stop()
             lock.release()
-    say("stopped")
+    say("已停止")
     return ServeResult(sweeps=count, last_summary=last,
                        stopped_by=signals.reason or "requested",
                        prefect_seconds=runtime.started_seconds if runtime else None)

@@ -32,8 +32,6 @@ STATE_LABELS = {
     "PENDING": "等待", "SCHEDULED": "已排期", "CANCELLED": "已取消", "CANCELLING": "取消中",
     "PAUSED": "暂停",
 }
-OUTBOX_LABELS = {"pending": "待发", "sending": "发送中", "failed": "失败待重试",
-                 "ambiguous": "结果不明", "dead": "放弃", "sent": "已发", "skipped": "跳过"}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -229,6 +227,7 @@ def _state(run: dict | None) -> str:
 
 
 def render(report: dict[str, Any], console: Console) -> None:
+    from notifications.outbox import OUTBOX_LABELS
     from taskflow.settings import get_settings
 
     tz = get_settings().tz

@@ -310,8 +310,8 @@ def test_partitions_sweep_once_and_every_message_arrives_once_when_a_worker_dies
         cwd=REPO, env=env("deploy"), capture_output=True, text=True, timeout=120)
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     for code in ("k1", "k2", "k3", "k4"):
-        assert f"taskflow-sweep/sweep-{code}:" in deployed.stdout
-    assert f"taskflow-smtp: concurrency limit {SMTP_CONNECTIONS}" in deployed.stdout
+        assert f"部署 taskflow-sweep/sweep-{code}：" in deployed.stdout
+    assert f"taskflow-smtp：并发上限 {SMTP_CONNECTIONS}" in deployed.stdout
 
     workers = {name: processes.start(name, [sys.executable, "-m", "prefect", "worker",
                                             "start", "--pool", POOL, "--name", name],

@@ -33,11 +33,11 @@ def test_dispatch_delivers_to_files_by_default_and_outbox_lists_the_rows(cli, en
     add_rows(engine, 1, channel="sms", address="13800000000", start=3)
     result = cli("dispatch", "--now", T0.isoformat())
     assert result.exit_code == 0, result.output
-    assert "4 message(s) (email 3, sms 1): 4 sent" in result.output
+    assert "消息 4 条（email 3，sms 1）：已发 4" in result.output
     files = sorted((tmp_path / "data" / "messages").rglob("*.*"))
     assert [f.suffix for f in files] == [".eml", ".eml", ".eml", ".txt"]
     listing = cli("outbox")
-    assert listing.exit_code == 0 and "sent 4" in listing.output
+    assert listing.exit_code == 0 and "发件箱：已发 4" in listing.output
     assert "user0@example.org" in listing.output and "13800000000" in listing.output
 
 
@@ -55,8 +55,8 @@ def test_outbox_filters_by_status_and_retry_makes_dead_rows_due(cli, engine):
     assert "550 no such user" in dead.output and "user1@example.org" not in dead.output
     retried = cli("outbox", "retry", str(ids[0]), str(ids[1]))
     assert retried.exit_code == 0, retried.output
-    assert f"#{ids[0]}：dead → pending" in retried.output
-    assert f"#{ids[1]}：pending，未改动" in retried.output
+    assert f"#{ids[0]}：放弃 → 待发" in retried.output
+    assert f"#{ids[1]}：待发，未改动" in retried.output
     assert by_id(engine)[ids[0]].status == "pending"
 
 

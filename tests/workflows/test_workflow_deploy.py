@@ -58,10 +58,10 @@ def test_partitions_become_one_deployment_each_and_replace_the_old_set(prefect_a
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"sweep_cron": "every 5 minutes"}, "5-field crontab"),
-    ({"sweep_cron": "*/5 * * * *", "partitions": {"east": []}}, "names no plan"),
-    ({"sweep_cron": "*/5 * * * *", "partitions": {"a": ["x"], "b": ["x"]}}, "one partition"),
-    ({"sweep_cron": "*/5 * * * *", "partitions": {"East Side": ["x"]}}, "partition name"),
+    ({"sweep_cron": "every 5 minutes"}, "不是 5 段式 crontab"),
+    ({"sweep_cron": "*/5 * * * *", "partitions": {"east": []}}, "未列出任何方案"),
+    ({"sweep_cron": "*/5 * * * *", "partitions": {"a": ["x"], "b": ["x"]}}, "只能属于一个分区"),
+    ({"sweep_cron": "*/5 * * * *", "partitions": {"East Side": ["x"]}}, "分区名"),
 ])
 def test_bad_deploy_options_are_user_errors(kwargs, message):
     with pytest.raises(UserError, match=message):
@@ -69,7 +69,7 @@ def test_bad_deploy_options_are_user_errors(kwargs, message):
 
 
 def test_partition_options_must_name_plans():
-    with pytest.raises(UserError, match="NAME=PLAN"):
+    with pytest.raises(UserError, match="应为 NAME=PLAN"):
         parse_partitions(["east"])
 
 
@@ -153,7 +153,7 @@ def test_deploy_registers_a_dispatch_per_channel_and_the_shared_rate_limits(pref
 def test_unknown_dispatch_channels_are_user_errors(value):
     from workflows.deploy import parse_channels
 
-    with pytest.raises(UserError, match="channel"):
+    with pytest.raises(UserError, match=r"(未知渠道 \w+|未给出渠道)（可用渠道：email"):
         parse_channels(value)
 
 
@@ -180,9 +180,9 @@ def test_partition_by_region_makes_one_sweep_per_top_level_region(engine, db_url
     result = deploy("tf-region", sweep_cron="*/5 * * * *", partition_by="region")
     assert {d.name: d.plan_codes for d in result.deployments} == {
         f"sweep-k{i}": [f"k{i}-demo"] for i in range(1, 5)}
-    with pytest.raises(UserError, match="do not also"):
+    with pytest.raises(UserError, match="不要同时给出 --partition"):
         deploy("tf-region", partition_by="region", partitions={"a": ["k1-demo"]})
-    with pytest.raises(UserError, match="expected one of"):
+    with pytest.raises(UserError, match="应为 plan、region 之一"):
         deploy("tf-region", partition_by="county")
 
 
@@ -193,10 +193,10 @@ def test_cli_deploy_prints_the_deployments_and_limits(prefect_api, tmp_path):
                   PREFECT_HOME=str(tmp_path / "ph"))
     result = run_cli("deploy", "--pool", "tf-cli", "--dispatch-channels", "email", env=env)
     assert result.returncode == 0, result.stderr
-    assert "deployment taskflow-dispatch/dispatch-email: '* * * * *'" in result.stdout
-    assert "global concurrency limit taskflow-smtp: concurrency limit 8" in result.stdout
+    assert "部署 taskflow-dispatch/dispatch-email：'* * * * *'" in result.stdout
+    assert "全局并发限制 taskflow-smtp：并发上限 8" in result.stdout
     bad = run_cli("deploy", "--pool", "tf-cli", "--dispatch-channels", "fax", env=env)
-    assert bad.returncode == 2 and "unknown channel(s) fax" in bad.stderr
+    assert bad.returncode == 2 and "未知渠道 fax（可用渠道：" in bad.stderr
 
 
 def test_bulletins_get_a_deployment_when_they_are_on(prefect_api, monkeypatch):
@@ -213,5 +213,5 @@ def test_bulletins_get_a_deployment_when_they_are_on(prefect_api, monkeypatch):
 
     off = deploy("tf-bulletin", sweep_cron="*/5 * * * *", bulletin="off")
     assert off.removed == ["taskflow-bulletin/bulletin"]
-    with pytest.raises(UserError, match="weekly or monthly"):
+    with pytest.raises(UserError, match="应为 off、weekly 或 monthly"):
         deploy("tf-bulletin", sweep_cron="*/5 * * * *", bulletin="daily")

@@ -90,7 +90,8 @@ def test_an_idle_minute_runs_no_flow_and_prefect_failures_fall_back(app_db, monk
     sweep_once(now=JUNE_5)
     summary = scheduler.run_dispatch()
     assert calls and summary["messages"]["sent"] > 0
-    assert errors and "dispatching without Prefect" in errors[0]
+    assert errors and "通过 Prefect 执行消息发送失败" in errors[0]
+    assert "改为不经 Prefect 直接执行" in errors[0]
 
 
 def test_a_bad_dispatch_schedule_is_refused_before_anything_starts(app_db):

@@ -29,7 +29,7 @@ def test_a_dispatch_run_limited_to_a_channel_leaves_the_others(prefect_api, app_
 def test_unknown_channels_are_refused(prefect_api, app_db, channels):
     from workflows.dispatch import dispatch_flow
 
-    with pytest.raises(UserError, match="channel"):
+    with pytest.raises(UserError, match=r"(未知渠道 \w+|未给出渠道)（可用渠道：email"):
         dispatch_flow(now=JUNE_5, channels=channels)
 
 

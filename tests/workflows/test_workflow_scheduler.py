@@ -160,10 +160,10 @@ def test_serve_runs_scheduled_sweeps_refuses_a_second_serve_and_stops_on_sigterm
     process = start_cli("serve", "--sweep-every", "2s", env=env)
     out, err = Lines(process.stdout), Lines(process.stderr)  # both drained: no full pipe
     try:
-        out.wait_for("scheduler started", timeout=90)
-        first, second = out.wait_for("sweep at", count=2, timeout=30)
-        assert "): 0 due task(s)" not in first and "message(s)" in first
-        assert "): 0 due task(s)" in second  # everything due was handled by the first
+        out.wait_for("调度器已启动", timeout=90)
+        first, second = out.wait_for("到期处理 20", count=2, timeout=30)
+        assert "：到期任务 0 项" not in first and "消息 " in first and "条（" in first
+        assert "：到期任务 0 项；无消息" in second  # everything due was handled by the first
         assert outbox_count(last_year_db) > 0
 
         other = run_cli("serve", env=env, timeout=60)
@@ -186,7 +186,7 @@ def test_serve_runs_scheduled_sweeps_refuses_a_second_serve_and_stops_on_sigterm
         process.stdout.close()
         process.stderr.close()
     text = "\n".join(out.seen)
-    assert "stopping (SIGTERM)" in text and "stopped" in text
+    assert "正在停止（SIGTERM）" in text and "已停止" in text
     assert (data_dir / "prefect" / "prefect.db").exists()  # Prefect's state is ours
 
 
@@ -197,8 +197,8 @@ def test_serve_once_runs_one_sweep_through_a_given_prefect_api(prefect_api, app_
     started = time.monotonic()
     result = run_cli("serve", "--once", "--now", "2025-06-05T10:00", env=env)
     assert result.returncode == 0, result.stderr
-    assert "Prefect ready in" in result.stdout and prefect_api in result.stdout
-    assert "sweep at 2025-06-05T02:00:00+00:00 (all plans)" in result.stdout
+    assert "Prefect 已就绪，用时" in result.stdout and prefect_api in result.stdout
+    assert "到期处理 2025-06-05T02:00:00+00:00（全部方案）：到期任务" in result.stdout
     assert outbox_count(app_db) > 0
     assert time.monotonic() - started < 60
 
@@ -219,5 +219,6 @@ def test_when_prefect_itself_fails_the_scheduler_sweeps_directly(app_db, monkeyp
     summary = scheduler.run_sweep()
     assert summary is not None and summaries == [summary]
     assert summary["tasks"] > 0  # the real clock: everything of 2025 is due
-    assert errors and "sweeping without Prefect" in errors[0]
+    assert errors and "通过 Prefect 执行到期处理失败" in errors[0]
+    assert "改为不经 Prefect 直接执行" in errors[0]
     assert outbox_count(app_db) > 0
