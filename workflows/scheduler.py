@@ -544,7 +544,19 @@ class SweepScheduler:
         summary = self._run_job("sweep", sweep_flow, sweep_once)
         if summary is not None:
             self.on_summary(summary)
+            if summary.get("messages_total"):
+                self._dispatch_now()
         return summary
+
+    def _dispatch_now(self) -> None:
+        """What a sweep just wrote goes out now, not at the dispatch job's next minute (the
+        first sweep of `serve` included: a newcomer sees messages at once)."""
+        from apscheduler.jobstores.base import JobLookupError
+
+        if self.scheduler is None or self.dispatch_trigger is None:
+            return
+        with contextlib.suppress(JobLookupError):  # stopping: the job is gone
+            self.scheduler.modify_job(DISPATCH_JOB_ID, next_run_time=datetime.now(self.tz))
 
     def run_dispatch(self) -> dict[str, Any] | None:
         """The job: deliver the outbox through the dispatch flow, when anything is due.

@@ -222,3 +222,31 @@ def test_when_prefect_itself_fails_the_scheduler_sweeps_directly(app_db, monkeyp
     assert errors and "通过 Prefect 执行到期处理失败" in errors[0]
     assert "改为不经 Prefect 直接执行" in errors[0]
     assert outbox_count(app_db) > 0
+
+
+def test_a_sweep_that_writes_messages_brings_the_dispatch_forward(app_db, monkeypatch):
+    """What the sweep wrote goes out at once, not at the dispatch job's next tick."""
+    from datetime import datetime, timedelta
+
+    import workflows.sweep
+    from workflows.scheduler import DISPATCH_JOB_ID
+
+    monkeypatch.setattr(workflows.sweep, "sweep_flow",
+                        lambda **kwargs: workflows.sweep.sweep_once(**kwargs))
+    scheduler = SweepScheduler(tz=SHANGHAI, trigger=parse_schedule("1h", SHANGHAI),
+                               on_summary=lambda summary: None, on_error=print,
+                               run_at_start=False,
+                               dispatch_trigger=parse_schedule("1h", SHANGHAI))
+    scheduler.build().start(paused=True)  # nothing runs by itself in this test
+    try:
+        job = scheduler.scheduler.get_job(DISPATCH_JOB_ID)
+        later = job.next_run_time
+        assert later - datetime.now(SHANGHAI) > timedelta(minutes=50)
+        summary = scheduler.run_sweep()
+        assert summary["messages_total"] > 0
+        soon = scheduler.scheduler.get_job(DISPATCH_JOB_ID).next_run_time
+        assert soon - datetime.now(SHANGHAI) < timedelta(seconds=5)
+        idle = scheduler.run_sweep()  # the same moment again: nothing new to send
+        assert idle["messages_total"] == 0
+    finally:
+        scheduler.scheduler.shutdown(wait=False)
