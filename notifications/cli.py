@@ -224,11 +224,14 @@ def notify_test(
     try:
         receipt = asyncio.run(send())
     except TransportError as exc:
-        kind = "永久性" if exc.permanent else "结果不明的" if exc.ambiguous else "临时性"
-        raise UserError.single(f"{transport.describe()}：{kind}失败：{exc}",
+        kind = "发送失败（永久性，不会重试）" if exc.permanent else \
+            "结果不明（会以同一 Message-ID 重发）" if exc.ambiguous else \
+            "发送失败（临时性，消息发送时会重试）"
+        raise UserError.single(f"{transport.describe()}：{kind}：{exc}",
                                field="--channel") from None
     except TimeoutError:
-        raise UserError.single(f"{transport.describe()}：{transport.timeout:.0f} 秒内无响应",
+        raise UserError.single(f"{transport.describe()}：结果不明（会以同一 Message-ID 重发）："
+                               f"{transport.timeout:.0f} 秒内没有应答，对方可能已收到",
                                field="--channel") from None
     console.print(f"已通过 {escape(transport.describe())} 向 {escape(to)} 发送测试消息 "
                   f"{code}：{escape(receipt.detail)}", soft_wrap=True)

@@ -358,22 +358,23 @@ class Dispatcher:
         except Exception as exc:  # a broken template: not this message's fault, retried
             log.exception("rendering outbox rows %s failed", unit.ids)
             return self._outcome(report, name, unit, "failed",
-                                 f"template error: {type(exc).__name__}: {exc}")
+                                 f"模板出错：{type(exc).__name__}: {exc}")
         if limiter is not None:  # at most concurrency / rate seconds: far inside the lease
             await limiter.wait()
         try:
             receipt = await asyncio.wait_for(channel.send(message), channel.timeout)
         except TransportError as exc:
             outcome = "dead" if exc.permanent else "ambiguous" if exc.ambiguous else "failed"
-            return self._outcome(report, name, unit, outcome, f"{channel.name}: {exc}",
+            return self._outcome(report, name, unit, outcome, f"{channel.name}：{exc}",
                                  exc.retry_after)
         except TimeoutError:
             return self._outcome(report, name, unit, "ambiguous",
-                                 f"{channel.name}: no answer within {channel.timeout:.0f} s")
+                                 f"{channel.name}：{channel.timeout:.0f} 秒内没有应答，"
+                                 "对方可能已收到")
         except Exception as exc:
             log.exception("channel %s failed on outbox rows %s", channel.name, unit.ids)
             return self._outcome(report, name, unit, "failed",
-                                 f"{channel.name}: {type(exc).__name__}: {exc}")
+                                 f"{channel.name}：{type(exc).__name__}: {exc}")
         report.messages["sent"] += 1
         report.by_channel[name] += 1
         return Result(unit, "sent", receipt.detail)

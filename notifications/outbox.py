@@ -257,7 +257,7 @@ class Outbox:
         for row_id, keys in wanted.items():
             found = [k.rsplit(":", 1)[1] for k in keys if k in alive]
             if found:
-                out[row_id] = f"sent by {', '.join(found)} instead (settings notify_channels)"
+                out[row_id] = f"改由 {'、'.join(found)} 发送（设置 notify_channels）"
         return out
 
     def _digest_group(self, connection: Connection, row: Row, now: datetime) -> list[Row]:
@@ -333,7 +333,7 @@ class Outbox:
                 if status in ("failed", "ambiguous"):
                     if row.give_up_at is not None and now >= row.give_up_at:
                         status = "dead"
-                        error = f"gave up after {row.attempts} attempt(s): {error}"
+                        error = f"尝试 {row.attempts} 次后放弃：{error}"
                         counts.gave_up += 1
                     else:
                         not_before = now + self.policy.backoff(row.attempts,

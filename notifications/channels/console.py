@@ -18,6 +18,9 @@ class ConsoleChannel(Channel):
     def __init__(self, stream=None):
         self.stream = stream
 
+    def describe(self) -> str:
+        return "控制台（标准输出）"
+
     async def send(self, message: Message) -> Receipt:
         out = self.stream or sys.stdout
         out.write(f"--- {message.channel} to {message.to} ({message.kind}) "

@@ -60,7 +60,7 @@ class DingTalkRobot(HttpChannel):
                    rate=settings.im_rate_per_minute / 60)
 
     def describe(self) -> str:
-        return "DingTalk group robot" + (" (signed)" if self.secret else "")
+        return "钉钉群机器人" + ("（加签）" if self.secret else "")
 
     def body(self, message: Message) -> dict:
         to = one_line(message.to)
@@ -76,12 +76,12 @@ class DingTalkRobot(HttpChannel):
     async def send(self, message: Message) -> Receipt:
         url = signed_url(self.webhook_url, self.secret, int(time.time() * 1000))
         response = await self.request("POST", url, json=self.body(message))
-        self.raise_for_status(response, "DingTalk")
-        answer = self.json_of(response, "DingTalk")
+        self.raise_for_status(response, "钉钉机器人")
+        answer = self.json_of(response, "钉钉机器人")
         code = answer.get("errcode", 0)
         if code == 0:
             return receipt(answer.get("errmsg") or "ok")
-        detail = f"DingTalk errcode {code}: {one_line(answer.get('errmsg') or '')[:200]}"
+        detail = f"钉钉机器人返回 errcode {code}：{one_line(answer.get('errmsg') or '')[:200]}"
         if code in (130101, 130102, -1):
             raise TransportError(detail, retry_after=60 if code != -1 else None)
         raise TransportError(detail, permanent=code in (40035, 430101, 460101, 460102))

@@ -58,7 +58,7 @@ def check_address(address: str) -> str:
     address = address.strip()
     if (not address or any(c in address for c in " \t\r\n<>,;\"()") or address.count("@") != 1
             or address.startswith("@") or address.endswith("@")):
-        raise TransportError(f"not an email address: {address!r}", permanent=True)
+        raise TransportError(f"不是有效的邮箱地址：{address!r}", permanent=True)
     return address
 
 
@@ -119,7 +119,7 @@ def build_email(message: Message, sender: str, *, now: datetime | None = None) -
     name, address = sender_parts(sender)
     message_id = one_line(message.message_id)
     if not message_id.startswith("<") or not message_id.endswith(">") or " " in message_id:
-        raise TransportError(f"bad Message-ID {message_id!r}", permanent=True)
+        raise TransportError(f"Message-ID 格式不正确：{message_id!r}", permanent=True)
     subject = one_line(message.subject) or one_line(message.title) or message.kind
     head = [
         f"From: {mailbox(name, address)}",
@@ -187,14 +187,15 @@ class EmailChannel(Channel):
                    else None)
 
     def describe(self) -> str:
-        return f"SMTP {self.host}:{self.port} ({self.security})"
+        return f"SMTP 服务器 {self.host}:{self.port}（{self.security}）"
 
     # -- connections ------------------------------------------------------------------------
 
     async def _connect(self) -> aiosmtplib.SMTP:
         now = time.monotonic()
         if now < self._down_until:
-            raise TransportError(f"SMTP server unavailable: {self._down_error}")
+            raise TransportError(f"SMTP 服务器 {self.host}:{self.port} 暂时无法连接："
+                                 f"{self._down_error}")
         tls_context = self.tls_context
         if self.security != "none" and not self.validate_certs:
             tls_context = ssl.create_default_context()
@@ -213,8 +214,8 @@ class EmailChannel(Channel):
             self._down_until = time.monotonic() + DOWN_SECONDS
             self._down_error = _tls_problem(exc) or _describe(exc)
             # A refused login or TLS is configuration: retried, never the message's fault.
-            raise TransportError(f"cannot connect to {self.host}:{self.port}: "
-                                 f"{self._down_error}") from None
+            raise TransportError(f"无法连接 {self.host}:{self.port}：{self._down_error}") \
+                from None
         self._down_until = 0.0
         return smtp
 
@@ -253,7 +254,8 @@ class EmailChannel(Channel):
             raise
         except (OSError, SMTPServerDisconnected, SMTPTimeoutError) as exc:
             smtp.close()
-            raise TransportError(f"connection lost before DATA: {_describe(exc)}") from None
+            raise TransportError(f"发送正文（DATA）前连接中断，邮件未发出：{_describe(exc)}") \
+                from None
         except SMTPResponseException as exc:
             await self._reset(smtp, count)
             raise _classify(exc) from None
@@ -272,7 +274,7 @@ class EmailChannel(Channel):
         except (OSError, SMTPServerDisconnected, SMTPTimeoutError) as exc:
             smtp.close()
             # The server may have the whole message: the reply to the final "." was lost.
-            raise TransportError(f"connection lost during DATA: {_describe(exc)}",
+            raise TransportError(f"发送正文（DATA）时连接中断，对方可能已收到：{_describe(exc)}",
                                  ambiguous=True) from None
 
     async def _reset(self, smtp: aiosmtplib.SMTP, count: int) -> None:
@@ -301,15 +303,15 @@ async def _quit(smtp: aiosmtplib.SMTP) -> None:
 def _classify(exc: SMTPResponseException) -> TransportError:
     code, text = exc.code, one_line(exc.message)[:200]
     if code == 530:  # RFC 3207/4954: "STARTTLS first" or "authentication required"
-        wants = "STARTTLS (TASKFLOW_SMTP_SECURITY=starttls)" if "TLS" in text.upper() else \
-            "a login (TASKFLOW_SMTP_USERNAME, TASKFLOW_SMTP_PASSWORD)"
-        return TransportError(f"the server requires {wants} first: {code} {text}")
+        wants = "启用 STARTTLS（设置 TASKFLOW_SMTP_SECURITY=starttls）" if "TLS" in text.upper() \
+            else "登录（设置 TASKFLOW_SMTP_USERNAME、TASKFLOW_SMTP_PASSWORD）"
+        return TransportError(f"服务器要求先{wants}：{code} {text}")
     if isinstance(exc, SMTPSenderRefused):
-        return TransportError(f"sender refused: {code} {text}")  # our configuration
-    stage = "recipient refused" if isinstance(exc, SMTPRecipientRefused) else \
-        "message refused" if isinstance(exc, SMTPDataError) else "SMTP error"
+        return TransportError(f"发件人被拒绝（检查 TASKFLOW_SMTP_FROM）：{code} {text}")  # ours
+    stage = "收件人被拒绝" if isinstance(exc, SMTPRecipientRefused) else \
+        "邮件被拒收" if isinstance(exc, SMTPDataError) else "SMTP 服务器报错"
     permanent = 500 <= code < 600
-    return TransportError(f"{stage}: {code} {text}", permanent=permanent)
+    return TransportError(f"{stage}：{code} {text}", permanent=permanent)
 
 
 def _tls_problem(exc: BaseException) -> str | None:
@@ -320,8 +322,8 @@ def _tls_problem(exc: BaseException) -> str | None:
         seen.add(id(cause))
         if isinstance(cause, ssl.SSLCertVerificationError):
             detail = one_line(cause.verify_message or cause.reason or str(cause))[:200]
-            return (f"the server's TLS certificate could not be verified ({detail}); if a "
-                    "private CA signed it, set TASKFLOW_SMTP_CA_FILE to that CA's PEM file")
+            return (f"服务器的 TLS 证书无法验证（{detail}）；如果证书由单位自建的 CA 签发，"
+                    "请把 TASKFLOW_SMTP_CA_FILE 设为该 CA 的 PEM 文件")
         cause = cause.__cause__ or cause.__context__
     return None
 

@@ -55,7 +55,7 @@ class FileChannel(Channel):
         self.sender = sender
 
     def describe(self) -> str:
-        return f"files in {self.directory}"
+        return f"本地文件（{self.directory}）"
 
     def path_for(self, message: Message) -> Path:
         suffix = EXTENSIONS.get(message.channel, ".txt")
@@ -76,4 +76,4 @@ class FileChannel(Channel):
             os.replace(temporary, path)
         except OSError as exc:
             # A full disk or a wrong directory is fixed by someone, then the message goes.
-            raise TransportError(f"cannot write {path}: {exc.strerror or exc}") from None
+            raise TransportError(f"无法写入 {path}：{exc.strerror or exc}") from None

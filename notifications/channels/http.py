@@ -66,15 +66,14 @@ class HttpChannel(Channel):
         try:
             response = await self.client.request(method, url, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise TransportError(f"cannot connect to {_host(url)}: {_describe(exc)}") from None
+            raise TransportError(f"无法连接 {_host(url)}：{_describe(exc)}") from None
         except (httpx.WriteError, httpx.WriteTimeout) as exc:
-            raise TransportError(f"request to {_host(url)} not sent: {_describe(exc)}") \
-                from None
+            raise TransportError(f"请求未能发送到 {_host(url)}：{_describe(exc)}") from None
         except (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError) as exc:
-            raise TransportError(f"no answer from {_host(url)}: {_describe(exc)}",
+            raise TransportError(f"{_host(url)} 没有应答，对方可能已收到：{_describe(exc)}",
                                  ambiguous=True) from None
         except httpx.HTTPError as exc:
-            raise TransportError(f"{_host(url)}: {_describe(exc)}") from None
+            raise TransportError(f"请求 {_host(url)} 出错：{_describe(exc)}") from None
         return response
 
     @staticmethod
@@ -82,7 +81,8 @@ class HttpChannel(Channel):
         code = response.status_code
         if code < 400:
             return
-        detail = f"{what} answered HTTP {code}: {body_text(response)}".rstrip(": ")
+        body = body_text(response)
+        detail = f"{what}返回 HTTP {code}" + (f"：{body}" if body else "")
         if code in (408, 425, 429) or code >= 500:
             raise TransportError(detail, retry_after=retry_after(response))
         raise TransportError(detail, permanent=True)
@@ -92,10 +92,10 @@ class HttpChannel(Channel):
         try:
             value = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
-            raise TransportError(f"{what} answered HTTP {response.status_code} with no JSON: "
+            raise TransportError(f"{what}返回 HTTP {response.status_code}，但应答不是 JSON："
                                  f"{body_text(response)}", ambiguous=True) from None
         if not isinstance(value, Mapping):
-            raise TransportError(f"{what} answered unexpected JSON: {body_text(response)}",
+            raise TransportError(f"{what}返回了无法识别的 JSON：{body_text(response)}",
                                  ambiguous=True)
         return value
 
@@ -110,7 +110,7 @@ def _host(url: str) -> str:
         parsed = httpx.URL(url)
         return f"{parsed.host}:{parsed.port}" if parsed.port else parsed.host
     except Exception:
-        return "the server"
+        return "服务器"
 
 
 def _describe(exc: BaseException) -> str:
@@ -122,7 +122,7 @@ def normalize_mobile(number: str, *, e164: bool) -> str:
     raw = number.strip().replace(" ", "").replace("-", "")
     digits = raw[1:] if raw.startswith("+") else raw
     if not digits.isdigit() or not 5 <= len(digits) <= 15:
-        raise TransportError(f"invalid number {number!r}", permanent=True)
+        raise TransportError(f"手机号码无效：{number!r}", permanent=True)
     if raw.startswith("+"):
         return raw if e164 else (digits[2:] if digits.startswith("86") else raw)
     if e164:

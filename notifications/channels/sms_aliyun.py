@@ -91,15 +91,15 @@ class AliyunSms(HttpChannel):
                    rate=settings.sms_rate)
 
     def describe(self) -> str:
-        return f"Aliyun SMS {self.endpoint}"
+        return f"阿里云短信 {self.endpoint}"
 
     def params(self, message: Message, *, nonce: str | None = None,
                timestamp: datetime | None = None) -> dict[str, str]:
         template = message.sms_template or self.templates.get(message.kind) or \
             self.templates.get("*")
         if not template:
-            raise TransportError(f"no Aliyun SMS template for {message.kind!r} "
-                                 "(settings sms_templates)")
+            raise TransportError(f"消息类型 {message.kind!r} 没有配置阿里云短信模板"
+                                 "（设置 sms_templates）")
         moment = (timestamp or datetime.now(UTC)).astimezone(UTC)
         return {
             "AccessKeyId": self.access_key_id, "Action": "SendSms", "Format": "JSON",
@@ -124,10 +124,10 @@ class AliyunSms(HttpChannel):
             code = str(body.get("Code"))
             if code == "OK":
                 return receipt(body.get("BizId") or body.get("RequestId"))
-            detail = f"Aliyun SMS {code}: {one_line(body.get('Message') or '')[:200]}"
+            detail = f"阿里云短信返回 {code}：{one_line(body.get('Message') or '')[:200]}"
             if code in PERMANENT_CODES:
                 raise TransportError(detail, permanent=True)
             raise TransportError(detail)
-        self.raise_for_status(response, "Aliyun SMS")
-        raise TransportError(f"Aliyun SMS answered HTTP {response.status_code} without a Code",
+        self.raise_for_status(response, "阿里云短信")
+        raise TransportError(f"阿里云短信返回 HTTP {response.status_code}，但应答中没有 Code",
                              ambiguous=True)

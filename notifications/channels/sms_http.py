@@ -55,14 +55,14 @@ class HttpSms(HttpChannel):
     @classmethod
     def from_settings(cls, settings: Settings) -> HttpSms:
         if not settings.sms_http_url:
-            raise TransportError("sms_provider is http but sms_http_url is not set")
+            raise TransportError("sms_provider 为 http，但没有设置 sms_http_url")
         return cls(url=settings.sms_http_url, body=settings.sms_http_body,
                    headers=settings.sms_http_headers, token=settings.secret("sms_http_token"),
                    sign_name=settings.sms_sign_name, concurrency=settings.sms_concurrency,
                    rate=settings.sms_rate)
 
     def describe(self) -> str:
-        return f"SMS gateway {self.url}"
+        return f"短信网关 {self.url}"
 
     def request_body(self, message: Message) -> Any:
         return fill(self.body, {
@@ -73,7 +73,7 @@ class HttpSms(HttpChannel):
     async def send(self, message: Message) -> Receipt:
         response = await self.request("POST", self.url, json=self.request_body(message),
                                       headers=self.headers)
-        self.raise_for_status(response, "SMS gateway")
+        self.raise_for_status(response, "短信网关")
         try:
             answer = response.json()
         except ValueError:

@@ -116,14 +116,14 @@ class TencentSms(HttpChannel):
                    rate=settings.sms_rate)
 
     def describe(self) -> str:
-        return f"Tencent Cloud SMS {self.endpoint}"
+        return f"腾讯云短信 {self.endpoint}"
 
     def payload(self, message: Message) -> str:
         template = message.sms_template or self.templates.get(message.kind) or \
             self.templates.get("*")
         if not template:
-            raise TransportError(f"no Tencent SMS template for {message.kind!r} "
-                                 "(settings sms_templates)")
+            raise TransportError(f"消息类型 {message.kind!r} 没有配置腾讯云短信模板"
+                                 "（设置 sms_templates）")
         return json.dumps({
             "PhoneNumberSet": [normalize_mobile(message.to, e164=True)],
             "SmsSdkAppId": self.sdk_app_id, "SignName": self.sign_name, "TemplateId": template,
@@ -145,21 +145,21 @@ class TencentSms(HttpChannel):
         response = await self.request("POST", self.endpoint, content=payload.encode("utf-8"),
                                       headers=headers)
         if response.status_code >= 400:
-            self.raise_for_status(response, "Tencent SMS")
-        body = self.json_of(response, "Tencent SMS").get("Response") or {}
+            self.raise_for_status(response, "腾讯云短信")
+        body = self.json_of(response, "腾讯云短信").get("Response") or {}
         error = body.get("Error") if isinstance(body, dict) else None
         if error:
             code = str(error.get("Code", ""))
-            detail = f"Tencent SMS {code}: {one_line(error.get('Message') or '')[:200]}"
+            detail = f"腾讯云短信返回 {code}：{one_line(error.get('Message') or '')[:200]}"
             raise TransportError(detail, permanent=_permanent(code))
         statuses = body.get("SendStatusSet") or []
         if not statuses:
-            raise TransportError("Tencent SMS answered without a SendStatusSet", ambiguous=True)
+            raise TransportError("腾讯云短信的应答中没有 SendStatusSet", ambiguous=True)
         status = statuses[0]
         code = str(status.get("Code", ""))
         if code.lower() == "ok":
             return receipt(status.get("SerialNo") or body.get("RequestId"))
-        detail = f"Tencent SMS {code}: {one_line(status.get('Message') or '')[:200]}"
+        detail = f"腾讯云短信返回 {code}：{one_line(status.get('Message') or '')[:200]}"
         raise TransportError(detail, permanent=_permanent(code))
 
 

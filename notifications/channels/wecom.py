@@ -43,7 +43,7 @@ class WeComRobot(HttpChannel):
                    rate=settings.im_rate_per_minute / 60)
 
     def describe(self) -> str:
-        return "WeCom group robot"
+        return "企业微信群机器人"
 
     def body(self, message: Message) -> dict:
         mention = f"\n<@{one_line(message.to)}>" if message.to else ""
@@ -52,12 +52,12 @@ class WeComRobot(HttpChannel):
 
     async def send(self, message: Message) -> Receipt:
         response = await self.request("POST", self.webhook_url, json=self.body(message))
-        self.raise_for_status(response, "WeCom")
-        answer = self.json_of(response, "WeCom")
+        self.raise_for_status(response, "企业微信机器人")
+        answer = self.json_of(response, "企业微信机器人")
         code = answer.get("errcode", 0)
         if code == 0:
             return receipt(answer.get("errmsg") or "ok")
-        detail = f"WeCom errcode {code}: {one_line(answer.get('errmsg') or '')[:200]}"
+        detail = f"企业微信机器人返回 errcode {code}：{one_line(answer.get('errmsg') or '')[:200]}"
         if code in (45009, -1):
             raise TransportError(detail, retry_after=60 if code == 45009 else None)
         raise TransportError(detail, permanent=40000 <= int(code) < 41000)

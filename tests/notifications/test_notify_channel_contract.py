@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from notifications.channels.dingtalk import DingTalkRobot
-from notifications.channels.email import EmailChannel
+from notifications.channels.email import EmailChannel, check_address
 from notifications.channels.file import FileChannel
+from notifications.channels.http import normalize_mobile
 from notifications.channels.sms_aliyun import AliyunSms
 from notifications.channels.sms_http import HttpSms
 from notifications.channels.sms_tencent import TencentSms
@@ -204,6 +205,7 @@ def test_an_unreachable_server_is_transient(rig):
     with pytest.raises(TransportError) as info:
         rig.send(make_message(rig.outbox_channel))
     assert not info.value.permanent and not info.value.ambiguous
+    assert str(info.value).startswith(f"无法连接 127.0.0.1:{port}：")
 
 
 @pytest.mark.parametrize("rig", ALL_CHANNELS, indirect=True)
@@ -260,3 +262,52 @@ def test_a_resend_carries_the_same_message_id(rig):
         assert len(seen) == 1  # the resend replaced the file
     else:
         assert len(seen) == 2
+
+
+# What each failure says: Chinese for the person reading `taskflow outbox`, the server's or
+# provider's own code and text verbatim.
+REASONS = {
+    ("smtp", "transient"): "邮件被拒收：451 4.3.0 try again later",
+    ("smtp", "permanent"): "收件人被拒绝：550 5.1.1 no such user",
+    ("smtp", "drop"): "发送正文（DATA）时连接中断，对方可能已收到：",
+    ("aliyun", "transient"): "阿里云短信返回 isv.BUSINESS_LIMIT_CONTROL：",
+    ("aliyun", "permanent"): "阿里云短信返回 isv.MOBILE_NUMBER_ILLEGAL：",
+    ("tencent", "transient"): "腾讯云短信返回 RequestLimitExceeded：",
+    ("tencent", "permanent"): "腾讯云短信返回 InvalidParameterValue.IncorrectPhoneNumber：",
+    ("tencent", "server_error"): "腾讯云短信返回 HTTP 502：",
+    ("gateway", "transient"): "短信网关返回 HTTP 500：",
+    ("gateway", "permanent"): "短信网关返回 HTTP 400：",
+    ("wecom", "transient"): "企业微信机器人返回 errcode 45009：",
+    ("wecom", "permanent"): "企业微信机器人返回 errcode 40058：",
+    ("wecom", "server_error"): "企业微信机器人返回 HTTP 503：",
+    ("dingtalk", "transient"): "钉钉机器人返回 errcode 130101：",
+    ("dingtalk", "permanent"): "钉钉机器人返回 errcode 40035：",
+    ("file", "transient"): "无法写入 ",
+}
+
+
+@pytest.mark.parametrize("rig, outcome", list(REASONS), indirect=["rig"])
+def test_a_failure_says_what_happened_in_chinese_with_the_servers_words(rig, outcome):
+    rig.inject(outcome)
+    with pytest.raises(TransportError) as info:
+        rig.send(make_message(rig.outbox_channel))
+    assert str(info.value).startswith(REASONS[rig.name, outcome])
+
+
+@pytest.mark.parametrize("rig", [c for c in SERVER_CHANNELS if c != "smtp"], indirect=True)
+def test_a_lost_http_answer_names_the_host(rig):
+    rig.inject("drop")
+    with pytest.raises(TransportError) as info:
+        rig.send(make_message(rig.outbox_channel))
+    assert str(info.value).startswith(f"127.0.0.1:{rig.server.port} 没有应答，对方可能已收到：")
+
+
+
+def test_a_bad_address_is_named_in_the_reason():
+    with pytest.raises(TransportError) as info:
+        normalize_mobile("12-ab", e164=False)
+    assert str(info.value) == "手机号码无效：'12-ab'" and info.value.permanent
+    with pytest.raises(TransportError) as info:
+        check_address("wang at example.org")
+    assert str(info.value) == "不是有效的邮箱地址：'wang at example.org'"
+    assert info.value.permanent

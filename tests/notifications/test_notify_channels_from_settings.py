@@ -34,7 +34,7 @@ def test_configured_channels_get_their_transports_and_secrets_come_from_files(
                              dingtalk_secret="SECabc", im_rate_per_minute=30)
     channels = build_channels(settings)
     assert isinstance(channels["email"], EmailChannel)
-    assert channels["email"].describe() == "SMTP mail.example.org:465 (tls)"
+    assert channels["email"].describe() == "SMTP 服务器 mail.example.org:465（tls）"
     assert isinstance(channels["sms"], AliyunSms)
     assert channels["sms"].access_key_secret == "s3cret"
     assert isinstance(channels["wecom"], WeComRobot)

@@ -89,4 +89,4 @@ def test_notify_test_says_what_went_wrong(cli, monkeypatch):
     monkeypatch.setenv("TASKFLOW_SMTP_SECURITY", "none")
     result = cli("notify", "test", "--channel", "email", "--to", "ops@example.org")
     assert result.exit_code == 2
-    assert "临时性失败：cannot connect" in result.output
+    assert "发送失败（临时性，消息发送时会重试）：无法连接 127.0.0.1:" in result.output

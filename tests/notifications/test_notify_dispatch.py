@@ -123,7 +123,7 @@ def test_a_disconnect_after_data_is_ambiguous_and_the_resend_keeps_the_message_i
     assert run(engine, settings, T0).messages == {"ambiguous": 1}
     row = by_id(engine)[row_id]
     assert (row.status, row.ambiguous) == ("ambiguous", True)
-    assert "during DATA" in row.last_error
+    assert "发送正文（DATA）时连接中断，对方可能已收到" in row.last_error
     run(engine, settings, T0 + minutes(20))
     row = by_id(engine)[row_id]
     assert (row.status, row.ambiguous, row.attempts) == ("sent", True, 2)
@@ -281,7 +281,8 @@ def test_transient_failures_past_the_give_up_time_are_dead(engine, make_settings
     assert by_id(engine)[row_id].status == "failed"
     run(engine, settings, T0 + timedelta(hours=2))
     row = by_id(engine)[row_id]
-    assert row.status == "dead" and row.last_error.startswith("gave up after 3 attempt(s)")
+    assert row.status == "dead"
+    assert row.last_error.startswith("尝试 3 次后放弃：smtp：无法连接 127.0.0.1:")
 
 
 def test_retry_sends_a_dead_message_again_with_its_message_id(engine, smtp_server,

@@ -135,7 +135,7 @@ def test_digest_rows_go_by_email_and_sms_copies_are_skipped_unless_sms_is_all_th
     report = dispatch(engine, now=T0, settings=settings)
     stored = by_id(engine)
     assert {stored[i].status for i in copies} == {"skipped"}
-    assert "sent by email instead" in stored[copies[0]].last_error
+    assert stored[copies[0]].last_error == "改由 email 发送（设置 notify_channels）"
     assert {stored[i].status for i in [*mail, *village]} == {"sent"}
     assert report.counts.skipped == 2
     assert len(smtp_server.messages) == 1  # one digest email
