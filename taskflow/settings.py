@@ -235,15 +235,7 @@ class Settings(BaseSettings):
             _check_secret(value, str(path))
             return value
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        value = secrets.token_urlsafe(48)
-        # O_EXCL: two processes starting at once must not both write (and disagree on) a key.
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_text(encoding="utf-8").strip()
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(value + "\n")
-        return value
+        return _create_secret_file(path)
 
     def resolved_smtp_password(self) -> str | None:
         return self.secret("smtp_password")
@@ -323,3 +315,26 @@ def load_settings(**overrides) -> Settings:
             message = _in_chinese(error) or error["msg"].removeprefix("Value error, ")
             problems.append(Problem(message, field=name))
         raise UserError(problems) from None
+
+
+def _create_secret_file(path: Path) -> str:
+    """Generate the key into a temporary file, then link it into place. Processes starting
+    at once on a new data directory (serve and web, two dispatchers) agree on one key, and
+    none can read the file half-written: it appears whole or not at all (a hard link never
+    replaces an existing file)."""
+    value = secrets.token_urlsafe(48)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(value + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:  # another process was first: use its key
+            value = path.read_text(encoding="utf-8").strip()
+            _check_secret(value, str(path))
+    finally:
+        temporary.unlink(missing_ok=True)
+    return value

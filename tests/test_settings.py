@@ -57,3 +57,47 @@ def test_bad_timezone_names_the_variable(monkeypatch):
     monkeypatch.setenv("TASKFLOW_TIMEZONE", "Mars/Olympus")
     with pytest.raises(UserError, match="TASKFLOW_TIMEZONE"):
         load_settings()
+
+
+
+def _read_key(data_dir, results, slow: bool) -> None:
+    import os
+    import time
+
+    import taskflow.settings
+    from taskflow.settings import Settings
+
+    if slow:  # this process stalls right after opening the key file it writes
+        real = os.fdopen
+
+        def stalling(*args, **kwargs):
+            time.sleep(0.6)
+            return real(*args, **kwargs)
+
+        taskflow.settings.os.fdopen = stalling
+    try:
+        results.put(Settings(data_dir=data_dir).resolved_secret_key())
+    except Exception as exc:  # reported through the queue, asserted in the test
+        results.put(f"error: {exc}")
+
+
+def test_processes_starting_at_once_agree_on_one_complete_key(tmp_path):
+    """`serve` and `web` (or two dispatchers) starting together on a new data directory: the
+    first stalls while writing the key; the second must neither read it half-written nor
+    keep a key of its own."""
+    import multiprocessing
+    import time
+
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    first = context.Process(target=_read_key, args=(tmp_path, results, True))
+    first.start()
+    time.sleep(0.2)
+    second = context.Process(target=_read_key, args=(tmp_path, results, False))
+    second.start()
+    keys = [results.get(timeout=30) for _ in range(2)]
+    first.join(10)
+    second.join(10)
+    assert keys[0] == keys[1] and len(keys[0]) >= 32, keys
+    assert (tmp_path / "secret_key").read_text().strip() == keys[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["secret_key"]  # no temporary left
