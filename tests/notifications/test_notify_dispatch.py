@@ -164,9 +164,7 @@ def test_sms_gateway_errors_are_retried_and_invalid_numbers_are_dead(
 def test_two_dispatchers_at_once_deliver_every_message_exactly_once(
         engine, db_url, smtp_server, make_settings):
     add_rows(engine, 200)
-    # A generous timeout: this is about claiming, and on a loaded 2-core machine the tests'
-    # 5 s could turn a slow reply into an (honest) ambiguous outcome resent later.
-    settings = smtp_settings(make_settings, smtp_server, smtp_concurrency=4, smtp_timeout=30)
+    settings = smtp_settings(make_settings, smtp_server, smtp_concurrency=4)
     reports, errors = [], []
 
     def worker():
