@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from taskflow.errors import UserError
 from taskflow.models import AuditEvent, Notification, Plan, Task, TaskUnit
+from taskflow.rules import IllegalTransition
 from taskflow.services.recipients import Directory
 
 KIND = "supervision"
@@ -35,7 +36,7 @@ def send_supervision(session: Session, task: Task, *, note: str | None, actor: s
     if note and len(note) > MAX_NOTE:
         raise UserError.single(f"督办意见最多 {MAX_NOTE} 字", field="督办意见")
     if task.state in ("done", "cancelled"):
-        raise UserError.single(f"任务 {task.code} 已办结或撤销，无需督办")
+        raise IllegalTransition.single(f"任务 {task.code} 已办结或撤销，无需督办")
     plan = session.get(Plan, task.plan_id)
     units: dict[str, list[int]] = {}
     for link in session.scalars(select(TaskUnit).where(TaskUnit.task_id == task.id)

@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 
 from taskflow.errors import NotFound, UserError
 from taskflow.models import AuditEvent, Plan, ProgressReport, Task, TaskUnit, Unit
-from taskflow.rules import transition
+from taskflow.rules import IllegalTransition, transition
 from taskflow.services.plans import day_end
 
 # A new deadline outside these is a typo (the pages' date inputs, the API and the CLI agree).
@@ -182,7 +182,7 @@ def assign_units(session: Session, task: Task, *, lead: list[int], responsible: 
     if not lead:
         raise UserError.single("至少需要一个牵头单位", field="牵头单位")
     if task.state in ("done", "cancelled"):
-        raise UserError.single(f"任务 {task.code} 已办结或撤销，不能再调整承办单位")
+        raise IllegalTransition.single(f"任务 {task.code} 已办结或撤销，不能再调整承办单位")
     known = {u.id: u for u in session.exec(select(Unit).where(
         Unit.id.in_(lead + responsible))).all()}  # type: ignore[union-attr]
     missing = [str(u) for u in lead + responsible if u not in known]

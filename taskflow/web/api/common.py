@@ -70,13 +70,12 @@ def calendar_of(request: Request):
 
 
 def user_error(exc: UserError, *, field: str | None = None,
-               rename: Mapping[str, str | None] | None = None,
-               conflict: bool = False) -> HTTPException:
+               rename: Mapping[str, str | None] | None = None) -> HTTPException:
     """A service's UserError as the API's error list: 409 for a state that does not allow
-    the action (an IllegalTransition, or any refusal when ``conflict``), 422 for bad input;
+    the action (an IllegalTransition), 422 for bad input;
     ``field`` locates problems that name no field, ``rename`` maps the services' field
     labels (Chinese, for the pages) to the body's field names (None: the whole body)."""
-    conflict = conflict or isinstance(exc, IllegalTransition)
+    conflict = isinstance(exc, IllegalTransition)
     items = []
     for problem in exc.problems:
         if problem.field and rename and problem.field in rename:

@@ -52,7 +52,6 @@ COORDINATOR_ERRORS: dict[int | str, dict[str, Any]] = {
     409: error_response("任务当前状态不允许此操作（如验收未提交办结的任务、"
                         "调整已办结任务的承办单位）"),
 }
-FINISHED = ("done", "cancelled")
 
 router = APIRouter(tags=["协调操作"], responses=ERRORS)
 
@@ -60,33 +59,25 @@ Change = Callable[[Session, Task, str, datetime], object]
 
 
 def _coordinate(request: Request, viewer: Viewer, task_id: int, change: Change, *,
-                field: str | None = None, rename: Mapping[str, str | None] | None = None,
-                refused_when_finished: bool = False) -> TaskDetailPublic:
+                field: str | None = None, rename: Mapping[str, str | None] | None = None
+                ) -> TaskDetailPublic:
     """Run ``change(session, task, actor, now)`` in one write transaction (nothing written
-    when it fails) and answer the task as it is after.
-
-    ``refused_when_finished``: the service refuses a finished (done, cancelled) task with a
-    plain UserError, not an IllegalTransition; that refusal is a state conflict (409). The
-    service's checks before it (empty lead list, note too long) cannot fail here: the
-    body's schema refuses those inputs first.
-    """
+    when it fails) and answer the task as it is after; the services' IllegalTransition (a
+    state that does not allow the action) is 409, their other refusals 422."""
     engine = get_engine(request)
     with read_session(engine) as session:
         task = visible_task(session, request, viewer, task_id)
         if not viewer.coordinates(task.plan_id):
             raise HTTPException(status_code=403, detail=NOT_COORDINATOR)
     now = now_for(request)
-    state: str | None = None
     try:
         with write_session(engine) as session:
             task = session.get(Task, task_id)
-            state = task.state
             change(session, task, viewer.actor, now)
             session.refresh(task)
             return task_detail(session, task, viewer, now=now, calendar=calendar_of(request))
     except UserError as exc:
-        raise user_error(exc, field=field, rename=rename,
-                         conflict=refused_when_finished and state in FINISHED) from None
+        raise user_error(exc, field=field, rename=rename) from None
 
 
 @router.post("/tasks/{task_id}/accept", summary="验收通过", response_model=TaskDetailPublic,
@@ -150,8 +141,7 @@ def assign(task_id: Id, body: AssignCreate, request: Request,
         task_service.assign_units(session, task, lead=list(body.lead),
                                   responsible=list(body.responsible), actor=actor, now=now)
 
-    return _coordinate(request, viewer, task_id, change, rename={"牵头单位": "lead", "单位": None},
-                       refused_when_finished=True)
+    return _coordinate(request, viewer, task_id, change, rename={"牵头单位": "lead", "单位": None})
 
 
 @router.post("/tasks/{task_id}/supervise", summary="发送督办通知",
@@ -173,7 +163,6 @@ def supervise(task_id: Id, request: Request, response: Response, viewer: ApiView
         sent.append(send_supervision(session, task, note=note, actor=actor, now=now))
 
     detail = _coordinate(request, viewer, task_id, change, rename={"督办意见": "note",
-                                                                   "牵头单位": None},
-                         refused_when_finished=True)
+                                                                   "牵头单位": None})
     response.headers["X-Supervision-Messages"] = str(sent[0] if sent else 0)
     return detail
