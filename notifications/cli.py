@@ -92,22 +92,17 @@ def dispatch(
     see `taskflow outbox`. `taskflow serve` runs this every minute.
     """
     from notifications.channels import OUTBOX_CHANNELS
-    from notifications.dispatch import summary_line
-    from notifications.outbox import OUTBOX_LABELS
+    from notifications.dispatch import error_lines, summary_line, troubled
 
     for name in channel or []:
         if name not in OUTBOX_CHANNELS:
             raise UserError.single(f"未知渠道 {name!r}（可用渠道："
                                    f"{', '.join(OUTBOX_CHANNELS)}）", field="--channel")
     summary = run_dispatch(_parse_now(now), only=channel or None, max_seconds=max_seconds)
-    style = "yellow" if summary["messages"].get("dead") or summary["messages"].get(
-        "failed") else "green"
+    style = "yellow" if troubled(summary) else "green"
     console.print(f"[{style}]{escape(summary_line(summary))}[/]", soft_wrap=True)
-    for error in summary["errors"][:20]:
-        ids = ",".join(str(i) for i in error["ids"])
-        outcome = OUTBOX_LABELS.get(error["outcome"], error["outcome"])
-        console.print(f"  [yellow]#{ids} {outcome}：{escape(error['error'])}[/]",
-                      soft_wrap=True)
+    for line in error_lines(summary, 20):
+        console.print(f"  [yellow]{escape(line)}[/]", soft_wrap=True)
     if len(summary["errors"]) > 20:
         console.print(f"  …… 另有 {len(summary['errors']) - 20} 条（见 taskflow outbox）")
 

@@ -98,6 +98,20 @@ def summary_line(summary: dict[str, Any]) -> str:
             + f" [{summary['seconds']:.2f} 秒]")
 
 
+
+def troubled(summary: dict[str, Any]) -> bool:
+    """Whether the pass left messages failed or dead (the consoles show it in yellow)."""
+    return bool(summary["messages"].get("dead") or summary["messages"].get("failed"))
+
+
+def error_lines(summary: dict[str, Any], limit: int) -> list[str]:
+    """The pass's first ``limit`` failures, one line each: "#12,13 失败待重试：reason"."""
+    from notifications.outbox import OUTBOX_LABELS
+
+    return [f"#{','.join(str(i) for i in error['ids'])} "
+            f"{OUTBOX_LABELS.get(error['outcome'], error['outcome'])}：{error['error']}"
+            for error in summary["errors"][:limit]]
+
 class _SafeFormat(dict):
     def __missing__(self, key: str) -> str:
         return ""

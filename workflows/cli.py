@@ -49,18 +49,13 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 
 def _print_dispatch(summary: dict[str, Any]) -> None:
-    from notifications.dispatch import summary_line
-    from notifications.outbox import OUTBOX_LABELS
+    from notifications.dispatch import error_lines, summary_line, troubled
 
-    messages = summary["messages"]
-    style = "yellow" if messages.get("dead") or messages.get("failed") else "green"
+    style = "yellow" if troubled(summary) else "green"
     console.print(f"[dim]{_stamp()}[/] [{style}]{escape(summary_line(summary))}[/]",
                   soft_wrap=True)
-    for error in summary["errors"][:10]:
-        ids = ",".join(str(i) for i in error["ids"])
-        outcome = OUTBOX_LABELS.get(error["outcome"], error["outcome"])
-        console.print(f"    [yellow]发件箱 #{ids} {outcome}："
-                      f"{escape(error['error'])}[/]", soft_wrap=True)
+    for line in error_lines(summary, 10):
+        console.print(f"    [yellow]发件箱 {escape(line)}[/]", soft_wrap=True)
 
 
 def _print_error(message: str) -> None:
