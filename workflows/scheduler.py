@@ -12,24 +12,8 @@ store, an explicit timezone (settings.timezone, Asia/Shanghai by default), ``coa
 ``max_instances=1`` and a generous ``misfire_grace_time``. The first sweep runs at start (it
 catches up after downtime), then on the schedule.
 
-A second ``serve`` on the same database refuses to start (``SchedulerLock``):
-
-- PostgreSQL: ``pg_try_advisory_lock`` held by a dedicated connection for the life of the
-  process (advisory locks are per database, so other databases on the same server are not
-  affected); the holder is named from ``pg_stat_activity.application_name``.
-- SQLite: an exclusive ``flock`` on ``<database file>.scheduler.lock``, next to the database
-  (so two data directories pointing at one file still conflict); the holder writes its pid,
-  host and start time into the file. flock is not reliable on network file systems; neither
-  is SQLite.
-
-Prefect runs in the same process with its home under ``<data_dir>/prefect`` (profiles, and
-its own SQLite API database ``prefect.db``), set before ``prefect`` is imported: Prefect reads
-its settings at import. Without ``PREFECT_API_URL`` the Prefect client starts an ephemeral API
-server (a uvicorn subprocess, ``PREFECT_SERVER_EPHEMERAL_ENABLED``); ``PrefectRuntime`` starts
-it explicitly at start-up on a free port (not 8000-9000, where Prefect would pick one and the
-web app listens) and runs a no-op flow, so the first sweep does not pay the cold start. With
-``PREFECT_API_URL`` set, serve uses that server instead. Explicit ``PREFECT_*`` variables in
-the environment always win over what serve would set.
+The lock (workflows/scheduler_lock.py) and Prefect in this process
+(workflows/prefect_runtime.py) live beside this module.
 
 Nothing here imports ``prefect`` at module level.
 """
@@ -37,23 +21,24 @@ Nothing here imports ``prefect`` at module level.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import re
 import signal
-import socket
-import sys
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from taskflow.errors import UserError
+from workflows.prefect_runtime import (
+    PrefectRuntime,
+    apply_prefect_environment,
+    quiet_prefect_console,
+)
+from workflows.scheduler_lock import NoLock, SchedulerLock
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +53,6 @@ BULLETIN_CRON = {"weekly": {"day_of_week": "mon", "hour": 9, "minute": 0},
                  "monthly": {"day": 1, "hour": 9, "minute": 0}}
 DISPATCH_MAX_SECONDS = 50  # a pass stops taking messages before the next one is due
 MISFIRE_GRACE_SECONDS = 3600
-PREFECT_STARTUP_TIMEOUT_SECONDS = 120
-# pg_try_advisory_lock(int4, int4): ('task' as an int, 1 = the scheduler).
-PG_LOCK_KEYS = (0x7461736B, 1)
 
 Say = Callable[[str], None]
 # What the console calls the jobs (_run_job's names) and serve's reasons to stop.
@@ -104,372 +86,6 @@ def parse_schedule(expr: str, tz: ZoneInfo, *, field: str = "--sweep-every"):
         return CronTrigger.from_crontab(expr, timezone=tz)
     except ValueError as exc:
         raise UserError.single(f"{expr!r}：{exc}", field=field) from None
-
-
-# -- the one-scheduler-per-database lock ----------------------------------------------------
-
-
-def _holder_info() -> dict[str, Any]:
-    return {"pid": os.getpid(), "host": socket.gethostname(),
-            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "command": " ".join(os.path.basename(a) if i == 0 else a
-                                for i, a in enumerate(sys.argv))[:200]}
-
-
-def _taken(holder: str | None, **where) -> UserError:
-    who = f"（持有者：{holder}）" if holder else ""
-    return UserError.single(
-        f"此数据库上已有另一个 taskflow 调度器在运行{who}；请先停止它（每个数据库只能运行"
-        "一个调度器），或用 `taskflow serve --once` 只执行一次处理", **where)
-
-
-class SchedulerLock:
-    """Held for the life of a scheduler process; ``acquire`` raises UserError when taken."""
-
-    @staticmethod
-    def for_database(url: str) -> SchedulerLock:
-        from sqlalchemy.engine import make_url
-
-        from taskflow.db import normalize_url
-
-        parsed = make_url(normalize_url(url))
-        if parsed.get_backend_name() == "postgresql":
-            return PostgresLock(normalize_url(url))
-        if parsed.database and parsed.database != ":memory:":
-            return FileLock(Path(parsed.database).with_name(
-                Path(parsed.database).name + ".scheduler.lock"))
-        return NoLock()  # an in-memory database belongs to one process anyway
-
-    def acquire(self) -> None:
-        raise NotImplementedError
-
-    def check(self) -> bool:
-        """Still held? (Re-acquires a PostgreSQL lock whose connection dropped.)"""
-        return True
-
-    def release(self) -> None:
-        raise NotImplementedError
-
-    def describe(self) -> str:
-        raise NotImplementedError
-
-    def __enter__(self) -> SchedulerLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-
-class NoLock(SchedulerLock):
-    def acquire(self) -> None:
-        pass
-
-    def release(self) -> None:
-        pass
-
-    def describe(self) -> str:
-        return "无锁（内存数据库）"
-
-
-class FileLock(SchedulerLock):
-    def __init__(self, path: Path):
-        self.path = path
-        self._fd: int | None = None
-
-    def describe(self) -> str:
-        return f"文件锁 {self.path}"
-
-    def acquire(self) -> None:
-        import fcntl
-
-        if self._fd is not None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise _taken(self._read_holder(), file=str(self.path)) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(_holder_info(), ensure_ascii=False) + "\n").encode(), 0)
-        self._fd = fd
-
-    def _read_holder(self) -> str | None:
-        try:
-            info = json.loads(self.path.read_text(encoding="utf-8") or "null")
-        except (OSError, ValueError):
-            return None
-        if not isinstance(info, dict):
-            return None
-        return (f"pid {info.get('pid')}，主机 {info.get('host')}，"
-                f"启动于 {info.get('started_at')}"
-                + (f"：{info['command']}" if info.get("command") else ""))
-
-    def release(self) -> None:
-        import fcntl
-
-        if self._fd is None:
-            return
-        with contextlib.suppress(OSError):
-            os.ftruncate(self._fd, 0)
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-        os.close(self._fd)
-        self._fd = None
-
-
-class PostgresLock(SchedulerLock):
-    def __init__(self, url: str):
-        self.url = url
-        self._engine = None
-        self._conn = None
-
-    def describe(self) -> str:
-        return f"PostgreSQL 咨询锁 {PG_LOCK_KEYS}"
-
-    def acquire(self) -> None:
-        from sqlalchemy import create_engine, text
-        from sqlalchemy.exc import DBAPIError
-        from sqlalchemy.pool import NullPool
-
-        if self._conn is not None:
-            return
-        info = _holder_info()
-        name = f"taskflow serve pid {info['pid']} on {info['host']}"[:63]
-        engine = create_engine(self.url, poolclass=NullPool, isolation_level="AUTOCOMMIT",
-                               connect_args={"application_name": name})
-        try:
-            conn = engine.connect()
-            got = conn.execute(text(
-                f"SELECT pg_try_advisory_lock({PG_LOCK_KEYS[0]}, {PG_LOCK_KEYS[1]})")).scalar()
-        except DBAPIError as exc:
-            engine.dispose()
-            raise UserError.single(f"无法打开数据库：{exc.orig}",
-                                   field="TASKFLOW_DATABASE_URL") from None
-        if not got:
-            holder = self._holder(conn)
-            conn.close()
-            engine.dispose()
-            raise _taken(holder)
-        self._engine, self._conn = engine, conn
-
-    @staticmethod
-    def _holder(conn) -> str | None:
-        from sqlalchemy import text
-
-        row = conn.execute(text(f"""
-            SELECT a.pid, a.application_name, host(a.client_addr), a.backend_start
-            FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-            WHERE l.locktype = 'advisory' AND l.granted
-              AND l.classid = {PG_LOCK_KEYS[0]} AND l.objid = {PG_LOCK_KEYS[1]}
-              AND l.objsubid = 2
-              AND l.database = (SELECT oid FROM pg_database
-                                WHERE datname = current_database())""")).first()
-        if row is None:
-            return None
-        pid, app, addr, since = row
-        where = f"，来自 {addr}" if addr else ""
-        started = f"，启动于 {since.isoformat(timespec='seconds')}" if since else ""
-        return f"{app or '某个会话'}（服务器 pid {pid}{where}{started}）"
-
-    def check(self) -> bool:
-        from sqlalchemy import text
-
-        if self._conn is None:
-            return False
-        try:
-            held = self._conn.execute(text(f"""
-                SELECT count(*) FROM pg_locks
-                WHERE pid = pg_backend_pid() AND locktype = 'advisory' AND granted
-                  AND classid = {PG_LOCK_KEYS[0]} AND objid = {PG_LOCK_KEYS[1]}
-                  AND objsubid = 2""")).scalar()
-            if held:
-                return True
-        except Exception:  # the connection dropped: the server released the lock with it
-            log.warning("the scheduler lock connection was lost; re-acquiring", exc_info=True)
-        self.release()
-        try:
-            self.acquire()
-        except UserError as exc:
-            log.error("cannot re-acquire the scheduler lock: %s", exc)
-            return False
-        return True
-
-    def release(self) -> None:
-        from sqlalchemy import text
-
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.execute(text(
-                    f"SELECT pg_advisory_unlock({PG_LOCK_KEYS[0]}, {PG_LOCK_KEYS[1]})"))
-            with contextlib.suppress(Exception):
-                self._conn.close()
-        if self._engine is not None:
-            self._engine.dispose()
-        self._engine = self._conn = None
-
-
-# -- Prefect in this process ----------------------------------------------------------------
-
-
-def prefect_environment(data_dir: Path, environ: Mapping[str, str] = os.environ
-                        ) -> dict[str, str]:
-    """The PREFECT_* variables serve sets; a variable already in ``environ`` is left alone."""
-    home = Path(environ.get("PREFECT_HOME") or data_dir / "prefect")
-    wanted = {
-        "PREFECT_HOME": str(home),
-        "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    }
-    if not environ.get("PREFECT_API_URL"):
-        wanted["PREFECT_SERVER_EPHEMERAL_ENABLED"] = "true"
-        wanted["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = \
-            str(PREFECT_STARTUP_TIMEOUT_SECONDS)
-    aliases = {
-        "PREFECT_SERVER_DATABASE_CONNECTION_URL": ("PREFECT_API_DATABASE_CONNECTION_URL",),
-        "PREFECT_SERVER_EPHEMERAL_ENABLED": ("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE",),
-    }
-    return {name: value for name, value in wanted.items()
-            if name not in environ and not any(a in environ for a in aliases.get(name, ()))}
-
-
-def apply_prefect_environment(data_dir: Path) -> dict[str, str]:
-    """Set the variables before Prefect is imported (or refresh Prefect's settings if it was)."""
-    values = prefect_environment(data_dir)
-    os.environ.update(values)
-    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
-    if "prefect" in sys.modules:  # settings are read at import; make Prefect read them again
-        from prefect.context import refresh_global_settings_context
-
-        refresh_global_settings_context()
-    return values
-
-
-def _free_port(avoid: set[int]) -> int:
-    for _ in range(20):
-        with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in avoid:
-            return port
-    raise RuntimeError("no free TCP port on 127.0.0.1")
-
-
-def _spawn_without_sigint(server) -> None:
-    """Start the API subprocess with SIGINT blocked (a blocked mask survives fork and exec).
-
-    Ctrl-C in a terminal signals the whole process group: the API would die at once, and a
-    sweep still running would spend minutes retrying to report its state. Blocked, Ctrl-C
-    reaches only serve, which finishes the running sweep and then stops the API (SIGTERM).
-    Wraps Prefect's spawning method; if a Prefect version renames it, nothing is wrapped and
-    the API simply gets Ctrl-C too.
-    """
-    spawn = getattr(server, "_run_uvicorn_command", None)
-    if spawn is None or not hasattr(signal, "pthread_sigmask"):
-        return
-
-    def spawn_blocked():
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            return spawn()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-    server._run_uvicorn_command = spawn_blocked
-
-
-def quiet_prefect_console(level: int = logging.WARNING) -> None:
-    """Prefect's INFO lines go to its API (the run's logs), not to serve's console."""
-    import prefect.main  # noqa: F401  (configures Prefect's logging, as `import prefect` does)
-    from prefect.logging.handlers import PrefectConsoleHandler
-
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, PrefectConsoleHandler):
-            handler.setLevel(level)
-
-
-@dataclass
-class PrefectRuntime:
-    """The Prefect API this process talks to: the embedded (ephemeral) one, or PREFECT_API_URL."""
-
-    avoid_ports: set[int] = field(default_factory=set)
-    server: Any = None
-    api_url: str | None = None
-    started_seconds: float | None = None
-
-    @property
-    def embedded(self) -> bool:
-        from prefect.settings import PREFECT_API_URL
-
-        return not PREFECT_API_URL.value()
-
-    def start(self, *, warm_up: bool = True) -> float:
-        from prefect.settings import get_current_settings
-
-        started = time.perf_counter()
-        if self.embedded and not get_current_settings().server.ephemeral.enabled:
-            raise UserError.single("没有可用的 Prefect API：请设置 PREFECT_API_URL，或不设置 "
-                                   "PREFECT_SERVER_EPHEMERAL_ENABLED 以使用内置 API",
-                                   field="PREFECT_API_URL")
-        if self.embedded:
-            self._start_server()
-        else:
-            self._check_remote()
-        if warm_up:
-            from workflows.sweep import warmup_flow
-
-            warmup_flow()
-        self.started_seconds = time.perf_counter() - started
-        return self.started_seconds
-
-    def _start_server(self) -> None:
-        from prefect.server.api.server import SubprocessASGIServer
-
-        server = SubprocessASGIServer()  # the instance Prefect's client uses without an API URL
-        if not server.running:
-            server.port = server.port or _free_port(self.avoid_ports)
-            _spawn_without_sigint(server)
-            try:
-                server.start(timeout=PREFECT_STARTUP_TIMEOUT_SECONDS)
-            except Exception as exc:
-                raise UserError.single(f"内置 Prefect API 启动失败：{exc}") \
-                    from None
-        self.server, self.api_url = server, server.api_url
-
-    def _check_remote(self) -> None:
-        from prefect.client.orchestration import get_client
-        from prefect.settings import PREFECT_API_URL
-
-        self.api_url = PREFECT_API_URL.value()
-        with get_client(sync_client=True) as client:
-            error = client.api_healthcheck()
-        if error is not None:
-            raise UserError.single(f"无法连接 Prefect API（{self.api_url}）：{error}",
-                                   field="PREFECT_API_URL")
-
-    def ensure(self) -> None:
-        """Restart the embedded API if its process died."""
-        server = self.server
-        if server is None or (server.server_process is not None
-                              and server.server_process.poll() is None):
-            return
-        log.warning("the embedded Prefect API exited; restarting it")
-        with contextlib.suppress(Exception):
-            server.stop()
-        self.server = None
-        self._start_server()
-
-    def stop(self) -> None:
-        from prefect.events.worker import EventsWorker
-        from prefect.logging.handlers import APILogWorker
-
-        for worker in (APILogWorker, EventsWorker):  # flush run logs and events first
-            with contextlib.suppress(Exception):
-                worker.drain_all(timeout=5)
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
 
 
 # -- the scheduler --------------------------------------------------------------------------

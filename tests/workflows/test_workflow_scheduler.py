@@ -16,16 +16,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from taskflow.errors import UserError
 from tests.workflows.helpers import Lines, cli_env, outbox_count, run_cli, seed, start_cli
-from workflows.scheduler import (
-    MISFIRE_GRACE_SECONDS,
-    SWEEP_JOB_ID,
-    FileLock,
-    PostgresLock,
-    SchedulerLock,
-    SweepScheduler,
-    parse_schedule,
-    prefect_environment,
-)
+from workflows.prefect_runtime import prefect_environment
+from workflows.scheduler import MISFIRE_GRACE_SECONDS, SWEEP_JOB_ID, SweepScheduler, parse_schedule
+from workflows.scheduler_lock import FileLock, PostgresLock, SchedulerLock
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -99,7 +99,8 @@ def test_the_daily_inspection_job_makes_the_years_rounds_once(app_db):
 
     from taskflow.models import InspectionRound
     from workflows.direct import inspections_once
-    from workflows.scheduler import INSPECTIONS_JOB_ID, NoLock, SweepScheduler
+    from workflows.scheduler import INSPECTIONS_JOB_ID, SweepScheduler
+    from workflows.scheduler_lock import NoLock
 
     assert inspections_once(now="2025-03-03T09:30:00+08:00") == 5
     with Session(app_db) as session:
