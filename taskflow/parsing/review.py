@@ -12,8 +12,9 @@ resolve is listed with its line, so the coordinator checks only those. Items:
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
+
+from rich.cells import cell_len
 
 KIND_LABELS = {"unresolved": "未能解析", "check": "需核对", "info": "说明"}
 
@@ -81,8 +82,7 @@ def _short(text: str, limit: int = 60) -> str:
 
 def _rjust(text: str, width: int) -> str:
     """Right-justified in a terminal, a wide (Chinese) character counting two columns."""
-    columns = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-    return " " * max(0, width - columns) + text
+    return " " * max(0, width - cell_len(text)) + text
 
 
 @dataclass
