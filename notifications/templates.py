@@ -30,6 +30,7 @@ the template tests check that every SMS template fits with realistic data.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -58,6 +59,14 @@ KIND_LABELS = {"assigned": "任务交办", "ack_chase": "催办签收", "due_soo
 # reminders with an escalation level.
 SUMMARY_LABELS = {**KIND_LABELS, "assigned": "交办", "ack_chase": "催签收",
                   "due_today": "当日到期", "fund_escalation": "资金督办"}
+
+
+def kind_counts(messages: Mapping[str, int]) -> str:
+    """Counts by message kind for a one-line summary: "交办 407，督办 234" (by kind name)."""
+    return "，".join(f"{SUMMARY_LABELS.get(kind, kind)} {n}"
+                    for kind, n in sorted(messages.items()))
+
+
 LEVEL_LABELS = {1: "一级", 2: "二级", 3: "三级", 4: "四级", 5: "五级"}
 # The parameters a provider template (Aliyun/Tencent SMS) gets by default, by kind;
 # settings.sms_template_params overrides them to match the templates a provider approved.

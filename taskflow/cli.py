@@ -21,7 +21,7 @@ import typer
 from rich.table import Table
 
 from notifications import cli as notify_cli
-from notifications.templates import SUMMARY_LABELS
+from notifications.templates import SUMMARY_LABELS, kind_counts
 from taskflow.cli_common import (
     NowOption,
     _actor,
@@ -179,7 +179,7 @@ def sweep_cmd(now: NowOption = None,
 
 
 def _print_sweep(report) -> None:
-    kinds = "，".join(f"{KIND_LABELS.get(k, k)} {n}" for k, n in sorted(report.messages.items()))
+    kinds = kind_counts(report.messages)
     levels = "，".join(f"{level}级 {n}" for level, n in sorted(report.escalations.items()))
     console.print(f"到期处理：{report.tasks} 项任务，启动 {report.activated}，"
                   f"消息 {sum(report.messages.values())}（{kinds or '无'}），"
@@ -191,7 +191,6 @@ def _print_sweep(report) -> None:
         err_console.print(f"[red]任务 {code} (#{task_id}) 规则出错，已推迟 1 小时：{error}[/]")
 
 
-KIND_LABELS = SUMMARY_LABELS  # the messages' names, a few shorter
 
 
 def _registered(function):
@@ -305,7 +304,7 @@ def _print_simulation(report, elapsed: float, database: str) -> None:
                   soft_wrap=True)
     table = Table("消息类型", "条数")
     for kind, n in sorted(report.messages.items()):
-        table.add_row(KIND_LABELS.get(kind, kind), str(n))
+        table.add_row(SUMMARY_LABELS.get(kind, kind), str(n))
     console.print(table)
     levels = "，".join(f"{level}级 {n} 项" for level, n in sorted(report.escalations.items()))
     console.print(f"签收 {report.acknowledgements}，提交办结 {report.submissions}，"

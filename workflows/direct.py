@@ -92,12 +92,11 @@ def summarize(report, *, now: datetime, plan_ids: list[int] | None,
 
 def summary_line(summary: dict[str, Any]) -> str:
     """One line for a log or a console, in Chinese: what the sweep did."""
-    from notifications.templates import SUMMARY_LABELS as KIND_LABELS
+    from notifications.templates import kind_counts
 
     parts = [f"到期任务 {summary['tasks']} 项"]
     if summary["messages_total"]:
-        kinds = "，".join(f"{KIND_LABELS.get(kind, kind)} {n}"
-                         for kind, n in summary["messages"].items())
+        kinds = kind_counts(summary["messages"])
         parts.append(f"消息 {summary['messages_total']} 条（{kinds}）")
     else:
         parts.append("无消息")
