@@ -230,12 +230,16 @@ class Settings(BaseSettings):
             _check_secret(value, str(self.secret_key_file))
             return value
         path = self.data_dir / SECRET_FILE_NAME
-        if path.exists():
-            value = path.read_text(encoding="utf-8").strip()
-            _check_secret(value, str(path))
-            return value
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        return _create_secret_file(path)
+        try:
+            if path.exists():
+                value = path.read_text(encoding="utf-8").strip()
+                _check_secret(value, str(path))
+                return value
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            return _create_secret_file(path)
+        except OSError as exc:  # a data directory the process may not read or write
+            raise UserError.single(f"无法读取或生成密钥文件：{exc.strerror or exc}",
+                                   file=str(path)) from None
 
     def resolved_smtp_password(self) -> str | None:
         return self.secret("smtp_password")

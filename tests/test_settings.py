@@ -101,3 +101,18 @@ def test_processes_starting_at_once_agree_on_one_complete_key(tmp_path):
     assert keys[0] == keys[1] and len(keys[0]) >= 32, keys
     assert (tmp_path / "secret_key").read_text().strip() == keys[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["secret_key"]  # no temporary left
+
+
+def test_a_data_directory_that_cannot_be_written_is_a_clear_error(tmp_path, monkeypatch):
+    import os
+
+    if os.geteuid() == 0:  # root writes anywhere: make the data "directory" a file instead
+        data_dir = tmp_path / "not-a-directory"
+        data_dir.write_text("")
+    else:
+        data_dir = tmp_path / "locked"
+        data_dir.mkdir(mode=0o500)
+    monkeypatch.setenv("TASKFLOW_DATA_DIR", str(data_dir))
+    with pytest.raises(UserError, match="无法读取或生成密钥文件") as caught:
+        load_settings().resolved_secret_key()
+    assert caught.value.problems[0].file == str(data_dir / "secret_key")
