@@ -88,9 +88,10 @@ def build(path: Path, tasks: int, due: int) -> dict:
     """Create and fill the database; returns what was built."""
     from taskflow.calendar import WorkCalendar
     from taskflow.db import make_engine
+    from taskflow.domain.reminders import TaskFacts, decide
+    from taskflow.domain.workdays import Clock, Days
     from taskflow.migrate import upgrade
     from taskflow.plans.schema import PolicySpec
-    from taskflow.rules import Clock, Days, TaskFacts, decide
 
     started = time.perf_counter()
     for suffix in ("", "-wal", "-shm"):
@@ -497,15 +498,17 @@ def phase_naive(db: Path, limit: int | None) -> dict:
 
     from taskflow.calendar import WorkCalendar
     from taskflow.db import make_engine
-    from taskflow.models import OPEN_STATES, Plan, Task
+    from taskflow.domain.reminders import TaskFacts, decide
+    from taskflow.domain.states import OPEN
+    from taskflow.domain.workdays import Clock, Days
+    from taskflow.models import Plan, Task
     from taskflow.plans.schema import PolicySpec
-    from taskflow.rules import Clock, Days, TaskFacts, decide
 
     engine = make_engine(f"sqlite:///{db}")
     calendar = WorkCalendar()
     started = time.perf_counter()
     with Session(engine) as session:
-        open_states = [s.value for s in OPEN_STATES]
+        open_states = list(OPEN)
         total = session.exec(select(func.count()).select_from(Task)
                              .where(Task.state.in_(open_states))).one()
         query = select(Task).where(Task.state.in_(open_states), Task.archived_at.is_(None))

@@ -19,12 +19,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from taskflow.domain.labels import MESSAGE_KIND_LABELS, OUTBOX_STATUS_LABELS, label
+from taskflow.domain.messages import OutboxStatus
 from taskflow.errors import UserError
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
-STATUSES = ("pending", "sending", "sent", "failed", "dead", "ambiguous", "skipped")
+STATUSES = tuple(OutboxStatus)
 NowOpt = Annotated[str | None, typer.Option(
     "--now", help="Pretend it is this instant (ISO date/datetime; default: now).")]
 
@@ -120,8 +122,7 @@ def outbox(
     """The outbox: messages by status; `taskflow outbox retry ID...` sends some again."""
     if ctx is not None and ctx.invoked_subcommand is not None:
         return
-    from notifications.outbox import OUTBOX_LABELS, list_rows, status_counts
-    from notifications.templates import KIND_LABELS
+    from notifications.outbox import list_rows, status_counts
 
     for value in status or []:
         if value not in STATUSES:
@@ -134,12 +135,12 @@ def outbox(
     finally:
         engine.dispose()
     table = Table("编号", "状态", "渠道", "类型", "收件人", "尝试次数", "计划/发送时间", "错误",
-                  title="发件箱：" + ("，".join(f"{OUTBOX_LABELS[s]} {counts[s]}"
+                  title="发件箱：" + ("，".join(f"{OUTBOX_STATUS_LABELS[s]} {counts[s]}"
                                               for s in STATUSES if counts.get(s)) or "空"))
     for row in rows:
         flagged = row.ambiguous and row.status != "ambiguous"
-        mark = OUTBOX_LABELS.get(row.status, row.status) + ("（曾结果不明）" if flagged else "")
-        kind = KIND_LABELS.get(row.kind, row.kind) + (f" {row.level}级" if row.level else "") \
+        mark = label(OUTBOX_STATUS_LABELS, row.status) + ("（曾结果不明）" if flagged else "")
+        kind = label(MESSAGE_KIND_LABELS, row.kind) + (f" {row.level}级" if row.level else "") \
             + ("（汇总）" if row.digest else "")
         when = _local(row.sent_at) if row.sent_at else _local(row.not_before)
         table.add_row(str(row.id), mark, row.channel, kind, escape(row.address),
@@ -152,7 +153,7 @@ def outbox_retry(
     now: NowOpt = None,
 ) -> None:
     """Send failed, dead, ambiguous or skipped messages again (same Message-ID), now."""
-    from notifications.outbox import OUTBOX_LABELS, Outbox
+    from notifications.outbox import Outbox
     from notifications.policy import Policy
 
     engine = open_engine()
@@ -165,10 +166,10 @@ def outbox_retry(
         raise UserError.single(f"发件箱中没有编号为 {', '.join(missing)} 的消息", field="ID")
     for row_id, status in before.items():
         if status in ("failed", "dead", "ambiguous", "skipped"):
-            console.print(f"#{row_id}：{OUTBOX_LABELS[status]} → {OUTBOX_LABELS['pending']}"
-                          "（下次发送时重发）")
+            console.print(f"#{row_id}：{OUTBOX_STATUS_LABELS[status]} → "
+                          f"{OUTBOX_STATUS_LABELS['pending']}（下次发送时重发）")
         else:
-            console.print(f"#{row_id}：{OUTBOX_LABELS.get(status, status)}，未改动")
+            console.print(f"#{row_id}：{OUTBOX_STATUS_LABELS.get(status, status)}，未改动")
 
 
 def notify_test(

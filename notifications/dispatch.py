@@ -43,6 +43,7 @@ from notifications.message import Message, TransportError
 from notifications.outbox import Counts, Outbox, Result, Unit
 from notifications.policy import Policy
 from notifications.templates import Renderer, one_line
+from taskflow.domain.labels import OUTBOX_STATUS_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +82,12 @@ PASS_LABELS = {"held": "免打扰时段推迟", "skipped": "渠道不适用跳�
 
 def summary_line(summary: dict[str, Any]) -> str:
     """One line for a log or a console, in Chinese: what the dispatch pass did."""
-    from notifications.outbox import OUTBOX_LABELS
-
     messages = summary["messages"]
     total = sum(messages.values())
-    parts = [f"{OUTBOX_LABELS['sent']} {messages.get('sent', 0)}"]
+    parts = [f"{OUTBOX_STATUS_LABELS['sent']} {messages.get('sent', 0)}"]
     for outcome in ("failed", "ambiguous", "dead"):
         if messages.get(outcome):
-            parts.append(f"{OUTBOX_LABELS[outcome]} {messages[outcome]}")
+            parts.append(f"{OUTBOX_STATUS_LABELS[outcome]} {messages[outcome]}")
     for key, label in PASS_LABELS.items():
         if summary.get(key):
             parts.append(f"{label} {summary[key]}")
@@ -106,10 +105,8 @@ def troubled(summary: dict[str, Any]) -> bool:
 
 def error_lines(summary: dict[str, Any], limit: int) -> list[str]:
     """The pass's first ``limit`` failures, one line each: "#12,13 失败待重试：reason"."""
-    from notifications.outbox import OUTBOX_LABELS
-
     return [f"#{','.join(str(i) for i in error['ids'])} "
-            f"{OUTBOX_LABELS.get(error['outcome'], error['outcome'])}：{error['error']}"
+            f"{OUTBOX_STATUS_LABELS.get(error['outcome'], error['outcome'])}：{error['error']}"
             for error in summary["errors"][:limit]]
 
 class _SafeFormat(dict):

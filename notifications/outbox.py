@@ -36,15 +36,14 @@ from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, u
 
 from notifications.policy import Policy
 from taskflow.db import read_session, write_session
+from taskflow.domain.messages import OutboxStatus
 from taskflow.models import Notification
 
 _N = Notification.__table__
-DUE = ("pending", "failed", "ambiguous")
-CLAIMABLE = (*DUE, "sending")
-RETRYABLE = ("failed", "dead", "ambiguous", "skipped")
-# The statuses as people read them (the outbox listing, dispatch summaries, taskflow status).
-OUTBOX_LABELS = {"pending": "待发", "sending": "发送中", "failed": "失败待重试",
-                 "ambiguous": "结果不明", "dead": "放弃", "sent": "已发", "skipped": "跳过"}
+DUE = (OutboxStatus.pending, OutboxStatus.failed, OutboxStatus.ambiguous)
+CLAIMABLE = (*DUE, OutboxStatus.sending)
+RETRYABLE = (OutboxStatus.failed, OutboxStatus.dead, OutboxStatus.ambiguous,
+             OutboxStatus.skipped)
 _COLUMNS = ("id", "key", "plan_id", "task_id", "contact_id", "kind", "level", "channel",
             "address", "payload", "digest", "status", "attempts", "message_id", "not_before",
             "created_at", "ambiguous", "give_up_at", "lease_until")

@@ -44,30 +44,26 @@ from jinja2 import (
     select_autoescape,
 )
 
+from taskflow.domain.labels import (
+    LEVEL_LABELS,
+    MESSAGE_KIND_LABELS,
+    MESSAGE_KIND_SHORT_LABELS,
+    label,
+)
+
 DEFAULT_DIR = Path(__file__).parent / "templates"
 SMS_SEGMENT = 70  # characters of one Chinese (UCS-2) SMS segment, the signature included
 MIN_TITLE = 6  # an SMS never shortens a title below this many characters
 KINDS = ("assigned", "ack_chase", "due_soon", "due_today", "overdue", "escalation", "digest",
          "inspection_notice", "inspector_list", "bulletin", "fund_lag", "supervision", "test")
-KIND_LABELS = {"assigned": "任务交办", "ack_chase": "催办签收", "due_soon": "到期提醒",
-               "due_today": "今日到期", "overdue": "逾期提醒", "escalation": "督办",
-               "digest": "每日汇总", "inspection_notice": "检查通知",
-               "inspector_list": "检查任务", "bulletin": "通报",
-               "fund_lag": "资金拨付滞后", "supervision": "督办通知",
-               "test": "测试消息"}
-# Shorter names for one-line summaries; "fund_escalation" is the sweep's count of fund
-# reminders with an escalation level.
-SUMMARY_LABELS = {**KIND_LABELS, "assigned": "交办", "ack_chase": "催签收",
-                  "due_today": "当日到期", "fund_escalation": "资金督办"}
 
 
 def kind_counts(messages: Mapping[str, int]) -> str:
     """Counts by message kind for a one-line summary: "交办 407，督办 234" (by kind name)."""
-    return "，".join(f"{SUMMARY_LABELS.get(kind, kind)} {n}"
+    return "，".join(f"{label(MESSAGE_KIND_SHORT_LABELS, kind)} {n}"
                     for kind, n in sorted(messages.items()))
 
 
-LEVEL_LABELS = {1: "一级", 2: "二级", 3: "三级", 4: "四级", 5: "五级"}
 # The parameters a provider template (Aliyun/Tencent SMS) gets by default, by kind;
 # settings.sms_template_params overrides them to match the templates a provider approved.
 DEFAULT_SMS_PARAMS: dict[str, list[str]] = {
@@ -202,7 +198,7 @@ class Renderer:
         if values.get("kind") and values["kind"] != kind:  # an inspection round's own kind
             context["round_kind"] = values["kind"]
         context["kind"] = kind
-        context["kind_label"] = KIND_LABELS.get(kind, kind)
+        context["kind_label"] = label(MESSAGE_KIND_LABELS, kind)
         context["items"] = [self._item(item) for item in context.get("items") or []]
         return context
 
@@ -210,7 +206,7 @@ class Renderer:
         merged = dict(CONTEXT_DEFAULTS)
         merged.update({k: one_line(v) if k in ONE_LINE and v is not None else v
                        for k, v in item.items()})
-        merged["kind_label"] = KIND_LABELS.get(merged.get("kind", ""), merged.get("kind", ""))
+        merged["kind_label"] = label(MESSAGE_KIND_LABELS, merged.get("kind", ""))
         return merged
 
     def render(self, kind: str, values: dict[str, Any], *, parts: tuple[str, ...] = (

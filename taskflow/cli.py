@@ -21,7 +21,7 @@ import typer
 from rich.table import Table
 
 from notifications import cli as notify_cli
-from notifications.templates import SUMMARY_LABELS, kind_counts
+from notifications.templates import kind_counts
 from taskflow.cli_common import (
     NowOption,
     _actor,
@@ -40,6 +40,7 @@ from taskflow.cli_plans import plan_app, plan_import
 from taskflow.cli_tasks import task_app, tasks_cmd
 from taskflow.cli_units import units_app, units_import
 from taskflow.cli_users import user_app
+from taskflow.domain.labels import MESSAGE_KIND_SHORT_LABELS, label
 from taskflow.errors import UserError
 from workflows import cli as workflow_cli
 
@@ -304,7 +305,7 @@ def _print_simulation(report, elapsed: float, database: str) -> None:
                   soft_wrap=True)
     table = Table("消息类型", "条数")
     for kind, n in sorted(report.messages.items()):
-        table.add_row(SUMMARY_LABELS.get(kind, kind), str(n))
+        table.add_row(label(MESSAGE_KIND_SHORT_LABELS, kind), str(n))
     console.print(table)
     levels = "，".join(f"{level}级 {n} 项" for level, n in sorted(report.escalations.items()))
     console.print(f"签收 {report.acknowledgements}，提交办结 {report.submissions}，"

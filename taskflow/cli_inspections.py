@@ -15,12 +15,16 @@ from rich.table import Table
 
 from taskflow import cli_common as common
 from taskflow.cli_common import NowOption
+from taskflow.domain.labels import (
+    ASSESSMENT_PART_LABELS,
+    FINDING_RESULT_LABELS,
+    ROUND_KIND_LABELS,
+    label,
+)
 
 inspections_app = typer.Typer(no_args_is_help=True,
                               help="Inspections: 季度检查、半年通报、年底考核; findings and 整改.")
 
-KIND_LABELS = {"inspection": "检查", "bulletin": "通报", "assessment": "考核"}
-RESULT_LABELS = {"pass": "合格", "fail": "不合格", "note": "记录"}
 
 ActorOpt = Annotated[str | None, typer.Option("--as", help="Who records (for the audit trail).")]
 
@@ -59,11 +63,11 @@ def inspections_plan(
                           f" ({len(drawn)}层, seed {row.sample['seed']})" if drawn else "—")
                 inspectors: dict[str, int] = {}
                 for a in view.assignments:
-                    label = names.get(a.inspector_contact_id, "未分配")
-                    inspectors[label] = inspectors.get(label, 0) + 1
+                    name = names.get(a.inspector_contact_id, "未分配")
+                    inspectors[name] = inspectors.get(name, 0) + 1
                 scope = row.scope
                 table.add_row(
-                    view.plan.code, row.code, KIND_LABELS.get(row.kind, row.kind), row.title,
+                    view.plan.code, row.code, label(ROUND_KIND_LABELS, row.kind), row.title,
                     row.scheduled_on.isoformat(),
                     row.notice_on.isoformat() if row.notice_on else "—",
                     f"{len(scope.get('units', []))}单位 {len(scope.get('townships', []))}乡镇 "
@@ -130,7 +134,7 @@ def inspections_record(
                 session, plan_code=plan, round_ref=round_ref, unit=unit, item=item,
                 result=result, note=note, photo=photo, calendar=common._calendar(), now=moment,
                 actor=actor or common._actor())
-            common.console.print(f"{round_ref} {unit} {item}：{RESULT_LABELS[result]}"
+            common.console.print(f"{round_ref} {unit} {item}：{FINDING_RESULT_LABELS[result]}"
                               + ("" if out.created else "（已更正）"))
             if out.rectification is not None:
                 task = out.rectification
@@ -149,7 +153,6 @@ def inspections_assess(
     """年底考核: each unit's 百分制 score, ranked; the score sheet as Excel."""
     from taskflow.db import read_session
     from taskflow.errors import UserError
-    from taskflow.inspections import PART_LABELS
     from taskflow.services.assessment import assess, write_score_sheet
 
     with common.user_errors():
@@ -159,9 +162,10 @@ def inspections_assess(
         with read_session(common._engine()) as session:
             the_plan, weights, scores = assess(session, plan_code=plan, now=moment, year=year)
         the_year = year or the_plan.year
-        parts = [p for p in PART_LABELS if weights.get(p)]
+        parts = [p for p in ASSESSMENT_PART_LABELS if weights.get(p)]
         table = Table(title=f"{the_plan.title} {the_year} 年度考核（百分制）")
-        for column in ("排名", "单位", *(f"{PART_LABELS[p]}({weights[p]:g})" for p in parts),
+        part_columns = (f"{ASSESSMENT_PART_LABELS[p]}({weights[p]:g})" for p in parts)
+        for column in ("排名", "单位", *part_columns,
                        "总分"):
             table.add_column(column)
         for score in scores:

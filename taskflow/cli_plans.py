@@ -26,13 +26,11 @@ from taskflow.cli_common import (
     err_console,
     user_errors,
 )
+from taskflow.domain.labels import FUND_SOURCE_LABELS, UNIT_ROLE_SHORT_LABELS
 from taskflow.errors import UserError
 
 plan_app = typer.Typer(no_args_is_help=True, help="Plans: check, import, list, show.")
 
-ROLE_LABELS = {"lead": "牵头", "responsible": "责任", "cooperating": "配合"}
-SOURCE_LABELS = {"central": "中央", "provincial": "省级", "municipal": "市级", "county": "县(区)级",
-                 "township": "乡镇", "government": "财政", "social": "社会", "other": "其他"}
 
 YearOption = Annotated[int | None, typer.Option(
     help="The plan year (required for plans written 20xx; shifts dated plans).")]
@@ -338,7 +336,7 @@ def plan_show(plan: Annotated[str, typer.Argument(help="Plan code.")],
                 label += f" [dim]({task.kind})[/]"
             parts = []
             for link in links.get(task.id, []):
-                parts.append(f"{ROLE_LABELS[link.role]}:{units[link.unit_id].name}")
+                parts.append(f"{UNIT_ROLE_SHORT_LABELS[link.role]}:{units[link.unit_id].name}")
             if task.start_on:
                 parts.append(f"起 {task.start_on}")
             if task.due_on:
@@ -348,14 +346,15 @@ def plan_show(plan: Annotated[str, typer.Argument(help="Plan code.")],
             if task.target_value is not None:
                 parts.append(f"目标 {task.target_value.normalize():f} {task.target_unit}")
             for fund in funds_by_task.get(task.id, []):
-                parts.append(f"资金 {SOURCE_LABELS[fund.source]} {_wan(fund.amount)}")
+                parts.append(f"资金 {FUND_SOURCE_LABELS[fund.source]} {_wan(fund.amount)}")
             if parts:
                 label += "\n" + " · ".join(parts)
             nodes[task.id] = parent.add(label)
         if funds_by_task.get(None):
             branch = tree.add("[bold]资金[/]")
             for fund in funds_by_task[None]:
-                branch.add(f"{SOURCE_LABELS[fund.source]} {_wan(fund.amount)} {fund.note or ''}")
+                branch.add(f"{FUND_SOURCE_LABELS[fund.source]} {_wan(fund.amount)} "
+                           f"{fund.note or ''}")
         if inspections:
             branch = tree.add("[bold]检查考核[/]")
             for item in inspections:

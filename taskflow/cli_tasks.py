@@ -25,8 +25,9 @@ from taskflow.cli_common import (
     console,
     user_errors,
 )
+from taskflow.domain.labels import LIGHT_SHORT_LABELS, STATE_LABELS
+from taskflow.domain.states import CLOSED
 from taskflow.errors import UserError
-from taskflow.rules import STATE_LABELS
 
 task_app = typer.Typer(no_args_is_help=True,
                        help="Act on a task: 签收、报送、提交、验收、退回、延期、撤销.")
@@ -147,7 +148,7 @@ def tasks_cmd(
     """List tasks, soonest deadline first, with their lights."""
     from taskflow.db import read_session
     from taskflow.services import queries
-    from taskflow.services.lights import LIGHT_LABELS, lights
+    from taskflow.services.lights import lights
 
     with user_errors():
         moment = _parse_now(now)
@@ -168,11 +169,10 @@ def tasks_cmd(
         for task, plan_row in rows:
             leads = [units[link.unit_id].name for link in links.get(task.id, [])
                      if link.role == "lead"]
-            late = task.due_at is not None and task.due_at <= moment and task.state not in (
-                "done", "cancelled")
+            late = task.due_at is not None and task.due_at <= moment and task.state not in CLOSED
             due = str(task.due_on or "")
             colour = colours[task.id]
-            table.add_row(f"[{styles[colour]}]●{LIGHT_LABELS[colour]}[/]", plan_row.code,
+            table.add_row(f"[{styles[colour]}]●{LIGHT_SHORT_LABELS[colour]}[/]", plan_row.code,
                           task.code, task.title, "、".join(leads),
                           f"[red]{due}[/]" if late else due, STATE_LABELS.get(task.state,
                                                                               task.state))

@@ -22,8 +22,6 @@ DEFAULT_NOTICE_DAYS = 3  # working days before a round that the inspected units 
 DEFAULT_RECTIFY_WITHIN = 10  # working days to rectify (整改) a failed item
 DEFAULT_WEIGHTS = {"on_time": Decimal(40), "targets": Decimal(30), "funds": Decimal(15),
                    "inspections": Decimal(15)}
-PART_LABELS = {"on_time": "按时完成", "targets": "目标完成", "funds": "资金拨付",
-               "inspections": "检查发现"}
 
 
 # -- rounds ----------------------------------------------------------------------------------

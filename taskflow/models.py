@@ -29,6 +29,9 @@ from sqlalchemy import text as sa_text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from taskflow.domain.messages import OutboxStatus
+from taskflow.domain.states import TaskState
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -63,24 +66,6 @@ def instant(*, index: bool = False, nullable: bool = True, default=None) -> Any:
 
 Money = Numeric(16, 2)
 Quantity = Numeric(18, 4)
-
-
-class TaskState(StrEnum):
-    pending = "pending"  # imported, not yet started
-    active = "active"  # started, waiting for the units' acknowledgement (签收)
-    acknowledged = "acknowledged"
-    in_progress = "in_progress"
-    submitted = "submitted"  # reported done, waiting for the coordinator
-    done = "done"
-    cancelled = "cancelled"
-
-
-# Task kinds taskflow makes itself (duty occurrences, 整改 after a failed inspection item):
-# they are never written in a plan file, so a re-import leaves them alone.
-GENERATED_KINDS = ("occurrence", "rectification")
-
-OPEN_STATES = (TaskState.pending, TaskState.active, TaskState.acknowledged,
-               TaskState.in_progress, TaskState.submitted)
 
 
 class Unit(SQLModel, table=True):
@@ -298,16 +283,6 @@ class AuditEvent(SQLModel, table=True):
     __table_args__ = (Index("ix_audit_entity", "entity", "entity_id", "at"),)
 
 
-class NotificationStatus(StrEnum):
-    pending = "pending"  # waiting to be sent (not before not_before)
-    sending = "sending"  # claimed by a dispatcher until lease_until
-    sent = "sent"
-    failed = "failed"  # transient failure, retried at not_before
-    dead = "dead"  # permanent failure, with last_error
-    ambiguous = "ambiguous"  # the server may have accepted it; a resend reuses message_id
-    skipped = "skipped"  # not sent by policy (its kind does not use this channel)
-
-
 class Notification(SQLModel, table=True):
     """The outbox: one row per message to one recipient on one channel.
 
@@ -330,7 +305,7 @@ class Notification(SQLModel, table=True):
     address: str = Field(sa_column=Column(String(200), nullable=False))
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     digest: bool = False
-    status: str = Field(default=NotificationStatus.pending.value,
+    status: str = Field(default=OutboxStatus.pending.value,
                         sa_column=Column(String(20), nullable=False))
     created_at: datetime = instant(nullable=False, default=utcnow)
     not_before: datetime = instant(nullable=False, default=utcnow)  # quiet hours, backoff

@@ -22,11 +22,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from notifications.outbox import DUE
+from taskflow.domain.labels import OUTBOX_STATUS_LABELS
 from taskflow.errors import UserError
 
 PREFECT_TIMEOUT = 5.0  # seconds for the API health check and each read
 FAILED = ("FAILED", "CRASHED")
-OUTBOX_DUE = ("pending", "failed", "ambiguous")
 STATE_LABELS = {
     "COMPLETED": "完成", "FAILED": "失败", "CRASHED": "崩溃", "RUNNING": "运行中",
     "PENDING": "等待", "SCHEDULED": "已排期", "CANCELLED": "已取消", "CANCELLING": "取消中",
@@ -62,7 +63,7 @@ def database_status(engine, now: datetime) -> dict[str, Any]:
                                          .group_by(Notification.status)).all())
         out_oldest, out_due = session.execute(
             select(func.min(Notification.not_before), func.count())
-            .where(Notification.status.in_(OUTBOX_DUE), Notification.not_before <= now)).one()
+            .where(Notification.status.in_(DUE), Notification.not_before <= now)).one()
     oldest, out_oldest = _aware(oldest), _aware(out_oldest)
     return {
         "due_tasks": count,
@@ -227,7 +228,6 @@ def _state(run: dict | None) -> str:
 
 
 def render(report: dict[str, Any], console: Console) -> None:
-    from notifications.outbox import OUTBOX_LABELS
     from taskflow.settings import get_settings
 
     tz = get_settings().tz
@@ -277,6 +277,6 @@ def render(report: dict[str, Any], console: Console) -> None:
     table.add_row("待投递的消息（发件箱）", str(outbox["due"]),
                   _local(outbox["oldest_due_at"], tz), _ago(outbox["lag_seconds"]))
     console.print(table)
-    counts = ", ".join(f"{OUTBOX_LABELS.get(status, status)} {n}"
+    counts = ", ".join(f"{OUTBOX_STATUS_LABELS.get(status, status)} {n}"
                        for status, n in outbox["by_status"].items()) or "空"
     console.print(f"发件箱：{counts}", soft_wrap=True)

@@ -15,9 +15,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from taskflow.domain.labels import ASSESSMENT_PART_LABELS
+from taskflow.domain.states import TaskState
 from taskflow.inspections import (
     DEFAULT_WEIGHTS,
-    PART_LABELS,
     UnitFacts,
     UnitScore,
     display_width,
@@ -60,7 +61,7 @@ def assess(session: Session, *, plan_code: str, now: datetime, year: int | None 
     tasks = _live_tasks(session, plan.id)
     parents = {t.parent_id for t in tasks if t.parent_id is not None}
     counted = [t for t in tasks if t.id not in parents and t.kind != "duty"
-               and t.state != "cancelled" and t.due_on is not None and t.due_on.year == year
+               and t.state != TaskState.cancelled and t.due_on is not None and t.due_on.year == year
                and t.due_at is not None and t.due_at <= now]
     ids = [t.id for t in counted]
     links = _links(session, ids)
@@ -98,14 +99,14 @@ def assess(session: Session, *, plan_code: str, now: datetime, year: int | None 
                             if link.role in ("lead", "responsible"))
         report = latest.get(task.id)
         done_at = task.submitted_at or task.completed_at
-        on_time = task.state == "done" and done_at is not None and done_at <= task.due_at
+        on_time = task.state == TaskState.done and done_at is not None and done_at <= task.due_at
         ratio = None
         if task.target_value:
             if report is not None and report.quantity is not None:
                 ratio = report.quantity / task.target_value
             elif report is not None and report.percent is not None:
                 ratio = report.percent / 100
-            elif task.state == "done":
+            elif task.state == TaskState.done:
                 ratio = Decimal(1)
             else:
                 ratio = Decimal(0)
@@ -151,11 +152,11 @@ def write_score_sheet(path: Path, *, plan: Plan, year: int, weights: dict[str, D
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
-    parts = [p for p in PART_LABELS if p in weights and weights[p] > 0]
+    parts = [p for p in ASSESSMENT_PART_LABELS if p in weights and weights[p] > 0]
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = f"{year}年度考核"[:31]
-    header = [*HEADER, *(f"{PART_LABELS[p]}({weights[p].normalize():f})" for p in parts),
+    header = [*HEADER, *(f"{ASSESSMENT_PART_LABELS[p]}({weights[p].normalize():f})" for p in parts),
               "总分", *DETAIL]
     sheet.append(header)
     for score in scores:

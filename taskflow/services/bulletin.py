@@ -27,15 +27,16 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
+from taskflow.domain.labels import STATE_LABELS
+from taskflow.domain.states import OPEN, OPEN_NOT_SUBMITTED, TaskState
+from taskflow.domain.workdays import Days
 from taskflow.models import Plan, Task, TaskUnit, Unit
-from taskflow.rules import STATE_LABELS, Days
 from taskflow.services.funds import FundStatus, fund_status, get_plan
 from taskflow.services.lights import lights
 from taskflow.services.periods import Period, parse_period
 from taskflow.services.targets import TargetProgress, target_progress
 
-OPEN_WORKING = ("pending", "active", "acknowledged", "in_progress")
-CLOSED_DONE = ("submitted", "done")
+CLOSED_DONE = (TaskState.submitted, TaskState.done)
 NO_LEAD = "（未明确牵头单位）"
 STEP = Decimal("0.1")
 
@@ -173,7 +174,7 @@ def build_bulletin(session: Session, *, plan: str | None, period: str | Period, 
         Task.plan_id, Task.position)).all()) if plan_ids else []
     parents = {t.parent_id for t in tasks if t.parent_id is not None}
     leaves = [t for t in tasks if t.id not in parents and not t.recurrence
-              and t.state != "cancelled"]
+              and t.state != TaskState.cancelled]
     lead_names: dict[int, list[str]] = {}
     ids = [t.id for t in leaves]
     for chunk in range(0, len(ids), 900):
@@ -190,7 +191,7 @@ def build_bulletin(session: Session, *, plan: str | None, period: str | Period, 
     for task in leaves:
         if task.due_on is None or task.due_at is None:
             continue
-        is_overdue = task.state in OPEN_WORKING and task.due_at <= now
+        is_overdue = task.state in OPEN_NOT_SUBMITTED and task.due_at <= now
         if is_overdue and task.due_on <= span.end:
             if task.plan_id not in days_by_plan:
                 days_by_plan[task.plan_id] = Days(calendar, calendar_days=False)
@@ -235,7 +236,7 @@ def build_bulletin(session: Session, *, plan: str | None, period: str | Period, 
         # overdue from an earlier period only: named too, with nothing due in this one
         named.append(UnitRate(0, unit, 0, 0, 0, 0, None))
 
-    colours = lights(session, [t for t in leaves if t.state in (*OPEN_WORKING, "submitted")],
+    colours = lights(session, [t for t in leaves if t.state in OPEN],
                      now=now, calendar=calendar) if leaves else {}
     counted = {"red": 0, "yellow": 0, "green": 0}
     for colour in colours.values():

@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, select
 
+from taskflow.domain.labels import STATE_LABELS, UNIT_ROLE_LABELS
+from taskflow.domain.states import TaskState
 from taskflow.errors import UserError
 from taskflow.models import InspectionAssignment, InspectionRound, Plan, Task
-from taskflow.rules import STATE_LABELS
 from taskflow.services import queries
 
-ROLE_LABELS = {"lead": "牵头", "responsible": "责任", "cooperating": "配合"}
 DOMAIN = "taskflow"
 
 
@@ -40,7 +40,7 @@ def build_calendar(session: Session, *, plan: str | None = None, unit: str | Non
     plan_row = queries.get_plan(session, plan) if plan else None
     unit_row = queries.find_unit(session, unit) if unit else None
     rows = [(t, p) for t, p in queries.search_tasks(session, now=stamp, plan=plan, unit=unit)
-            if t.due_on is not None and t.state != "cancelled"]
+            if t.due_on is not None and t.state != TaskState.cancelled]
     links = queries.task_units(session, [t.id for t, _ in rows])
     units = queries.units_by_id(session)
 
@@ -66,7 +66,7 @@ def build_calendar(session: Session, *, plan: str | None = None, unit: str | Non
             named = "、".join(units[link.unit_id].name for link in links.get(task.id, [])
                              if link.role == role)
             if named:
-                lines.append(f"{ROLE_LABELS[role]}单位：{named}")
+                lines.append(f"{UNIT_ROLE_LABELS[role]}：{named}")
         lines.append(f"状态：{STATE_LABELS.get(task.state, task.state)}")
         event.add("description", "\n".join(lines))
         event.add("categories", [kind])

@@ -20,11 +20,14 @@ from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
+from taskflow.domain.labels import FUND_SOURCE_LABELS, label
+from taskflow.domain.reminders import out_of_quiet_hours
+from taskflow.domain.states import TaskState
+from taskflow.domain.workdays import Clock, Days
 from taskflow.models import Disbursement, FundLine, Notification, Plan, Task, TaskUnit
 from taskflow.plans.schema import PolicySpec
-from taskflow.rules import Clock, Days, out_of_quiet_hours
 from taskflow.services.fund_rules import KIND, disbursement_lag, lag_actions, percent, wan
-from taskflow.services.funds import SOURCE_LABELS, _money
+from taskflow.services.funds import _money
 
 # Who hears of a lagging line that funds no task (no lead unit to remind).
 NO_TASK_RECIPIENTS = ("office.coordinator", "issuer.head")
@@ -83,7 +86,7 @@ def sweep_fund_lags(session: Session, *, now: datetime, calendar, directory,
     for line in lines:
         plan = plans[line.plan_id]
         task = tasks.get(line.task_id) if line.task_id else None
-        if task is not None and (task.archived_at is not None or task.state == "cancelled"):
+        if task is not None and (task.archived_at is not None or task.state == TaskState.cancelled):
             continue
         if plan.id not in contexts:
             policy = PolicySpec.model_validate(plan.policy or {})
@@ -104,7 +107,7 @@ def sweep_fund_lags(session: Session, *, now: datetime, calendar, directory,
         notify = tuple(policy.notify) if by_role else NO_TASK_RECIPIENTS
         payload = {
             "plan_code": plan.code, "plan_title": plan.title, "line_code": line.code,
-            "line_source": SOURCE_LABELS.get(line.source, line.source),
+            "line_source": label(FUND_SOURCE_LABELS, line.source),
             "line_note": line.note, "amount": wan(amount), "disbursed": wan(disbursed),
             "balance": wan(amount - disbursed), "share": percent(lag.actual),
             "planned_share": percent(lag.planned), "checkpoint": lag.since.isoformat(),

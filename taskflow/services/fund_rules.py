@@ -26,9 +26,10 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from taskflow.domain.reminders import Action
+from taskflow.domain.workdays import Clock, Days
 from taskflow.errors import UserError
 from taskflow.plans.schema import PolicySpec
-from taskflow.rules import Action, Clock, Days
 
 WAN = Decimal(10_000)
 YI = Decimal(100_000_000)

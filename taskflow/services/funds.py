@@ -25,6 +25,13 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
+from taskflow.domain.labels import (
+    FUND_RULE_KIND_LABELS,
+    FUND_SOURCE_LABELS,
+    FUND_STATUS_LABELS,
+    label,
+)
+from taskflow.domain.workdays import Days
 from taskflow.errors import NotFound, Problem, UserError
 from taskflow.models import (
     AuditEvent,
@@ -37,7 +44,6 @@ from taskflow.models import (
     Unit,
 )
 from taskflow.plans.schema import PolicySpec
-from taskflow.rules import Days
 from taskflow.services.fund_rules import (
     CENT,
     disbursement_lag,
@@ -47,11 +53,6 @@ from taskflow.services.fund_rules import (
     wan,
 )
 
-SOURCE_LABELS = {"central": "中央", "provincial": "省级", "municipal": "市级", "county": "县(区)级",
-                 "township": "乡镇", "government": "财政", "social": "社会", "other": "其他"}
-STATUS_LABELS = {"done": "已拨付完毕", "overdue": "逾期未拨付到位", "behind": "拨付滞后",
-                 "ok": "正常", "untracked": "未设拨付期限"}
-RULE_KIND_LABELS = {"min_share": "不低于", "max_share": "不高于", "min_amount": "不少于"}
 STATED_BY_PLAN = "plan file"
 
 
@@ -106,7 +107,7 @@ class RuleCheck:
     @property
     def requirement(self) -> str:
         shown = wan(self.threshold) if self.kind == "min_amount" else percent(self.threshold)
-        return f"{RULE_KIND_LABELS.get(self.kind, self.kind)}{shown}"
+        return f"{label(FUND_RULE_KIND_LABELS, self.kind)}{shown}"
 
     @property
     def shown_value(self) -> str:
@@ -224,11 +225,11 @@ def fund_status(session: Session, *, plan: str, now: datetime, calendar=None) ->
         task = tasks.get(line.task_id) if line.task_id else None
         statuses.append(LineStatus(
             code=line.code, scope=line.scope, source=line.source,
-            source_label=SOURCE_LABELS.get(line.source, line.source), amount=amount,
+            source_label=label(FUND_SOURCE_LABELS, line.source), amount=amount,
             disbursed=disbursed, balance=amount - disbursed,
             share=(disbursed * 100 / amount).quantize(CENT) if amount else Decimal(0),
             planned_share=planned_share_on(line.disburse_schedule, line.disburse_by, today),
-            disburse_by=line.disburse_by, status=status, status_label=STATUS_LABELS[status],
+            disburse_by=line.disburse_by, status=status, status_label=FUND_STATUS_LABELS[status],
             days_behind=days.between(lag.since, today) if lag else None,
             lag_since=lag.since if lag else None, last_paid_on=last.get(line.id),
             task_code=task.code if task else None, task_title=task.title if task else None,
@@ -243,7 +244,7 @@ def fund_status(session: Session, *, plan: str, now: datetime, calendar=None) ->
     disbursed = sum((p.amount for p in payments), Decimal(0))
     return FundStatus(
         plan_code=row.code, plan_title=row.title, as_of=today, budget=budget,
-        sources=[SourceTotal(s, SOURCE_LABELS.get(s, s), v) for s, v in by_source.items()],
+        sources=[SourceTotal(s, label(FUND_SOURCE_LABELS, s), v) for s, v in by_source.items()],
         allocated=sum((ln.amount for ln in statuses if ln.task_code), Decimal(0)),
         disbursed=disbursed, balance=budget - disbursed,
         share=(disbursed * 100 / budget).quantize(CENT) if budget else None,
@@ -398,7 +399,7 @@ def _pick_line(session: Session, plan: Plan, lines: list[FundLine], *, line: str
     if len(funding) > 1:
         raise UserError.single(
             f"任务 {task} 有 {len(funding)} 笔资金安排（"
-            + "、".join(f"{ln.code} {SOURCE_LABELS.get(ln.source, ln.source)}{wan(ln.amount)}"
+            + "、".join(f"{ln.code} {label(FUND_SOURCE_LABELS, ln.source)}{wan(ln.amount)}"
                        for ln in funding) + "）：请用 --line 指定其中一笔", field="--task")
     return funding[0]
 

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from taskflow.domain.states import TaskState
 from taskflow.errors import UserError
 from taskflow.inspections import DEFAULT_RECTIFY_WITHIN
 from taskflow.models import (
@@ -147,8 +148,8 @@ def _rectification(session: Session, plan: Plan, row: InspectionRound,
         plan_id=plan.id, parent_id=None, code=f"rect-{finding.id}", kind="rectification",
         title=f"整改：{unit_name}：{what}"[:500], text=text, position=10_000 + (finding.id or 0),
         start_on=today, due_on=due_on, planned_due_on=due_on,
-        start_at=max(now, day_start(today, tz)), due_at=day_end(due_on, tz), state="pending",
-        next_action_at=now, created_at=now, updated_at=now)
+        start_at=max(now, day_start(today, tz)), due_at=day_end(due_on, tz),
+        state=TaskState.pending, next_action_at=now, created_at=now, updated_at=now)
     session.add(task)
     session.flush()
     session.add(TaskUnit(task_id=task.id, unit_id=unit_id, role="lead", position=0))

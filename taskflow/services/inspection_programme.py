@@ -12,13 +12,12 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlmodel import Session
 
+from taskflow.domain.labels import ROUND_KIND_LABELS
 from taskflow.errors import UserError
 from taskflow.models import AuditEvent, InspectionCycle, Plan, Unit
 from taskflow.plans.dates import PhraseError, recurrence_rule, resolve_date
 from taskflow.plans.schema import InspectionKind
 from taskflow.services.units import unit_index
-
-KIND_LABELS = {"inspection": "检查", "bulletin": "通报", "assessment": "考核"}
 
 
 def _next_code(session: Session, plan: Plan) -> str:
@@ -39,7 +38,8 @@ def add_cycle(session: Session, *, plan: Plan, title: str, kind: str, when: str 
     if not title:
         raise UserError.single("请填写检查名称", field="title")
     if kind not in {k.value for k in InspectionKind}:
-        raise UserError.single(f"类型应为 {'、'.join(KIND_LABELS.values())} 之一", field="kind")
+        raise UserError.single(f"类型应为 {'、'.join(ROUND_KIND_LABELS.values())} 之一",
+                               field="kind")
     when, recurrence = (when or "").strip() or None, (recurrence or "").strip() or None
     if (when is None) == (recurrence is None):
         raise UserError.single("请填写“时间”（一次，如 9月）或“周期”（如 每季度），二选一",

@@ -29,6 +29,9 @@ from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from taskflow.domain.reminders import out_of_quiet_hours
+from taskflow.domain.states import TaskState
+from taskflow.domain.workdays import Clock
 from taskflow.errors import NotFound
 from taskflow.inspections import (
     DEFAULT_NOTICE_DAYS,
@@ -50,7 +53,6 @@ from taskflow.models import (
     TaskUnit,
 )
 from taskflow.plans.schema import PolicySpec
-from taskflow.rules import Clock, out_of_quiet_hours
 from taskflow.services.recipients import ADDRESS_FIELD, Directory, channels_of
 
 INSPECTOR_ROLES = ("inspector", "coordinator", "liaison", "head")  # first found in a unit
@@ -179,7 +181,7 @@ def _population(org: _Org, scope: list[int], strata: str, tasks: list[Task],
     population: dict[str, list[str]] = {}
     if strata == "project":
         for task in tasks:
-            if task.kind != "project" or task.state == "cancelled":
+            if task.kind != "project" or task.state == TaskState.cancelled:
                 continue
             leads = [link.unit_id for link in links.get(task.id, []) if link.role == "lead"]
             stratum = org.code(leads[0]) if leads else "-"

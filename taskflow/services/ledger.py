@@ -22,12 +22,12 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from taskflow.domain.labels import LIGHT_SHORT_LABELS, STATE_LABELS
 from taskflow.errors import Problem, UserError
 from taskflow.inspections import display_width, safe_cell
 from taskflow.models import FundLine, Plan, ProgressReport, Task
-from taskflow.rules import STATE_LABELS
 from taskflow.services import queries
-from taskflow.services.lights import LIGHT_LABELS, latest_progress, lights
+from taskflow.services.lights import latest_progress, lights
 
 SHEET = "台账"
 META_SHEET = "_taskflow"
@@ -144,7 +144,7 @@ def build_ledger(session: Session, *, plan_code: str, unit: str | None = None,
         sheet.append([safe_cell(v) for v in (
             plan.code, task.code, task.title, names["lead"] or None,
             names["responsible"] or None, task.start_on, task.due_on,
-            STATE_LABELS.get(task.state, task.state), LIGHT_LABELS[colours[task.id]], target,
+            STATE_LABELS.get(task.state, task.state), LIGHT_SHORT_LABELS[colours[task.id]], target,
             _cell_number(shown.quantity), _cell_number(shown.percent),
             _cell_number(money / WAN if money is not None else None),
             _cell_number(shown.amount / WAN if shown.amount is not None else None),

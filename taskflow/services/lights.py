@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from taskflow.domain.lights import light
+from taskflow.domain.reminders import TaskFacts
+from taskflow.domain.workdays import Clock, Days
 from taskflow.models import Plan, ProgressReport, Task
 from taskflow.plans.schema import PolicySpec
-from taskflow.rules import Clock, Days, TaskFacts, light
-
-LIGHT_LABELS = {"red": "红", "yellow": "黄", "green": "绿", "none": "—"}
 
 
 def latest_progress(session: Session, task_ids: Sequence[int]) -> dict[int, ProgressReport]:

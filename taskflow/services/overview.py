@@ -2,16 +2,17 @@
 
 Everything is computed with SQL aggregates over a caller-given scope (a condition on ``Task``,
 e.g. a web user's ``Viewer.task_clause()``), so the cost follows the number of groups, not of
-tasks. The only per-task Python work is ``rules.light`` on the few rows that can be yellow.
+tasks. The only per-task Python work is ``taskflow.domain.lights.light`` on the few rows that
+can be yellow.
 
-Lights, exactly as ``taskflow.rules.light`` decides them:
+Lights, exactly as ``taskflow.domain.lights.light`` decides them:
 
 - none: cancelled; green: done;
 - red: the deadline has come (``now >= due_at``) and the task is open and not submitted, or it
   was submitted after the deadline;
 - yellow: only a working task (active, acknowledged, in progress) due within its plan's
   warning window, or a task with a progress plan (it may be behind schedule); these
-  candidates go through ``rules.light`` itself;
+  candidates go through ``taskflow.domain.lights.light`` itself;
 - green: everything else.
 """
 
@@ -37,6 +38,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
+from taskflow.domain.lights import light
+from taskflow.domain.reminders import TaskFacts
+from taskflow.domain.states import OPEN, OPEN_NOT_SUBMITTED, WORKING, TaskState
+from taskflow.domain.workdays import Clock, Days
 from taskflow.models import (
     Notification,
     Plan,
@@ -46,11 +51,8 @@ from taskflow.models import (
     Unit,
 )
 from taskflow.plans.schema import PolicySpec
-from taskflow.rules import Clock, Days, TaskFacts, light
 from taskflow.services.lights import latest_progress
 
-OPEN_NOT_SUBMITTED = ("pending", "active", "acknowledged", "in_progress")
-WORKING = ("active", "acknowledged", "in_progress")
 FAILED_STATUSES = ("failed", "dead", "ambiguous")
 LIVE = Task.archived_at.is_(None)
 # Written as the partial index ix_task_progress_plan's condition, so the index is used.
@@ -59,15 +61,15 @@ PLANNED = literal_column("CAST(task.progress_plan AS TEXT) != '[]'").label("plan
 
 
 def red_clause(now: datetime) -> ColumnElement[bool]:
-    """SQL for rules.light(...) == "red"."""
+    """SQL for lights.light(...) == "red"."""
     return and_(Task.due_at.is_not(None), Task.due_at <= now, or_(
         Task.state.in_(OPEN_NOT_SUBMITTED),
-        and_(Task.state == "submitted", Task.submitted_at > Task.due_at)))
+        and_(Task.state == TaskState.submitted, Task.submitted_at > Task.due_at)))
 
 
 @dataclass
 class PlanRules:
-    """A plan's policy with the clock and day arithmetic rules.light needs."""
+    """A plan's policy with the clock and day arithmetic lights.light needs."""
 
     policy: PolicySpec
     clock: Clock
@@ -80,12 +82,12 @@ class PlanRules:
                    Days(calendar, calendar_days=policy.calendar_days))
 
     def warning_cutoff(self, now: datetime) -> date:
-        """A day on or after the last due day rules.light can call yellow for closeness
+        """A day on or after the last due day lights.light can call yellow for closeness
         (working days in (today, due_on] <= warning_window)."""
         return self.days.add(self.clock.today(now), self.policy.warning_window + 1)
 
     def window_end(self, now: datetime) -> datetime:
-        """An instant after every deadline rules.light can call close (a day's margin in UTC
+        """An instant after every deadline lights.light can call close (a day's margin in UTC
         for any timezone)."""
         return datetime.combine(self.warning_cutoff(now) + timedelta(days=2),
                                 datetime.min.time(), UTC)
@@ -106,7 +108,7 @@ class PlanRulesCache:
 
 def light_of(row, rules: PlanRules, now: datetime, actual: Decimal | None,
              progress_plan: list[dict] | None = None) -> str:
-    """rules.light for a row with the Task columns it reads (LIGHT_COLUMNS)."""
+    """lights.light for a row with the Task columns it reads (LIGHT_COLUMNS)."""
     facts = TaskFacts(id=row.id, state=row.state, kind=row.kind, due_on=row.due_on,
                       due_at=row.due_at, start_at=row.start_at)
     return light(facts, now, rules.policy, rules.days, rules.clock,
@@ -144,14 +146,14 @@ def settled_light(state: str, due_at: datetime | None, submitted_at: datetime | 
                   now: datetime) -> str | None:
     """The light when the state and deadline decide it alone (rules.light's first steps);
     None when the task may be yellow and rules.light must look at it."""
-    if state == "cancelled":
+    if state == TaskState.cancelled:
         return "none"
-    if state == "done":
+    if state == TaskState.done:
         return "green"
     if due_at is not None and now >= due_at and (
-            state != "submitted" or (submitted_at is not None and submitted_at > due_at)):
+            state != TaskState.submitted or (submitted_at is not None and submitted_at > due_at)):
         return "red"
-    if state == "submitted":
+    if state == TaskState.submitted:
         return "green"
     return None
 
@@ -234,13 +236,14 @@ def light_counts(session: Session, *, scope: ColumnElement[bool], now: datetime,
     reds = Counter(dict(session.execute(
         select(Task.plan_id, func.count()).where(*where, late, or_(
             Task.state.in_(OPEN_NOT_SUBMITTED),
-            and_(Task.state == "submitted", Task.submitted_at > Task.due_at)))
+            and_(Task.state == TaskState.submitted, Task.submitted_at > Task.due_at)))
         .group_by(Task.plan_id)).all()))
     yellow = yellow_by_plan(session, scope=scope, now=now, calendar=calendar,
                             plan_ids=sorted(by_state))
     out: dict[int, Counter] = {}
     for plan_id, states in by_state.items():
-        red, y, cancelled = reds.get(plan_id, 0), yellow.get(plan_id, 0), states["cancelled"]
+        red, y = reds.get(plan_id, 0), yellow.get(plan_id, 0)
+        cancelled = states[TaskState.cancelled]
         out[plan_id] = Counter(red=red, yellow=y, none=cancelled,
                                green=sum(states.values()) - red - y - cancelled)
     return out
@@ -293,7 +296,7 @@ def due_between(session: Session, *, scope: ColumnElement[bool], start: datetime
                 end: datetime, limit: int = 30) -> tuple[int, list[tuple[Task, str]]]:
     """Open tasks whose deadline falls in [start, end): (count, the first ``limit`` with
     their plan code), soonest first."""
-    where = [LIVE, scope, Task.state.in_((*OPEN_NOT_SUBMITTED, "submitted")),
+    where = [LIVE, scope, Task.state.in_(OPEN),
              Task.due_at > start, Task.due_at <= end]
     count = session.scalar(select(func.count()).select_from(Task).where(*where)) or 0
     rows = session.execute(select(Task, Plan.code).join(Plan, Plan.id == Task.plan_id)
@@ -338,7 +341,7 @@ def on_time_by_unit(session: Session, *, scope: ColumnElement[bool], now: dateti
         select(TaskUnit.unit_id, Unit.name, func.sum(on_time), func.count())
         .join(Task, Task.id == TaskUnit.task_id).join(Unit, Unit.id == TaskUnit.unit_id)
         .where(LIVE, scope, TaskUnit.role == "lead", first_lead, Task.recurrence.is_(None),
-               Task.state != "cancelled", Task.due_at.is_not(None), Task.due_at <= now,
+               Task.state != TaskState.cancelled, Task.due_at.is_not(None), Task.due_at <= now,
                is_leaf)
         .group_by(TaskUnit.unit_id, Unit.name)).all()
     out = [OnTime(uid, name, int(done or 0), int(due)) for uid, name, done, due in rows]

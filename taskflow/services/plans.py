@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, delete, select
 
+from taskflow.domain.states import GENERATED_KINDS
 from taskflow.models import (
-    GENERATED_KINDS,
     AuditEvent,
     FundLine,
     InspectionCycle,

@@ -10,15 +10,14 @@ from decimal import Decimal
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from taskflow.domain.states import OPEN, TaskState
 from taskflow.errors import NotFound
 from taskflow.models import (
-    OPEN_STATES,
     Contact,
     FundLine,
     InspectionCycle,
     Plan,
     Task,
-    TaskState,
     TaskUnit,
     Unit,
 )
@@ -34,7 +33,7 @@ class PlanSummary:
 
 
 def plan_summaries(session: Session, *, now: datetime) -> list[PlanSummary]:
-    open_states = [s.value for s in OPEN_STATES]
+    open_states = list(OPEN)
     live = Task.archived_at.is_(None)  # type: ignore[union-attr]
     counts = dict(session.exec(select(Task.plan_id, func.count()).where(live)
                                .group_by(Task.plan_id)).all())
@@ -141,7 +140,7 @@ def search_tasks(session: Session, *, now: datetime, plan: str | None = None,
     if due_before:
         query = query.where(col(Task.due_on) < due_before)
     if overdue:
-        query = query.where(col(Task.state).in_([s.value for s in OPEN_STATES]),
+        query = query.where(col(Task.state).in_(list(OPEN)),
                             col(Task.due_at) <= now)
     query = query.order_by(Task.due_at.is_(None), Task.due_at, Plan.code,  # type: ignore
                            Task.position)

@@ -20,8 +20,8 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
 from taskflow.db import write_session
+from taskflow.domain.states import STEP_KINDS, WORKING, TaskState
 from taskflow.models import AuditEvent, Notification, Task, TaskUnit, Unit
-from taskflow.rules import STEP_KINDS
 from taskflow.services import tasks as actions
 from taskflow.services.lights import lights
 from taskflow.services.sweep import sweep
@@ -105,13 +105,13 @@ def _act(engine: Engine, day: date, tz: ZoneInfo, calendar, rng: random.Random,
     afternoon = _at(day, time(15, 0), tz)
     with write_session(engine) as session:
         open_tasks = list(session.scalars(select(Task).where(
-            Task.state.in_(("active", "acknowledged", "in_progress", "submitted")),
+            Task.state.in_((*WORKING, TaskState.submitted)),
             Task.archived_at.is_(None))))
         leads = _leads(session, [t.id for t in open_tasks])
         has_children = set(session.scalars(select(Task.parent_id).where(
             Task.parent_id.in_([t.id for t in open_tasks]))))
         for task in open_tasks:
-            if task.state == "submitted":
+            if task.state == TaskState.submitted:
                 if accept_on.setdefault(task.id, calendar.add_workdays(day, 1)) <= day:
                     actions.accept(session, task, actor=ACTOR, now=afternoon)
                     report.acceptances += 1
@@ -123,7 +123,7 @@ def _act(engine: Engine, day: date, tz: ZoneInfo, calendar, rng: random.Random,
             if task.id not in plans:
                 plans[task.id] = _plan_task(task, who, rng, calendar, day)
             ack_day, submit_day = plans[task.id]
-            if task.state == "active" and task.kind not in STEP_KINDS and ack_day and \
+            if task.state == TaskState.active and task.kind not in STEP_KINDS and ack_day and \
                     ack_day <= day:
                 actions.acknowledge(session, task, unit=None, actor=ACTOR, now=afternoon)
                 report.acknowledgements += 1

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from taskflow.domain.states import CLOSED, IllegalTransition
 from taskflow.errors import UserError
 from taskflow.models import AuditEvent, Notification, Plan, Task, TaskUnit
-from taskflow.rules import IllegalTransition
 from taskflow.services.recipients import Directory
 
 KIND = "supervision"
@@ -35,7 +35,7 @@ def send_supervision(session: Session, task: Task, *, note: str | None, actor: s
     note = (note or "").strip() or None
     if note and len(note) > MAX_NOTE:
         raise UserError.single(f"督办意见最多 {MAX_NOTE} 字", field="督办意见")
-    if task.state in ("done", "cancelled"):
+    if task.state in CLOSED:
         raise IllegalTransition.single(f"任务 {task.code} 已办结或撤销，无需督办")
     plan = session.get(Plan, task.plan_id)
     units: dict[str, list[int]] = {}

@@ -37,9 +37,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from taskflow.db import write_session
+from taskflow.domain.reminders import Decision, TaskFacts, decide, out_of_quiet_hours
+from taskflow.domain.states import TaskState
+from taskflow.domain.workdays import Clock, Days
 from taskflow.models import AuditEvent, Notification, Plan, Task, TaskUnit
 from taskflow.plans.schema import PolicySpec
-from taskflow.rules import Clock, Days, Decision, TaskFacts, decide, out_of_quiet_hours
 from taskflow.services.recipients import Directory, Recipient
 
 log = logging.getLogger(__name__)
@@ -339,7 +341,7 @@ def _sweep_batch(session: Session, *, now: datetime, batch_size: int,
         if task.id not in won:
             report.lost_races += 1
             continue
-        if decision.state == "active":
+        if decision.state == TaskState.active:
             report.activated += 1
             audits.append(_audit(task, now, "task.activate", *_ACTIVATED))
         if decision.escalation_level is not None:

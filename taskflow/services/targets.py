@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
+from taskflow.domain.lights import planned_share
+from taskflow.domain.states import TaskState
 from taskflow.models import Plan, ProgressReport, Task, TaskUnit, Unit
 from taskflow.plans.schema import PolicySpec
-from taskflow.rules import planned_share
 from taskflow.services.periods import Period
 
 HUNDRED = Decimal(100)
@@ -89,7 +90,7 @@ def target_progress(session: Session, *, plans: Sequence[Plan], periods: Sequenc
         policy = PolicySpec.model_validate(plan.policy or {})
         tasks = list(session.exec(select(Task).where(
             Task.plan_id == plan.id, Task.archived_at.is_(None), Task.target_value.is_not(None),
-            Task.state != "cancelled").order_by(Task.position)).all())
+            Task.state != TaskState.cancelled).order_by(Task.position)).all())
         if not tasks:
             continue
         ids = [t.id for t in tasks]
@@ -120,7 +121,7 @@ def target_progress(session: Session, *, plans: Sequence[Plan], periods: Sequenc
                             value = _quantity(report, target)
                             if value is not None:
                                 actual = value
-                    if task.state == "done" and task.completed_at is not None and \
+                    if task.state == TaskState.done and task.completed_at is not None and \
                             task.completed_at <= cutoff:
                         actual = max(actual or Decimal(0), target)
                 actual_pct = (actual * HUNDRED / target).quantize(STEP) \

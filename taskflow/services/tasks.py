@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import update
 from sqlmodel import Session, select
 
+from taskflow.domain.states import CLOSED, IllegalTransition, transition
 from taskflow.errors import NotFound, UserError
 from taskflow.models import AuditEvent, Plan, ProgressReport, Task, TaskUnit, Unit
-from taskflow.rules import IllegalTransition, transition
 from taskflow.services.plans import day_end
 
 # A new deadline outside these is a typo (the pages' date inputs, the API and the CLI agree).
@@ -181,7 +181,7 @@ def assign_units(session: Session, task: Task, *, lead: list[int], responsible: 
     responsible = [u for u in dict.fromkeys(responsible) if u not in lead]
     if not lead:
         raise UserError.single("至少需要一个牵头单位", field="牵头单位")
-    if task.state in ("done", "cancelled"):
+    if task.state in CLOSED:
         raise IllegalTransition.single(f"任务 {task.code} 已办结或撤销，不能再调整承办单位")
     known = {u.id: u for u in session.exec(select(Unit).where(
         Unit.id.in_(lead + responsible))).all()}  # type: ignore[union-attr]

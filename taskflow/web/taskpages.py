@@ -14,7 +14,13 @@ from fastapi import Request
 from sqlalchemy import select
 from sqlmodel import Session
 
-from notifications.templates import KIND_LABELS
+from taskflow.domain.labels import (
+    AUDIT_LABELS,
+    CHANNEL_LABELS,
+    MESSAGE_KIND_LABELS,
+    OUTBOX_STATUS_PAGE_LABELS,
+)
+from taskflow.domain.lights import planned_share
 from taskflow.errors import UserError
 from taskflow.models import (
     Attachment,
@@ -26,7 +32,6 @@ from taskflow.models import (
     TaskUnit,
     Unit,
 )
-from taskflow.rules import ACTION_LABELS, planned_share
 from taskflow.services import tasks as actions
 from taskflow.services.lights import latest_progress, lights
 from taskflow.services.links import acting_unit_ids
@@ -37,12 +42,6 @@ from taskflow.web.deps import deny
 HISTORY_LIMIT = 200
 MESSAGES_LIMIT = 200
 SESSION_FLASH = "flash"
-AUDIT_LABELS = {f"task.{k}": v for k, v in ACTION_LABELS.items()} | {
-    "task.assign": "调整承办单位", "task.supervise": "人工督办", "task.escalate": "升级督办",
-    "task.activate": "启动", "access_denied": "越权访问被拒"}
-NOTIFY_STATUS = {"pending": "待发送", "sending": "发送中", "sent": "已发送", "failed": "重试中",
-                 "dead": "发送失败", "ambiguous": "结果不明", "skipped": "未发送（渠道不适用）"}
-CHANNEL_LABELS = {"email": "邮件", "sms": "短信", "wecom": "企业微信", "dingtalk": "钉钉"}
 
 
 def work_calendar(request: Request):
@@ -197,9 +196,9 @@ def task_context(session: Session, task: Task, viewer: Viewer, *, now: datetime,
         "all_units": all_units,
         "lead_ids": {u.id for role, u in units if role == "lead"},
         "responsible_ids": {u.id for role, u in units if role == "responsible"},
-        "audit_labels": AUDIT_LABELS, "notify_status": NOTIFY_STATUS,
+        "audit_labels": AUDIT_LABELS, "notify_status": OUTBOX_STATUS_PAGE_LABELS,
         "channel_labels": CHANNEL_LABELS, "allowed_types": uploads.ALLOWED,
-        "kind_labels": KIND_LABELS,
+        "kind_labels": MESSAGE_KIND_LABELS,
     }
 
 

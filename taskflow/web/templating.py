@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
+from taskflow.domain.labels import LIGHT_LABELS, STATE_LABELS, UNIT_ROLE_LABELS, label
 from taskflow.web.deps import CSRF_FIELD, csrf_token
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-STATE_LABELS = {
-    "pending": "未开始", "active": "待签收", "acknowledged": "已签收",
-    "in_progress": "办理中", "submitted": "待验收", "done": "已办结", "cancelled": "已取消",
-}
-LIGHT_LABELS = {"red": "红灯", "yellow": "黄灯", "green": "绿灯"}
-ROLE_LABELS = {"lead": "牵头单位", "responsible": "责任单位"}
 
 
 def make_templates(tz: ZoneInfo) -> Jinja2Templates:
@@ -41,9 +37,9 @@ def make_templates(tz: ZoneInfo) -> Jinja2Templates:
             CSRF_FIELD, escape(csrf_token(request)))
 
     env.filters.update(local=local, day=day,
-                       state=lambda s: STATE_LABELS.get(s, s),
-                       light_label=lambda s: LIGHT_LABELS.get(s, s or ""),
-                       unit_role=lambda s: ROLE_LABELS.get(s, s))
+                       state=partial(label, STATE_LABELS),
+                       light_label=partial(label, LIGHT_LABELS),
+                       unit_role=partial(label, UNIT_ROLE_LABELS))
     env.globals.update(csrf_field=csrf_field, csrf_token=csrf_token,
                        STATE_LABELS=STATE_LABELS, LIGHT_LABELS=LIGHT_LABELS)
     return templates

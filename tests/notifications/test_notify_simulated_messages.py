@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from notifications.dispatch import dispatch
-from notifications.templates import KIND_LABELS
 from taskflow.calendar import WorkCalendar
 from taskflow.db import make_engine, write_session
+from taskflow.domain.labels import MESSAGE_KIND_LABELS as KIND_LABELS
 from taskflow.migrate import upgrade
 from taskflow.models import Notification
 from taskflow.plans.expand import expand

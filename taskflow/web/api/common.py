@@ -12,10 +12,11 @@ from fastapi import HTTPException, Path, Query, Request
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from taskflow.domain.labels import LIGHT_SHORT_LABELS, STATE_LABELS, label
+from taskflow.domain.states import IllegalTransition
 from taskflow.errors import UserError
 from taskflow.models import Attachment, Plan, ProgressReport, Task, TaskUnit, Unit
-from taskflow.rules import STATE_LABELS, IllegalTransition
-from taskflow.services.lights import LIGHT_LABELS, latest_progress, lights
+from taskflow.services.lights import latest_progress, lights
 from taskflow.web.access import Viewer
 from taskflow.web.api.schemas import (
     MAX_ID,
@@ -208,8 +209,8 @@ def tasks_public(session: Session, tasks: Sequence[Task], *, now: datetime, cale
         out.append(TaskPublic(
             id=task.id, plan_id=task.plan_id, plan_code=plan_codes[task.plan_id],
             parent_id=task.parent_id, code=task.code, kind=task.kind, title=task.title,
-            state=task.state, state_label=STATE_LABELS.get(task.state, task.state),
-            light=colour, light_label=LIGHT_LABELS.get(colour, colour),
+            state=task.state, state_label=label(STATE_LABELS, task.state),
+            light=colour, light_label=label(LIGHT_SHORT_LABELS, colour),
             start_on=task.start_on, due_on=task.due_on, planned_due_on=task.planned_due_on,
             due_at=task.due_at, target_value=task.target_value, target_unit=task.target_unit,
             percent=report.percent if report else None,

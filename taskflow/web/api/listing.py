@@ -10,23 +10,24 @@ from fastapi import Query
 from sqlalchemy import ColumnElement, func, select
 from sqlmodel import Session
 
+from taskflow.domain.states import TaskState
 from taskflow.models import Task, TaskUnit, Unit
 from taskflow.services.lights import lights
 from taskflow.web.access import Viewer
 from taskflow.web.api.common import acting_unit_ids, tasks_public
-from taskflow.web.api.schemas import MAX_ID, Light, State, TasksPublic
+from taskflow.web.api.schemas import MAX_ID, Light, TasksPublic
 
 
 @dataclass(frozen=True)
 class TaskFilters:
-    state: State | None
+    state: TaskState | None
     light: Light | None
     unit: int | None
     due_before: date | None
 
 
 def task_filters(
-    state: Annotated[State | None, Query(description="只列出此状态的任务")] = None,
+    state: Annotated[TaskState | None, Query(description="只列出此状态的任务")] = None,
     light: Annotated[Light | None, Query(description="只列出此灯色的任务")] = None,
     unit: Annotated[int | None, Query(ge=1, le=MAX_ID, description=(
         "只列出此单位承办的任务（单位 ID；含点名其所属集合单位的任务，"

@@ -16,6 +16,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
+from taskflow.domain.states import TaskState
 from taskflow.services.tasks import EXTEND_FIRST_DAY, EXTEND_LAST_DAY
 
 MAX_ID = 2**31 - 1  # PostgreSQL integer: a larger ID cannot exist (and must not reach SQL)
@@ -45,16 +46,6 @@ class Light(StrEnum):
     yellow = "yellow"
     green = "green"
     none = "none"  # cancelled
-
-
-class State(StrEnum):
-    pending = "pending"
-    active = "active"
-    acknowledged = "acknowledged"
-    in_progress = "in_progress"
-    submitted = "submitted"
-    done = "done"
-    cancelled = "cancelled"
 
 
 class UnitRef(BaseModel):
@@ -141,7 +132,7 @@ class TaskPublic(BaseModel):
     kind: str = Field(description="类型：task 任务、milestone 节点、duty 常态工作、"
                                   "occurrence 常态工作的一期、rectification 整改")
     title: str = Field(description="任务标题")
-    state: State = Field(description="状态")
+    state: TaskState = Field(description="状态")
     state_label: str = Field(description="状态（中文）")
     light: Light = Field(description="红黄绿灯")
     light_label: str = Field(description="灯（中文）")
@@ -163,7 +154,7 @@ class MilestonePublic(BaseModel):
     id: int
     code: str
     title: str = Field(description="节点名称")
-    state: State
+    state: TaskState
     light: Light
     due_on: date | None = Field(description="节点期限")
     due_at: datetime | None = Field(description="节点期限时刻（UTC）")

@@ -18,6 +18,11 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from taskflow.db import read_session, write_session
+from taskflow.domain.labels import (
+    FINDING_RESULT_LABELS,
+    ROUND_KIND_LABELS,
+    ROUND_STATE_LABELS,
+)
 from taskflow.errors import UserError
 from taskflow.models import (
     InspectionAssignment,
@@ -30,7 +35,6 @@ from taskflow.models import (
 )
 from taskflow.services.inspection_findings import RESULTS, record_finding
 from taskflow.services.inspection_programme import (
-    KIND_LABELS,
     add_cycle,
     remove_cycle,
     split_units,
@@ -43,8 +47,6 @@ from taskflow.web.taskpages import flash, render, work_calendar
 
 router = APIRouter(dependencies=[Depends(uploads.limit_upload_body), Depends(verify_csrf)])
 
-RESULT_LABELS = {"pass": "合格", "fail": "不合格", "note": "记录"}
-STATE_LABELS = {"planned": "待检查", "held": "已检查"}
 PHOTO_TYPES = {"jpg", "jpeg", "png"}
 PHOTO_DIR = "inspection-photos"
 
@@ -85,7 +87,7 @@ def rounds_page(request: Request, session: ReadDB, viewer: CurrentViewer,
         if viewer.plan_ids is None or viewer.plan_ids else []
     return render(request, "inspections.html", {
         "viewer": viewer, "title": "检查考核", "year": the_year, "rows": rows,
-        "kinds": KIND_LABELS, "states": STATE_LABELS,
+        "kinds": ROUND_KIND_LABELS, "states": ROUND_STATE_LABELS,
         "plans": [p for p in plans if viewer.coordinates(p.id)]})
 
 
@@ -116,7 +118,8 @@ def _round_context(session, viewer: Viewer, plan: Plan,
             "assignments": assignments, "units": units, "unit_ids": unit_ids,
             "findings": findings, "checklists": checklists, "projects": projects,
             "may_record": {u: records and not viewer.acts_for(u) for u in unit_ids},
-            "results": RESULT_LABELS, "kinds": KIND_LABELS, "states": STATE_LABELS}
+            "results": FINDING_RESULT_LABELS, "kinds": ROUND_KIND_LABELS,
+            "states": ROUND_STATE_LABELS}
 
 
 @router.get("/inspections/rounds/{round_id}", include_in_schema=False)
@@ -186,7 +189,7 @@ def record(request: Request, round_id: int, viewer: CurrentViewer,
         if stored is not None:
             stored.unlink(missing_ok=True)
         raise
-    message = f"已记录：{unit.name} {item} {RESULT_LABELS[result]}"
+    message = f"已记录：{unit.name} {item} {FINDING_RESULT_LABELS[result]}"
     if outcome.rectification is not None and outcome.created and result == "fail":
         message += f"；已生成整改任务（{outcome.rectification.due_on:%Y-%m-%d} 前完成）"
     flash(request, message)
@@ -223,7 +226,7 @@ def _programme(request: Request, session, viewer: Viewer, plan: Plan, *,
         [c for cycle in cycles for c in cycle.unit_codes])))}
     return render(request, "inspection_programme.html", {
         "viewer": viewer, "title": f"{plan.title} · 检查安排", "plan": plan, "cycles": cycles,
-        "unit_names": units, "kinds": KIND_LABELS, "error": error, "form": form or {},
+        "unit_names": units, "kinds": ROUND_KIND_LABELS, "error": error, "form": form or {},
         "coordinates": viewer.coordinates(plan.id)}, status_code=status_code)
 
 

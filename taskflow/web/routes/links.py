@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from taskflow.db import read_session, write_session
+from taskflow.domain.labels import ACTION_DONE_LABELS
 from taskflow.errors import UserError
 from taskflow.models import Plan, Task, Unit
 from taskflow.services import links
@@ -24,7 +25,6 @@ from taskflow.web.taskpages import record, render, report_input
 
 router = APIRouter(dependencies=[Depends(uploads.limit_upload_body), Depends(verify_csrf)])
 
-DONE = {"acknowledge": "已签收", "report": "进度已报送", "submit": "已提交办结，等待审核"}
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
@@ -71,7 +71,7 @@ async def link_submit(request: Request, token: str) -> Response:
                               status_code=422)
 
     try:
-        if action not in DONE:
+        if action not in ACTION_DONE_LABELS:
             raise UserError.single("请选择签收、报送进度或提交办结", field="操作")
         data = report_input(form) if action != "acknowledge" else None
         files = await uploads.read_uploads(form.getlist("files"),
@@ -102,7 +102,7 @@ async def link_submit(request: Request, token: str) -> Response:
             uploads.remove(paths)
             raise
         response = render(request, "link_done.html", {
-            "viewer": None, "message": DONE[action], "task": task, "unit": unit})
+            "viewer": None, "message": ACTION_DONE_LABELS[action], "task": task, "unit": unit})
         response.headers.update(NO_STORE)
         return response
 

@@ -9,8 +9,9 @@ from sqlalchemy import select
 from starlette.datastructures import UploadFile
 
 from taskflow.db import write_session
+from taskflow.domain.states import TaskState
 from taskflow.errors import UserError
-from taskflow.models import Plan, Task, TaskState, User
+from taskflow.models import Plan, Task, User
 from taskflow.services import overview
 from taskflow.services.users import grant
 from taskflow.web.access import Viewer, viewer_for

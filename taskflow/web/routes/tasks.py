@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from taskflow.db import read_session, write_session
+from taskflow.domain.labels import ACTION_DONE_LABELS
 from taskflow.errors import UserError
 from taskflow.models import Task, Unit
 from taskflow.services import tasks as actions
@@ -37,7 +38,6 @@ from taskflow.web.taskpages import (
 
 router = APIRouter(dependencies=[Depends(uploads.limit_upload_body), Depends(verify_csrf)])
 
-ACT_LABELS = {"acknowledge": "已签收", "report": "进度已报送", "submit": "已提交办结，等待审核"}
 
 
 def _page(request: Request, session, viewer: Viewer, task: Task, *, error: str | None = None,
@@ -187,7 +187,7 @@ async def act(request: Request, task_id: int, viewer: CurrentViewer) -> Response
         except BaseException:
             uploads.remove(paths)
             raise
-        flash(request, ACT_LABELS.get(action, "已完成"))
+        flash(request, ACTION_DONE_LABELS.get(action, "已完成"))
         return RedirectResponse(f"/tasks/{task_id}", status_code=303)
 
     return await run_in_threadpool(write)

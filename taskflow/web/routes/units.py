@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from taskflow.db import read_session, write_session
+from taskflow.domain.states import CLOSED, WORKING, TaskState
 from taskflow.errors import UserError
 from taskflow.models import Plan, Task, TaskUnit, Unit
 from taskflow.services import links
@@ -23,8 +24,7 @@ from taskflow.web.taskpages import flash, render, visible_task, work_calendar
 
 router = APIRouter(dependencies=[Depends(verify_csrf)])
 
-STATE_ORDER = ("active", "acknowledged", "in_progress", "submitted", "pending", "done",
-               "cancelled")
+STATE_ORDER = (*WORKING, TaskState.submitted, TaskState.pending, *CLOSED)
 
 
 def _unit(request: Request, session, viewer: Viewer, unit_id: int) -> Unit:

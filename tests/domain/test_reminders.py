@@ -10,17 +10,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from taskflow.calendar import WorkCalendar
+from taskflow.domain.lights import light
+from taskflow.domain.reminders import TaskFacts, decide, out_of_quiet_hours
+from taskflow.domain.states import IllegalTransition, transition
+from taskflow.domain.workdays import Clock, Days
 from taskflow.plans.schema import PolicySpec
-from taskflow.rules import (
-    Clock,
-    Days,
-    IllegalTransition,
-    TaskFacts,
-    decide,
-    light,
-    out_of_quiet_hours,
-    transition,
-)
 
 SH = ZoneInfo("Asia/Shanghai")
 POLICY = PolicySpec()

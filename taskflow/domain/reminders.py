@@ -1,4 +1,5 @@
-"""Pure engine policy: the state machine, traffic lights, and what is due for a task at an instant.
+"""What is due for a task at an instant: activation, 签收 chases, deadline reminders, overdue
+reminders and escalation (督办), and when to look at the task again.
 
 Nothing here reads the clock, the database or the network: ``now`` and every fact come in as
 arguments, so each rule is tested exhaustively with plain values. The sweep service feeds these
@@ -13,110 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from taskflow.errors import UserError
+from taskflow.domain.states import CLOSED, STEP_KINDS
+from taskflow.domain.workdays import Clock, Days
 from taskflow.plans.schema import PolicySpec
-
-OPEN = ("pending", "active", "acknowledged", "in_progress", "submitted")
-WORKING = ("active", "acknowledged", "in_progress")  # the units still owe something
-CLOSED = ("done", "cancelled")
-STEP_KINDS = ("milestone", "occurrence")  # steps of a task: no 签收 of their own
-
-
-# -- state machine ---------------------------------------------------------------------------
-
-TRANSITIONS: dict[str, dict[str, str]] = {
-    "activate": {"pending": "active"},
-    "acknowledge": {"active": "acknowledged"},
-    "report": {"active": "in_progress", "acknowledged": "in_progress",
-               "in_progress": "in_progress"},
-    "submit": {"active": "submitted", "acknowledged": "submitted", "in_progress": "submitted"},
-    "accept": {"submitted": "done"},
-    "return": {"submitted": "in_progress"},
-    "extend": {s: s for s in OPEN},
-    "cancel": {s: "cancelled" for s in OPEN},
-}
-ACTION_LABELS = {"activate": "启动", "acknowledge": "签收", "report": "报送进度",
-                 "submit": "提交办结", "accept": "验收通过", "return": "退回", "extend": "延期",
-                 "cancel": "撤销"}
-STATE_LABELS = {"pending": "未开始", "active": "待签收", "acknowledged": "已签收",
-                "in_progress": "办理中", "submitted": "待审核", "done": "已办结",
-                "cancelled": "已撤销"}
-
-
-class IllegalTransition(UserError):
-    """An action that the task's state does not allow (a user's mistake: exit code 2)."""
-
-
-def transition(state: str, action: str) -> str:
-    """The state after ``action``; IllegalTransition says what is allowed instead."""
-    allowed = TRANSITIONS.get(action)
-    if allowed is None:
-        raise ValueError(f"unknown action {action!r}")
-    if state not in allowed:
-        possible = [ACTION_LABELS[a] for a, table in TRANSITIONS.items() if state in table]
-        raise IllegalTransition.single(
-            f"任务状态为「{STATE_LABELS.get(state, state)}」，不能{ACTION_LABELS[action]}"
-            f"（可执行：{'、'.join(possible) or '无'}）")
-    return allowed[state]
-
-
-# -- days ------------------------------------------------------------------------------------
-
-
-MEMO_LIMIT = 100_000  # entries per Days/Clock memo before it starts over
-
-
-class Days:
-    """Day arithmetic under a policy: working days from a calendar, or calendar days.
-
-    Working-day answers are memoized per instance (the calendar does not change under it):
-    a sweep asks the same questions (two working days before 16 June...) for many tasks.
-    """
-
-    def __init__(self, calendar, *, calendar_days: bool):
-        self.calendar = calendar
-        self.calendar_days = calendar_days
-        self._memo: dict[tuple, date | int] = {}
-
-    def _remember(self, key: tuple, value):
-        if len(self._memo) >= MEMO_LIMIT:
-            self._memo.clear()
-        self._memo[key] = value
-        return value
-
-    def add(self, day: date, n: int) -> date:
-        if self.calendar_days:
-            return day + timedelta(days=n)
-        key = (day, n)
-        found = self._memo.get(key)
-        if found is None:
-            found = self._remember(key, self.calendar.add_workdays(day, n))
-        return found
-
-    def on_or_before(self, day: date) -> date:
-        if self.calendar_days:
-            return day
-        key = (day, None)
-        found = self._memo.get(key)
-        if found is None:
-            found = self._remember(key, self.calendar.on_or_before(day))
-        return found
-
-    def between(self, start: date, end: date) -> int:
-        if self.calendar_days:
-            return (end - start).days
-        key = (start, end, None)
-        found = self._memo.get(key)
-        if found is None:
-            found = self._remember(key, self.calendar.workdays_between(start, end))
-        return found
-
-
-# -- facts and decisions ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -173,36 +76,6 @@ class _Plan:
                 self.due[group] = (at, action)
         else:
             self.future.append(at)
-
-
-class Clock:
-    """Local days and send times of a plan (its timezone, the policy's send_at); memoized."""
-
-    def __init__(self, tz: ZoneInfo, policy: PolicySpec):
-        self.tz = tz
-        hour, minute = (int(x) for x in policy.send_at.split(":"))
-        self.send_at = time(hour, minute)
-        self._days: dict[float, date] = {}
-        self._sends: dict[date, datetime] = {}
-
-    def today(self, now: datetime) -> date:
-        key = now.timestamp()  # the instant itself (equal wall times can differ by fold)
-        found = self._days.get(key)
-        if found is None:
-            if len(self._days) >= MEMO_LIMIT:
-                self._days.clear()
-            found = self._days[key] = now.astimezone(self.tz).date()
-        return found
-
-    def at(self, day: date) -> datetime:
-        """The instant a day's messages go out, in UTC."""
-        found = self._sends.get(day)
-        if found is None:
-            if len(self._sends) >= MEMO_LIMIT:
-                self._sends.clear()
-            found = self._sends[day] = datetime.combine(day, self.send_at,
-                                                        self.tz).astimezone(UTC)
-        return found
 
 
 def decide(task: TaskFacts, now: datetime, policy: PolicySpec, days: Days, clock: Clock
@@ -327,54 +200,6 @@ def _escalation(task: TaskFacts, policy: PolicySpec, days: Days, clock: Clock,
                                  tuple(step.to), level=step.level, days=step.after,
                                  consequence=step.consequence))
     return reached
-
-
-# -- lights ----------------------------------------------------------------------------------
-
-
-def planned_share(progress_plan: list[dict], today: date, target: Decimal | None
-                  ) -> Decimal | None:
-    """The share (%) of the target planned to be done by ``today`` (the last checkpoint)."""
-    reached = None
-    for point in progress_plan:
-        if date.fromisoformat(point["by"]) <= today:
-            value = Decimal(point["cumulative"])
-            if point.get("share", True):
-                reached = value
-            elif target:
-                reached = value * 100 / target
-    return reached
-
-
-def light(task: TaskFacts, now: datetime, policy: PolicySpec, days: Days, clock: Clock, *,
-          progress_plan: list[dict] | None = None, target: Decimal | None = None,
-          actual_percent: Decimal | None = None, submitted_at: datetime | None = None
-          ) -> str:
-    """红黄绿灯: "red" overdue, "yellow" close or behind schedule, "green" on track.
-
-    Closed tasks are "green" when done and "none" when cancelled.
-    """
-    if task.state == "cancelled":
-        return "none"
-    if task.state == "done":
-        return "green"
-    late_submission = submitted_at is not None and task.due_at is not None and \
-        submitted_at > task.due_at
-    if task.due_at is not None and now >= task.due_at and (
-            task.state != "submitted" or late_submission):
-        return "red"
-    if task.state == "submitted":
-        return "green"
-    today = clock.today(now)
-    if task.due_on is not None and task.state != "pending" and \
-            days.between(today, task.due_on) <= policy.warning_window:
-        return "yellow"
-    if progress_plan:
-        planned = planned_share(progress_plan, today, target)
-        if planned is not None and planned - (actual_percent or Decimal(0)) > \
-                policy.behind_threshold:
-            return "yellow"
-    return "green"
 
 
 # -- quiet hours -----------------------------------------------------------------------------
