@@ -93,13 +93,13 @@ def dispatch(
     Transient failures are retried later with backoff, permanent ones are marked dead;
     see `taskflow outbox`. `taskflow serve` runs this every minute.
     """
-    from notifications.channels import OUTBOX_CHANNELS
     from notifications.dispatch import error_lines, summary_line, troubled
+    from taskflow.domain.messages import CHANNELS
 
     for name in channel or []:
-        if name not in OUTBOX_CHANNELS:
+        if name not in CHANNELS:
             raise UserError.single(f"未知渠道 {name!r}（可用渠道："
-                                   f"{', '.join(OUTBOX_CHANNELS)}）", field="--channel")
+                                   f"{', '.join(CHANNELS)}）", field="--channel")
     summary = run_dispatch(_parse_now(now), only=channel or None, max_seconds=max_seconds)
     style = "yellow" if troubled(summary) else "green"
     console.print(f"[{style}]{escape(summary_line(summary))}[/]", soft_wrap=True)

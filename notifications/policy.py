@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from taskflow.settings import CHANNELS
+from taskflow.domain.messages import CHANNELS
 
 DIGEST = "digest"
 DEFAULT_MORNING = time(8, 0)  # non-working days without quiet hours: release at this time

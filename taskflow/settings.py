@@ -26,6 +26,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from taskflow.domain.messages import CHANNELS
 from taskflow.errors import Problem, UserError
 from taskflow.plans.schema import RECIPIENT_PATTERN, known_timezone
 
@@ -35,7 +36,6 @@ PLACEHOLDER_SECRETS = frozenset({
     "please-change", "taskflow", "default", "password", "xxx",
 })
 SECRET_FILE_NAME = "secret_key"
-CHANNELS = ("email", "sms", "wecom", "dingtalk")  # the channels of contacts and outbox rows
 QUIET_HOURS = re.compile(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d")
 
 

@@ -42,6 +42,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from taskflow.domain.messages import CHANNELS
 from taskflow.errors import UserError
 
 TAG = "taskflow"
@@ -104,7 +105,7 @@ def parse_partitions(values: Sequence[str]) -> dict[str, list[str]]:
 
 def parse_channels(value: str | None) -> list[str]:
     """``email,sms`` → ["email", "sms"]; None → all channels."""
-    from workflows.dispatch import CHANNELS, check_channels
+    from workflows.dispatch import check_channels
 
     if value is None:
         return list(CHANNELS)
@@ -321,7 +322,6 @@ def deploy(pool: str = "taskflow", *, sweep_cron: str = "*/5 * * * *",
     from prefect.settings import PREFECT_API_URL
 
     from taskflow.settings import get_settings
-    from workflows.dispatch import CHANNELS
     from workflows.dispatch import FLOW_NAME as DISPATCH_FLOW
     from workflows.sweep import FLOW_NAME
 

@@ -42,6 +42,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Engine
 
+from taskflow.domain.messages import CHANNELS
 from taskflow.errors import UserError
 from taskflow.instants import parse_now
 from workflows.direct import load_work_calendar, open_engine
@@ -49,7 +50,6 @@ from workflows.sweep import RETRY_DELAYS, _retryable
 
 FLOW_NAME = "taskflow-dispatch"
 MAX_LOGGED_ERRORS = 20
-CHANNELS = ("email", "sms", "wecom", "dingtalk")
 SMTP_LIMIT = "taskflow-smtp"
 # Rate limits by outbox channel (one slot per message, slots decay at the provider's rate).
 RATE_LIMITS = {"sms": "taskflow-sms", "wecom": "taskflow-wecom",

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from notifications.message import Message, Receipt, TransportError
+from taskflow.domain.messages import CHANNELS
 
 if TYPE_CHECKING:
     from taskflow.settings import Settings
@@ -23,9 +24,9 @@ if TYPE_CHECKING:
 __all__ = ["Channel", "Message", "Receipt", "TransportError", "build_channel",
            "build_channels"]
 
-OUTBOX_CHANNELS = ("email", "sms", "wecom", "dingtalk")
+
 PARTS = {"email": ("email",), "sms": ("sms",), "wecom": ("im",), "dingtalk": ("im",)}
-TEST_CHANNELS = (*OUTBOX_CHANNELS, "file", "console")
+TEST_CHANNELS = (*CHANNELS, "file", "console")
 
 
 class Channel:
@@ -102,4 +103,4 @@ def build_channel(channel: str, settings: Settings) -> Channel:
 
 def build_channels(settings: Settings) -> dict[str, Channel]:
     """A transport for each outbox channel, as configured."""
-    return {channel: build_channel(channel, settings) for channel in OUTBOX_CHANNELS}
+    return {channel: build_channel(channel, settings) for channel in CHANNELS}
