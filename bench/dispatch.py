@@ -116,7 +116,8 @@ def outbox(directory: Path, n: int):
 
     engine = make_engine(f"sqlite:///{directory / 'bench.db'}")
     upgrade(engine)
-    rows = [{"key": f"t{i}:2025-06-30:before2:due_soon:L0:c{i}:email", "kind": "due_soon",
+    rows = [{"key": f"t{i}:2025-06-30:before2:due_soon:L0:c{i}:email",
+             "message": f"t{i}:2025-06-30:before2:due_soon:L0", "kind": "due_soon",
              "level": 0, "channel": "email", "address": f"user{i}@example.org",
              "payload": {**PAYLOAD, "task_title": f"{PAYLOAD['task_title']}（第{i}项）",
                          "recipient": f"示例·联络员{i}"},

@@ -201,7 +201,8 @@ def notify_test(
     code = secrets.token_hex(3).upper()
     now = datetime.now(UTC)
     outbox_channel = channel if channel not in ("file", "console") else "email"
-    row = Row(id=0, key="test", plan_id=None, task_id=None, contact_id=None, kind="test",
+    row = Row(id=0, key="test", message="test", plan_id=None, task_id=None, contact_id=None,
+              kind="test",
               level=0, channel=outbox_channel, address=to, payload={
                   "recipient": name, "code": code}, digest=False, status="sending",
               attempts=1, message_id=None, not_before=now, created_at=now, ambiguous=False,

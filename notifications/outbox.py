@@ -44,7 +44,7 @@ DUE = (OutboxStatus.pending, OutboxStatus.failed, OutboxStatus.ambiguous)
 CLAIMABLE = (*DUE, OutboxStatus.sending)
 RETRYABLE = (OutboxStatus.failed, OutboxStatus.dead, OutboxStatus.ambiguous,
              OutboxStatus.skipped)
-_COLUMNS = ("id", "key", "plan_id", "task_id", "contact_id", "kind", "level", "channel",
+_COLUMNS = ("id", "key", "message", "plan_id", "task_id", "contact_id", "kind", "level", "channel",
             "address", "payload", "digest", "status", "attempts", "message_id", "not_before",
             "created_at", "ambiguous", "give_up_at", "lease_until")
 
@@ -53,6 +53,7 @@ _COLUMNS = ("id", "key", "plan_id", "task_id", "contact_id", "kind", "level", "c
 class Row:
     id: int
     key: str
+    message: str
     plan_id: int | None
     task_id: int | None
     contact_id: int | None
@@ -236,25 +237,24 @@ class Outbox:
 
     def _skippable(self, connection: Connection, channel: str, rows: list[Row]
                    ) -> dict[int, str]:
-        """Rows on a channel their kind does not use, whose contact has a listed one."""
-        wanted: dict[int, list[str]] = {}
-        for row in rows:
-            if self.policy.allowed(row.kind, row.digest, channel):
-                continue
-            suffix = f":{channel}"
-            if not row.key.endswith(suffix):
-                continue  # not a key we know how to relate to its siblings: send it
-            prefix = row.key[:-len(suffix)]
-            wanted[row.id] = [f"{prefix}:{c}" for c in self.policy.listed(row.kind, row.digest)
-                              if c != channel]
+        """Rows on a channel their kind does not use, whose contact has a listed one: the
+        same message (its siblings) to the same contact on a channel the kind does use."""
+        wanted = {row.id: row for row in rows
+                  if not self.policy.allowed(row.kind, row.digest, channel)}
         if not wanted:
             return {}
-        keys = sorted({key for keys in wanted.values() for key in keys})
-        alive = set(connection.scalars(select(_N.c.key).where(
-            _N.c.key.in_(keys), _N.c.status.notin_(("dead", "skipped")))).all())
+        siblings: dict[tuple[str, int | None], set[str]] = {}
+        for message, contact_id, sibling_channel in connection.execute(
+                select(_N.c.message, _N.c.contact_id, _N.c.channel).where(
+                    _N.c.message.in_({row.message for row in wanted.values()}),
+                    _N.c.contact_id.in_({row.contact_id for row in wanted.values()}),
+                    _N.c.channel != channel,
+                    _N.c.status.notin_((OutboxStatus.dead, OutboxStatus.skipped)))).all():
+            siblings.setdefault((message, contact_id), set()).add(sibling_channel)
         out = {}
-        for row_id, keys in wanted.items():
-            found = [k.rsplit(":", 1)[1] for k in keys if k in alive]
+        for row_id, row in wanted.items():
+            alive = siblings.get((row.message, row.contact_id), set())
+            found = [c for c in self.policy.listed(row.kind, row.digest) if c in alive]
             if found:
                 out[row_id] = f"改由 {'、'.join(found)} 发送（设置 notify_channels）"
         return out

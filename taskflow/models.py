@@ -293,6 +293,9 @@ class Notification(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(sa_column=Column(String(300), unique=True, nullable=False))
+    # What the message is and what it is about, the same for every recipient and channel
+    # (taskflow.services.outbox): its rows on other channels share it.
+    message: str = Field(sa_column=Column(String(300), nullable=False))
     plan_id: int | None = Field(default=None, sa_column=Column(
         Integer, ForeignKey("plan.id", ondelete="CASCADE"), index=True))
     task_id: int | None = Field(default=None, sa_column=Column(
@@ -323,7 +326,8 @@ class Notification(SQLModel, table=True):
     # `taskflow outbox retry`, which gives the message a new period).
     give_up_at: datetime | None = instant()
 
-    __table_args__ = (Index("ix_notification_status_due", "status", "not_before"),)
+    __table_args__ = (Index("ix_notification_status_due", "status", "not_before"),
+                      Index("ix_notification_message", "message", "contact_id"))
 
 
 # -- inspections (季度检查、半年通报、年底考核) ----------------------------------------------------

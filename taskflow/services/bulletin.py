@@ -28,11 +28,13 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, select
 
 from taskflow.domain.labels import STATE_LABELS
+from taskflow.domain.messages import MessageKind
 from taskflow.domain.states import OPEN, OPEN_NOT_SUBMITTED, TaskState
 from taskflow.domain.workdays import Days
 from taskflow.models import Plan, Task, TaskUnit, Unit
 from taskflow.services.funds import FundStatus, fund_status, get_plan
 from taskflow.services.lights import lights
+from taskflow.services.outbox import insert_outbox, outbox_row
 from taskflow.services.periods import Period, parse_period
 from taskflow.services.targets import TargetProgress, target_progress
 
@@ -298,14 +300,10 @@ def queue_bulletin(session: Session, *, bulletin: Bulletin, now: datetime,
                    ) -> QueuedBulletin:
     """Outbox rows (kind ``bulletin``) to the plan's leaders, one per contact and channel.
 
-    The key is ``bulletin:<plan>:<period>:c<contact>:<channel>``, so a second run for the
-    same plan and period writes nothing. Leaders: ``to`` selectors resolved against the
+    The message is ``bulletin:<plan>:<period>``, so a second run for the same plan and
+    period writes nothing. Leaders: ``to`` selectors resolved against the
     plan's jurisdiction and issuer (taskflow.services.recipients).
     """
-    from sqlalchemy import func
-
-    from taskflow.models import Notification
-    from taskflow.services.fund_lags import _outbox_insert
     from taskflow.services.recipients import Directory
 
     if len(bulletin.plan_codes) != 1:
@@ -315,18 +313,8 @@ def queue_bulletin(session: Session, *, bulletin: Bulletin, now: datetime,
         tuple(to), units_by_role={}, jurisdiction_id=plan.jurisdiction_id,
         issuer_id=plan.issuer_id)
     payload = bulletin_payload(bulletin, link=link)
-    prefix = f"bulletin:{plan.code}:{bulletin.period.code}:c"
-    rows = [{"key": f"{prefix}{r.contact_id}:{r.channel}", "plan_id": plan.id,
-             "task_id": None, "contact_id": r.contact_id, "kind": "bulletin", "level": 0,
-             "channel": r.channel, "address": r.address,
-             "payload": {**payload, "recipient": r.name}, "digest": False,
-             "status": "pending", "created_at": now, "not_before": now, "attempts": 0}
-            for r in recipients]
-    written = 0
-    if rows:
-        keys = [row["key"] for row in rows]
-        before = session.scalar(select(func.count()).select_from(Notification).where(
-            Notification.key.in_(keys)))
-        session.connection().execute(_outbox_insert(session.connection().dialect.name), rows)
-        written = len(rows) - (before or 0)
+    message = f"bulletin:{plan.code}:{bulletin.period.code}"
+    rows = [outbox_row(message=message, kind=MessageKind.bulletin, recipient=r,
+                       payload=payload, now=now, plan_id=plan.id) for r in recipients]
+    written = len(insert_outbox(session.connection(), rows))
     return QueuedBulletin(plan.code, bulletin.period.code, written, not rows)

@@ -16,18 +16,17 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from taskflow.domain.labels import FUND_SOURCE_LABELS, label
 from taskflow.domain.reminders import out_of_quiet_hours
 from taskflow.domain.states import TaskState
 from taskflow.domain.workdays import Clock, Days
-from taskflow.models import Disbursement, FundLine, Notification, Plan, Task, TaskUnit
+from taskflow.models import Disbursement, FundLine, Plan, Task, TaskUnit
 from taskflow.plans.schema import PolicySpec
 from taskflow.services.fund_rules import KIND, disbursement_lag, lag_actions, percent, wan
 from taskflow.services.funds import _money
+from taskflow.services.outbox import insert_outbox, outbox_row
 
 # Who hears of a lagging line that funds no task (no lead unit to remind).
 NO_TASK_RECIPIENTS = ("office.coordinator", "issuer.head")
@@ -39,13 +38,6 @@ class LagReport:
     behind: int = 0  # of them, behind at now
     messages: dict[str, int] = field(default_factory=dict)  # by kind
     unreachable: int = 0
-
-
-def _outbox_insert(dialect_name: str):
-    table = Notification.__table__
-    statement = (postgresql.insert(table) if dialect_name == "postgresql" else
-                 sqlite.insert(table) if dialect_name == "sqlite" else insert(table))
-    return statement.on_conflict_do_nothing(index_elements=["key"])
 
 
 def sweep_fund_lags(session: Session, *, now: datetime, calendar, directory,
@@ -83,6 +75,7 @@ def sweep_fund_lags(session: Session, *, now: datetime, calendar, directory,
         Plan.id.in_({ln.plan_id for ln in lines}))).all()}
     contexts: dict[int, tuple[PolicySpec, ZoneInfo, Clock, Days]] = {}
     rows: list[dict[str, Any]] = []
+    counted: dict[str, str] = {}  # message → the name it is counted under
     for line in lines:
         plan = plans[line.plan_id]
         task = tasks.get(line.task_id) if line.task_id else None
@@ -126,19 +119,16 @@ def sweep_fund_lags(session: Session, *, now: datetime, calendar, directory,
             if not recipients:
                 report.unreachable += 1
                 continue
-            prefix = f"f{line.id}:{action.occurrence}:{action.kind}:L{action.level}:c"
-            for r in recipients:
-                rows.append({
-                    "key": f"{prefix}{r.contact_id}:{r.channel}", "plan_id": plan.id,
-                    "task_id": task.id if task else None, "contact_id": r.contact_id,
-                    "kind": KIND, "level": action.level, "channel": r.channel,
-                    "address": r.address,
-                    "payload": {**payload, "recipient": r.name, "days": action.days,
-                                "level": action.level, "consequence": action.consequence},
-                    "digest": False, "status": "pending", "created_at": now,
-                    "not_before": not_before, "attempts": 0})
-            name = "fund_escalation" if action.level else KIND
-            report.messages[name] = report.messages.get(name, 0) + 1
-    if rows:
-        session.connection().execute(_outbox_insert(session.connection().dialect.name), rows)
+            message = f"f{line.id}:{action.occurrence}:{action.kind}:L{action.level}"
+            said = {**payload, "days": action.days, "level": action.level,
+                    "consequence": action.consequence}
+            rows.extend(outbox_row(message=message, kind=KIND, recipient=r, payload=said,
+                                   now=now, plan_id=plan.id,
+                                   task_id=task.id if task else None, level=action.level,
+                                   not_before=not_before)
+                        for r in recipients)
+            counted[message] = "fund_escalation" if action.level else KIND
+    for message in set(insert_outbox(session.connection(), rows)):
+        name = counted[message]
+        report.messages[name] = report.messages.get(name, 0) + 1
     return report

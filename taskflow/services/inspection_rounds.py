@@ -25,8 +25,6 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from taskflow.domain.reminders import out_of_quiet_hours
@@ -47,13 +45,13 @@ from taskflow.models import (
     InspectionAssignment,
     InspectionCycle,
     InspectionRound,
-    Notification,
     Plan,
     Task,
     TaskUnit,
 )
 from taskflow.plans.schema import PolicySpec
-from taskflow.services.recipients import ADDRESS_FIELD, Directory, channels_of
+from taskflow.services.outbox import insert_outbox, outbox_row
+from taskflow.services.recipients import Directory, recipients_of
 
 INSPECTOR_ROLES = ("inspector", "coordinator", "liaison", "head")  # first found in a unit
 ACTOR = "inspections"
@@ -359,13 +357,6 @@ def _checklist_for(org: _Org, unit_id: int, tasks: list[Task],
     return checklist({t.code: t.acceptance for t in (chosen or with_items)})
 
 
-def _insert(dialect_name: str):
-    table = Notification.__table__
-    statement = (postgresql.insert(table) if dialect_name == "postgresql" else
-                 sqlite.insert(table) if dialect_name == "sqlite" else insert(table))
-    return statement.on_conflict_do_nothing(index_elements=["key"])
-
-
 def _write_notices(session: Session, plan: Plan, view: RoundView, org: _Org,
                    tasks: list[Task], links: dict[int, list[TaskUnit]], now: datetime,
                    notice_days: int) -> int:
@@ -392,15 +383,10 @@ def _write_notices(session: Session, plan: Plan, view: RoundView, org: _Org,
             "period_end": row.period_end.isoformat() if row.period_end else None}
     rows: list[dict[str, Any]] = []
 
-    def add(key: str, kind: str, contact: Contact, payload: dict[str, Any]) -> None:
-        for channel in channels_of(contact):
-            rows.append({
-                "key": f"{key}:c{contact.id}:{channel}", "plan_id": plan.id, "task_id": None,
-                "contact_id": contact.id, "kind": kind, "level": 0, "channel": channel,
-                "address": getattr(contact, ADDRESS_FIELD[channel]),
-                "payload": {**payload, "recipient": contact.name}, "digest": False,
-                "status": "pending", "created_at": now, "not_before": not_before,
-                "attempts": 0})
+    def add(message: str, kind: str, contact: Contact, payload: dict[str, Any]) -> None:
+        rows.extend(outbox_row(message=message, kind=kind, recipient=r, payload=payload,
+                               now=now, plan_id=plan.id, not_before=not_before)
+                    for r in recipients_of(contact))
 
     # The inspected units: the round's scope units (a sample is not announced).
     contacts_by_id = {c.id: c for people in org.d.contacts.values() for c in people}
@@ -434,15 +420,7 @@ def _write_notices(session: Session, plan: Plan, view: RoundView, org: _Org,
         if contact is not None:
             add(f"round{row.id}:inspector_list", "inspector_list", contact,
                 {**head, "targets": targets})
-    if rows:
-        have = set(session.exec(select(Notification.key).where(
-            col(Notification.key).in_([r["key"] for r in rows]))).all())
-        rows = [r for r in rows if r["key"] not in have]
-    if not rows:
-        return 0
-    connection = session.connection()
-    connection.execute(_insert(connection.dialect.name), rows)  # a racing writer: skipped
-    return len(rows)
+    return len(insert_outbox(session.connection(), rows))
 
 
 # -- finding rounds and checklists -----------------------------------------------------------

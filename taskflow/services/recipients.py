@@ -158,11 +158,16 @@ class Directory:
         found = self._reachable.get(key)
         if found is None:
             found = self._reachable[key] = tuple(
-                Recipient(contact.id, contact.name, contact.unit_id, channel,
-                          getattr(contact, ADDRESS_FIELD[channel]))
-                for contact in self.contacts_for([unit_id], role)
-                for channel in channels_of(contact))
+                r for contact in self.contacts_for([unit_id], role)
+                for r in recipients_of(contact))
         return found
+
+
+def recipients_of(contact: Contact) -> list[Recipient]:
+    """The contact on each channel it can be reached on."""
+    return [Recipient(contact.id, contact.name, contact.unit_id, channel,
+                      getattr(contact, ADDRESS_FIELD[channel]))
+            for channel in channels_of(contact)]
 
 
 def channels_of(contact: Contact) -> list[str]:

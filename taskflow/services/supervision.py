@@ -1,8 +1,8 @@
 """A supervision notice (督办) sent by hand by a coordinator: outbox rows to the lead unit.
 
 Recipients are the lead units' heads and liaisons (falling back as the engine does, see
-taskflow.services.recipients), on every channel they can be reached on. The idempotency key
-holds the minute the coordinator clicked, so a double click (or a resubmitted form) within the
+taskflow.services.recipients), on every channel they can be reached on. The message
+names the minute the coordinator clicked, so a double click (or a resubmitted form) within the
 same minute makes no second message, while a notice sent again later does go out.
 """
 
@@ -11,22 +11,18 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from taskflow.domain.messages import MessageKind
 from taskflow.domain.states import CLOSED, IllegalTransition
 from taskflow.errors import UserError
-from taskflow.models import AuditEvent, Notification, Plan, Task, TaskUnit
+from taskflow.models import AuditEvent, Plan, Task, TaskUnit
+from taskflow.services.outbox import insert_outbox, outbox_row
 from taskflow.services.recipients import Directory
 
-KIND = "supervision"
+KIND = MessageKind.supervision
 SELECTORS = ("lead.head", "lead.liaison")
 MAX_NOTE = 500
-
-
-def _insert(session: Session):
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(Notification.__table__).on_conflict_do_nothing(index_elements=["key"])
 
 
 def send_supervision(session: Session, task: Task, *, note: str | None, actor: str,
@@ -55,18 +51,10 @@ def send_supervision(session: Session, task: Task, *, note: str | None, actor: s
                "lead_units": directory.names(units.get("lead", ())),
                "responsible_units": directory.names(units.get("responsible", ())),
                "note": note, "level": 0}
-    minute = now.strftime("%Y%m%dT%H%M")
-    rows = [{"key": f"t{task.id}:{KIND}:{minute}:c{r.contact_id}:{r.channel}",
-             "plan_id": task.plan_id, "task_id": task.id, "contact_id": r.contact_id,
-             "kind": KIND, "level": 0, "channel": r.channel, "address": r.address,
-             "payload": {**payload, "recipient": r.name}, "digest": False,
-             "status": "pending", "created_at": now, "not_before": now, "attempts": 0}
-            for r in recipients]
-    inserted = 0
-    for row in rows:  # a handful of rows: one statement each, to count the new ones
-        # RETURNING, not rowcount: drivers disagree on the row count of ON CONFLICT DO NOTHING.
-        inserted += len(session.execute(_insert(session).values(**row)
-                                        .returning(Notification.__table__.c.id)).all())
+    message = f"t{task.id}:{KIND}:{now.strftime('%Y%m%dT%H%M')}"
+    rows = [outbox_row(message=message, kind=KIND, recipient=r, payload=payload, now=now,
+                       plan_id=task.plan_id, task_id=task.id) for r in recipients]
+    inserted = len(insert_outbox(session.connection(), rows))
     if inserted:
         session.add(AuditEvent(at=now, actor=actor, action="task.supervise", entity="task",
                                entity_id=task.id, plan_id=task.plan_id, note=note,

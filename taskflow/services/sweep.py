@@ -40,8 +40,9 @@ from taskflow.db import write_session
 from taskflow.domain.reminders import Decision, TaskFacts, decide, out_of_quiet_hours
 from taskflow.domain.states import TaskState
 from taskflow.domain.workdays import Clock, Days
-from taskflow.models import AuditEvent, Notification, Plan, Task, TaskUnit
+from taskflow.models import AuditEvent, Plan, Task, TaskUnit
 from taskflow.plans.schema import PolicySpec
+from taskflow.services.outbox import insert_outbox, outbox_row
 from taskflow.services.recipients import Directory, Recipient
 
 log = logging.getLogger(__name__)
@@ -352,8 +353,9 @@ def _sweep_batch(session: Session, *, now: datetime, batch_size: int,
             report.occurrences += _insert_occurrences(
                 connection, occurrences, units_by_task.get(task.id, {}))
         outbox.extend(messages)
-    if outbox:
-        _executemany(connection, _outbox_insert(connection.dialect.name), outbox)
+    kinds = {row["message"]: row["kind"] for row in outbox}
+    for message in set(insert_outbox(connection, outbox)):
+        report.messages[kinds[message]] += 1
     if audits:
         _executemany(connection, _AUDIT_INSERT, audits)
     lap("write")
@@ -379,22 +381,13 @@ def _messages(task, ctx: _PlanContext, decision: Decision, directory: Directory,
         if about is None:
             about = _about(task, ctx, directory, units)
         payload = _payload(about, action)
-        prefix = f"t{task.id}:{action.occurrence}:{action.kind}:L{action.level}:c"
+        message = f"t{task.id}:{action.occurrence}:{action.kind}:L{action.level}"
         digest = ctx.policy.digest and action.kind in DIGESTIBLE
-        documents: dict[int, dict[str, Any]] = {}  # by contact: one per contact's channels
-        for r in recipients:
-            document = documents.get(r.contact_id)
-            if document is None:
-                document = documents[r.contact_id] = {**payload, "recipient": r.name}
-            rows.append({
-                "key": f"{prefix}{r.contact_id}:{r.channel}",
-                "plan_id": task.plan_id, "task_id": task.id, "contact_id": r.contact_id,
-                "kind": action.kind, "level": action.level, "channel": r.channel,
-                "address": r.address, "payload": document,
-                "digest": digest, "status": "pending", "created_at": now,
-                "not_before": not_before, "attempts": 0,
-            })
-        report.messages[action.kind] += 1
+        rows.extend(outbox_row(message=message, kind=action.kind, recipient=r,
+                               payload=payload, now=now, plan_id=task.plan_id,
+                               task_id=task.id, level=action.level, not_before=not_before,
+                               digest=digest)
+                    for r in recipients)
     return rows
 
 
@@ -469,13 +462,6 @@ _ACTIVATED = ({"state": "pending"}, {"state": "active"})
 @cache
 def _level(level: int) -> dict[str, int]:
     return {"escalation_level": level}
-
-
-@cache
-def _outbox_insert(dialect_name: str):
-    """Outbox rows; a key that is already there (a second sweep's message) is skipped."""
-    return _insert(dialect_name, Notification.__table__).on_conflict_do_nothing(
-        index_elements=["key"])
 
 
 _AUDIT_INSERT = insert(AuditEvent.__table__)

@@ -47,8 +47,9 @@ def add_rows(engine, n: int, *, channel: str = "email", kind: str = "due_soon",
     rows = []
     for i in range(start, start + n):
         c = contact_id if contact_id is not None else f"x{i}"
+        message = key.format(i=i, kind=kind, level=level, c=c)
         rows.append({
-            "key": key.format(i=i, kind=kind, level=level, c=c) + f":{channel}",
+            "key": f"{message}:{channel}", "message": message,
             "contact_id": contact_id, "kind": kind, "level": level, "channel": channel,
             "address": address.format(i=i),
             "payload": {**PAYLOAD, **(payload or {}), "level": level,

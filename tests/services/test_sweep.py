@@ -7,7 +7,7 @@ import subprocess
 import sys
 import textwrap
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -126,6 +126,20 @@ def test_the_same_sweep_twice_writes_nothing_the_second_time(seeded):
     second = sweep(seeded, now=now, calendar=CAL)
     assert second.tasks == 0 and sum(second.messages.values()) == 0
     assert (count(seeded, Notification), count(seeded, AuditEvent)) == (rows, audits)
+
+
+def test_a_sweep_counts_only_the_messages_it_wrote(seeded):
+    """A task looked at again for a slot whose messages exist writes nothing, and the
+    summary says 0, not the messages it would have written."""
+    now = local(2025, 6, 12)
+    first = sweep(seeded, now=now, calendar=CAL)
+    rows = count(seeded, Notification)
+    with write_session(seeded) as session:  # every task due again, as after a lost commit
+        session.execute(update(Task).values(next_action_at=now - timedelta(minutes=5)))
+    again = sweep(seeded, now=now, calendar=CAL)
+    assert again.tasks >= first.tasks > 0
+    assert sum(again.messages.values()) == 0
+    assert count(seeded, Notification) == rows
 
 
 def test_clock_jumps_three_days_then_back_an_hour(seeded):

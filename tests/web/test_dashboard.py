@@ -115,8 +115,8 @@ def test_outbox_failures_for_coordinators_only(worked, signed_in, engine):
     with Session(engine) as session:
         plan_id = session.scalar(select(Task.plan_id).limit(1))
         for i, status in enumerate(("failed", "dead", "dead", "ambiguous", "sent")):
-            session.add(Notification(key=f"test:{i}", plan_id=plan_id, kind="overdue",
-                                     channel="email", address=f"u{i}@example.org",
+            session.add(Notification(key=f"test:{i}", message=f"test:{i}", plan_id=plan_id,
+                                     kind="overdue", channel="email", address=f"u{i}@example.org",
                                      status=status, last_error=f"<i>550</i> no such user {i}"))
         session.commit()
     page = signed_in("coord").get("/dashboard").text
