@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from taskflow.calendar import configured_calendar
 from taskflow.domain.labels import MESSAGE_KIND_LABELS, OUTBOX_STATUS_LABELS, label
 from taskflow.domain.messages import OutboxStatus
 from taskflow.errors import UserError
@@ -46,14 +47,6 @@ def open_engine():
     return open_current(get_settings().database_url_resolved)
 
 
-def workday_function():
-    """Working days (chinese-calendar + holiday files) for the quiet-hours policy."""
-    from taskflow.calendar import WorkCalendar
-    from taskflow.settings import get_settings
-
-    return WorkCalendar.load(get_settings().holidays_dir).is_workday
-
-
 def run_dispatch(now: datetime | None = None, *, only: list[str] | None = None,
                  max_seconds: float | None = None) -> dict[str, Any]:
     """One dispatch pass with the configured channels; its summary (plain values)."""
@@ -61,7 +54,7 @@ def run_dispatch(now: datetime | None = None, *, only: list[str] | None = None,
 
     engine = open_engine()
     try:
-        report = run(engine, now=now or datetime.now(UTC), is_workday=workday_function(),
+        report = run(engine, now=now or datetime.now(UTC), calendar=configured_calendar(),
                      only=only, max_seconds=max_seconds)
     finally:
         engine.dispose()
@@ -141,7 +134,7 @@ def outbox(
         flagged = row.ambiguous and row.status != "ambiguous"
         mark = label(OUTBOX_STATUS_LABELS, row.status) + ("（曾结果不明）" if flagged else "")
         kind = label(MESSAGE_KIND_LABELS, row.kind) + (f" {row.level}级" if row.level else "") \
-            + ("（汇总）" if row.digest else "")
+            + ("（汇总）" if row.digest_on else "")
         when = _local(row.sent_at) if row.sent_at else _local(row.not_before)
         table.add_row(str(row.id), mark, row.channel, kind, escape(row.address),
                       str(row.attempts), when, escape((row.last_error or "")[:80]))
@@ -204,7 +197,7 @@ def notify_test(
     row = Row(id=0, key="test", message="test", plan_id=None, task_id=None, contact_id=None,
               kind="test",
               level=0, channel=outbox_channel, address=to, payload={
-                  "recipient": name, "code": code}, digest=False, status="sending",
+                  "recipient": name, "code": code}, digest_on=None, status="sending",
               attempts=1, message_id=None, not_before=now, created_at=now, ambiguous=False,
               give_up_at=None, lease_until=None)
     message_id = f"<taskflow.test.{secrets.token_hex(6)}@{mail_domain(settings.smtp_from)}>"

@@ -32,7 +32,8 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -40,10 +41,14 @@ from sqlalchemy import Engine
 
 from notifications.channels import Channel, build_channels
 from notifications.message import Message, TransportError
-from notifications.outbox import Counts, Outbox, Result, Unit
+from notifications.outbox import Counts, Outbox, Recheck, Result, Unit
 from notifications.policy import Policy
 from notifications.templates import Renderer, one_line
+from taskflow.calendar import configured_calendar
 from taskflow.domain.labels import OUTBOX_STATUS_LABELS
+from taskflow.services.links import outbox_link_minter
+from taskflow.services.outbox import recheck
+from taskflow.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +193,8 @@ class Composer:
         items = [{**(row.payload or {}), "kind": row.kind, "level": row.level,
                   "link": self.link(row)} for row in unit.rows]
         return {"recipient": (first.payload or {}).get("recipient"), "items": items,
-                "day": self.policy.local_day(first.created_at), "link": self.base_url}
+                "day": first.digest_on or self.policy.local_day(first.created_at),
+                "link": self.base_url}
 
     def compose(self, unit: Unit, parts: tuple[str, ...]) -> Message:
         kind = unit.kind
@@ -295,12 +301,13 @@ class _Coordinator:
 
 class Dispatcher:
     def __init__(self, engine: Engine, channels: dict[str, Channel], *, policy: Policy,
-                 composer: Composer, domain: str = "taskflow.local"):
+                 composer: Composer, domain: str = "taskflow.local",
+                 recheck: Recheck | None = None):
         self.engine = engine
         self.channels = channels
         self.policy = policy
         self.composer = composer
-        self.outbox = Outbox(engine, policy, domain=domain)
+        self.outbox = Outbox(engine, policy, domain=domain, recheck=recheck)
 
     async def run(self, *, now: datetime, max_seconds: float | None = None,
                   only: list[str] | None = None,
@@ -413,28 +420,25 @@ def mail_domain(sender: str) -> str:
 
 
 def build_dispatcher(engine: Engine, settings=None, *, channels: dict[str, Channel] | None
-                     = None, is_workday: Callable[[date], bool] | None = None
-                     ) -> Dispatcher:
-    """A dispatcher from the settings (channels as configured unless given)."""
-    from taskflow.settings import get_settings
-
+                     = None, calendar=None) -> Dispatcher:
+    """A dispatcher from the settings (channels as configured unless given); ``calendar``
+    (the working days) defaults to the configured one."""
     settings = settings or get_settings()
-    from taskflow.services.links import outbox_link_minter
-
-    policy = Policy.from_settings(settings, is_workday=is_workday)
+    calendar = calendar if calendar is not None else configured_calendar(settings)
+    policy = Policy.from_settings(settings, is_workday=calendar.is_workday)
     composer = Composer.from_settings(settings, policy,
                                       link_minter=outbox_link_minter(engine, settings))
     return Dispatcher(engine, channels if channels is not None else build_channels(settings),
-                      policy=policy, composer=composer, domain=mail_domain(settings.smtp_from))
+                      policy=policy, composer=composer, domain=mail_domain(settings.smtp_from),
+                      recheck=partial(recheck, calendar=calendar))
 
 
 async def dispatch_async(engine: Engine, *, now: datetime | None = None, settings=None,
-                         channels: dict[str, Channel] | None = None,
-                         is_workday: Callable[[date], bool] | None = None,
+                         channels: dict[str, Channel] | None = None, calendar=None,
                          max_seconds: float | None = None,
                          only: list[str] | None = None,
                          limiters: dict[str, Any] | None = None) -> DispatchReport:
-    dispatcher = build_dispatcher(engine, settings, channels=channels, is_workday=is_workday)
+    dispatcher = build_dispatcher(engine, settings, channels=channels, calendar=calendar)
     try:
         return await dispatcher.run(now=now or datetime.now(UTC), max_seconds=max_seconds,
                                     only=only, limiters=limiters)

@@ -14,8 +14,13 @@ in the same transaction:
   server got it is unknown.
 - on the way, the policy: a row whose kind does not go out on its channel is ``skipped``
   when the contact has a row for the same message on a listed channel; SMS/IM in quiet hours
-  get a later ``not_before`` (held); digest rows of one contact, channel and day are claimed
-  together as one message.
+  get a later ``not_before`` (held); digest rows of one contact, channel and digest day are
+  claimed together as one message, and a digest day that already had its message moves to
+  the next working day (one digest per contact, channel and day, whatever raced);
+- nothing stale: just before a row is claimed, ``recheck`` (the core's
+  taskflow.services.outbox.recheck) compares what it asserts with its task now; a row that is
+  no longer true is ``withdrawn`` with the reason, and the others get the task's current
+  figures (days overdue, deadline, title) for their text.
 - **record**: each outcome is written ``WHERE id = ? AND status = 'sending' AND attempts = ?``
   (the claim's own attempt number is the fence: a dispatcher whose lease expired and whose
   row was claimed again cannot overwrite the newer attempt). Transient failures get
@@ -27,9 +32,9 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, update
@@ -38,15 +43,17 @@ from notifications.policy import Policy
 from taskflow.db import read_session, write_session
 from taskflow.domain.messages import OutboxStatus
 from taskflow.models import Notification
+from taskflow.services.outbox import DIGEST_GONE
 
 _N = Notification.__table__
 DUE = (OutboxStatus.pending, OutboxStatus.failed, OutboxStatus.ambiguous)
 CLAIMABLE = (*DUE, OutboxStatus.sending)
 RETRYABLE = (OutboxStatus.failed, OutboxStatus.dead, OutboxStatus.ambiguous,
              OutboxStatus.skipped)
-_COLUMNS = ("id", "key", "message", "plan_id", "task_id", "contact_id", "kind", "level", "channel",
-            "address", "payload", "digest", "status", "attempts", "message_id", "not_before",
-            "created_at", "ambiguous", "give_up_at", "lease_until")
+_COLUMNS = ("id", "key", "message", "plan_id", "task_id", "contact_id", "kind", "level",
+            "channel", "address", "payload", "digest_on", "status", "attempts", "message_id",
+            "not_before", "created_at", "ambiguous", "give_up_at", "lease_until", "asserted",
+            "link")
 
 
 @dataclass
@@ -62,7 +69,7 @@ class Row:
     channel: str
     address: str
     payload: dict[str, Any]
-    digest: bool
+    digest_on: date | None
     status: str
     attempts: int
     message_id: str | None
@@ -71,6 +78,12 @@ class Row:
     ambiguous: bool
     give_up_at: datetime | None
     lease_until: datetime | None
+    asserted: dict[str, Any] | None = None
+    link: str | None = None
+
+    @property
+    def digest(self) -> bool:
+        return self.digest_on is not None
 
 
 @dataclass
@@ -110,12 +123,15 @@ class Counts:
     reclaimed: int = 0  # rows whose lease had expired (a dispatcher died)
     held: int = 0  # quiet hours
     skipped: int = 0  # channel not used for the kind
+    withdrawn: int = 0  # no longer true (task changed since the row was written)
+    redated: int = 0  # digest rows moved to the next working day's digest
     lost: int = 0  # outcomes not written: another dispatcher took the row meanwhile
     outcomes: Counter = field(default_factory=Counter)  # rows by sent/failed/ambiguous/dead
     gave_up: int = 0
 
     def add(self, other: Counts) -> None:
-        for name in ("claimed", "rows", "reclaimed", "held", "skipped", "lost", "gave_up"):
+        for name in ("claimed", "rows", "reclaimed", "held", "skipped", "withdrawn",
+                     "redated", "lost", "gave_up"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.outcomes.update(other.outcomes)
 
@@ -142,6 +158,16 @@ _SKIP = (update(_N)
          .where(_N.c.id == bindparam("b_id"), _N.c.status == bindparam("b_status"),
                 _N.c.attempts == bindparam("b_attempts"))
          .values(status="skipped", last_error=bindparam("v_reason"), lease_until=None))
+_WITHDRAW = (update(_N)
+             .where(_N.c.id == bindparam("b_id"), _N.c.status == bindparam("b_status"),
+                    _N.c.attempts == bindparam("b_attempts"))
+             .values(status=OutboxStatus.withdrawn, last_error=bindparam("v_reason"),
+                     lease_until=None))
+_REDATE = (update(_N)
+           .where(_N.c.id == bindparam("b_id"), _N.c.status == bindparam("b_status"),
+                  _N.c.attempts == bindparam("b_attempts"))
+           .values(digest_on=bindparam("v_day"), not_before=bindparam("v_not_before"),
+                   lease_until=None))
 _SENT = (update(_N)
          .where(_N.c.id == bindparam("b_id"), _N.c.status == "sending",
                 _N.c.attempts == bindparam("b_attempts"))
@@ -155,11 +181,17 @@ _FAILED = (update(_N)
                    ambiguous=bindparam("v_ambiguous")))
 
 
+# recheck(connection, rows, now) -> {row id: reason to withdraw it, or fresh payload values}
+Recheck = Callable[[Connection, Sequence["Row"], datetime], dict[int, "str | dict[str, Any]"]]
+
+
 class Outbox:
-    def __init__(self, engine: Engine, policy: Policy, *, domain: str = "taskflow.local"):
+    def __init__(self, engine: Engine, policy: Policy, *, domain: str = "taskflow.local",
+                 recheck: Recheck | None = None):
         self.engine = engine
         self.policy = policy
         self.domain = domain
+        self.recheck = recheck
         self._postgres = engine.dialect.name == "postgresql"
 
     # -- the dispatcher's one transaction per turn ---------------------------------------------
@@ -228,12 +260,72 @@ class Outbox:
             if row.digest and row.contact_id is not None:
                 members = self._digest_group(connection, row, now)
                 grouped.update(r.id for r in members)
-            units.append(self._unit(channel, members))
+            units.append(members)
         if skips:
             counts.skipped += _rowcount(connection.execute(_SKIP, skips))
         if holds:
             counts.held += _rowcount(connection.execute(_HOLD, holds))
-        return self._claim_units(connection, units, now, counts)
+        units = self._one_digest_a_day(connection, units, counts)
+        units = self._still_true(connection, units, now, counts)
+        return self._claim_units(connection, [self._unit(channel, members)
+                                              for members in units], now, counts)
+
+    def _one_digest_a_day(self, connection: Connection, units: list[list[Row]],
+                          counts: Counts) -> list[list[Row]]:
+        """Digest rows whose day already had its digest move to the next working day's."""
+        digests = [members for members in units if members[0].digest]
+        if not digests:
+            return units
+        ids = {r.id for members in digests for r in members}
+        gone = {tuple(found) for found in connection.execute(
+            select(_N.c.contact_id, _N.c.channel, _N.c.digest_on).where(
+                _N.c.contact_id.in_({m[0].contact_id for m in digests}),
+                _N.c.digest_on.in_({m[0].digest_on for m in digests}),
+                _N.c.status.in_(DIGEST_GONE), _N.c.id.notin_(ids))).all()}
+        if not gone:
+            return units
+        keep, moves = [], []
+        for members in units:
+            first = members[0]
+            if not first.digest or (first.contact_id, first.channel, first.digest_on) \
+                    not in gone:
+                keep.append(members)
+                continue
+            day = self.policy.next_workday(first.digest_on)
+            for row in members:
+                moves.append(_fence(row) | {
+                    "v_day": day, "v_not_before": self.policy.same_time_on(row.not_before,
+                                                                           day)})
+        if moves:
+            counts.redated += _rowcount(connection.execute(_REDATE, moves))
+        return keep
+
+    def _still_true(self, connection: Connection, units: list[list[Row]], now: datetime,
+                    counts: Counts) -> list[list[Row]]:
+        """Withdraw the rows that no longer hold; give the others their task's figures now."""
+        if self.recheck is None:
+            return units
+        about = [r for members in units for r in members if r.task_id is not None]
+        if not about:
+            return units
+        verdicts = self.recheck(connection, about, now)
+        withdrawals = []
+        keep = []
+        for members in units:
+            alive = []
+            for row in members:
+                verdict = verdicts.get(row.id)
+                if isinstance(verdict, str):
+                    withdrawals.append(_fence(row) | {"v_reason": verdict})
+                    continue
+                if verdict:
+                    row.payload = {**(row.payload or {}), **verdict}
+                alive.append(row)
+            if alive:
+                keep.append(alive)
+        if withdrawals:
+            counts.withdrawn += _rowcount(connection.execute(_WITHDRAW, withdrawals))
+        return keep
 
     def _skippable(self, connection: Connection, channel: str, rows: list[Row]
                    ) -> dict[int, str]:
@@ -260,14 +352,13 @@ class Outbox:
         return out
 
     def _digest_group(self, connection: Connection, row: Row, now: datetime) -> list[Row]:
-        """The contact's due digest rows on this channel created the same local day."""
-        day = self.policy.local_day(row.created_at)
+        """The contact's due rows of the same digest day on this channel."""
         rows = self._select(connection, and_(
             _N.c.channel == row.channel, _N.c.contact_id == row.contact_id,
-            _N.c.address == row.address, _N.c.digest.is_(True), _claimable()),
+            _N.c.address == row.address, _N.c.digest_on == row.digest_on, _claimable()),
             {"now": now}, 500)
-        members = [r for r in rows if self.policy.local_day(r.created_at) == day
-                   and self.policy.hold_until(r.channel, r.kind, r.level, now) is None]
+        members = [r for r in rows
+                   if self.policy.hold_until(r.channel, r.kind, r.level, now) is None]
         if row.id not in {r.id for r in members}:
             members.insert(0, row)
         return members

@@ -116,3 +116,18 @@ class Policy:
 
     def local_day(self, now: datetime) -> date:
         return now.astimezone(self.tz).date()
+
+    def next_workday(self, day: date) -> date:
+        """The first working day after ``day`` (every day, without a calendar)."""
+        day += timedelta(days=1)
+        for _ in range(370):
+            if self.is_workday is None or self.is_workday(day):
+                return day
+            day += timedelta(days=1)
+        return day
+
+    def same_time_on(self, at: datetime, day: date) -> datetime:
+        """``at``'s local time of day on ``day``, as an aware UTC instant."""
+        local = at.astimezone(self.tz)
+        return datetime.combine(day, local.time().replace(tzinfo=None),
+                                self.tz).astimezone(UTC)

@@ -367,3 +367,11 @@ class WorkCalendar:
         for year in range(first, last):
             count += len(self._year(year).ordinals)
         return count
+
+
+def configured_calendar(settings=None) -> WorkCalendar:
+    """The working days as configured: chinese-calendar plus the data directory's holiday
+    files (``taskflow calendar add``). Every interface loads its calendar here."""
+    from taskflow.settings import get_settings  # settings read the environment: on call
+
+    return WorkCalendar.load((settings or get_settings()).holidays_dir)

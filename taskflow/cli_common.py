@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from taskflow.calendar import configured_calendar
 from taskflow.errors import UserError
 
 console = Console()
@@ -61,10 +62,7 @@ def _engine(upgrade: bool = True):
 
 
 def _calendar():
-    from taskflow.calendar import WorkCalendar
-    from taskflow.settings import get_settings
-
-    return WorkCalendar.load(get_settings().holidays_dir)
+    return configured_calendar()
 
 
 def _parse_date(value: str | None, option: str) -> date | None:

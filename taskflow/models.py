@@ -307,7 +307,14 @@ class Notification(SQLModel, table=True):
     channel: str = Field(sa_column=Column(String(20), nullable=False))
     address: str = Field(sa_column=Column(String(200), nullable=False))
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    digest: bool = False
+    # The working day whose digest carries this row (one message per contact, channel and
+    # day); None: the message goes alone (an urgent escalation, a bulletin, a notice).
+    digest_on: date | None = None
+    # What the message asserts about its task when it was written (state, deadline, level,
+    # the task's units): the dispatcher withdraws it when that is no longer true.
+    asserted: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # The report link minted for this message; a resend carries the same link.
+    link: str | None = Field(default=None, sa_column=Column(String(500)))
     status: str = Field(default=OutboxStatus.pending.value,
                         sa_column=Column(String(20), nullable=False))
     created_at: datetime = instant(nullable=False, default=utcnow)
@@ -327,7 +334,8 @@ class Notification(SQLModel, table=True):
     give_up_at: datetime | None = instant()
 
     __table_args__ = (Index("ix_notification_status_due", "status", "not_before"),
-                      Index("ix_notification_message", "message", "contact_id"))
+                      Index("ix_notification_message", "message", "contact_id"),
+                      Index("ix_notification_digest", "contact_id", "digest_on", "channel"))
 
 
 # -- inspections (季度检查、半年通报、年底考核) ----------------------------------------------------

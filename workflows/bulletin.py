@@ -24,8 +24,9 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from taskflow.calendar import configured_calendar
 from taskflow.instants import parse_now
-from workflows.direct import load_work_calendar, open_engine
+from workflows.direct import open_engine
 
 FLOW_NAME = "taskflow-bulletin"
 KINDS = {"weekly": "week", "monthly": "month"}
@@ -60,7 +61,7 @@ def bulletin_once(now: str | datetime | None = None, *, every: str | None = None
                                field="TASKFLOW_BULLETIN_EVERY")
     span = parse_period(period) if period else previous_period(
         moment.astimezone(settings.tz).date(), KINDS[cadence])
-    calendar = load_work_calendar(settings)
+    calendar = configured_calendar(settings)
     engine = open_engine(settings)
     summary: dict[str, Any] = {"now": moment.isoformat(), "period": span.code, "plans": []}
     try:

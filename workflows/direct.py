@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from taskflow.calendar import configured_calendar
 from taskflow.errors import UserError
 from taskflow.instants import parse_now
 
@@ -48,14 +49,6 @@ def resolve_plans(engine: Engine, plan_ids: Sequence[int] | None,
                                "请不要设置 plan_ids/plan_codes",
                                field="plan_ids")
     return sorted(set(ids))
-
-
-def load_work_calendar(settings=None):
-    from taskflow.calendar import WorkCalendar
-    from taskflow.settings import get_settings
-
-    settings = settings or get_settings()
-    return WorkCalendar.load(settings.data_dir / "holidays")
 
 
 def batch_option(batch_size: int | None) -> dict[str, int]:
@@ -127,7 +120,7 @@ def sweep_once(now: str | datetime | None = None, plan_ids: Sequence[int] | None
     try:
         ids = resolve_plans(engine, plan_ids, plan_codes)
         started = time.perf_counter()
-        report = sweep(engine, now=moment, calendar=load_work_calendar(settings),
+        report = sweep(engine, now=moment, calendar=configured_calendar(settings),
                        plan_ids=ids, **batch_option(batch_size))
         return summarize(report, now=moment, plan_ids=ids,
                          seconds=time.perf_counter() - started)
@@ -151,7 +144,7 @@ def inspections_once(now: str | datetime | None = None) -> int:
     try:
         with write_session(engine) as session:
             views = generate_rounds(session, year=moment.astimezone(settings.tz).year,
-                                    calendar=load_work_calendar(settings), now=moment)
+                                    calendar=configured_calendar(settings), now=moment)
     finally:
         engine.dispose()
     return sum(1 for view in views if view.created)
@@ -170,7 +163,7 @@ def dispatch_once(now: str | datetime | None = None, *, max_seconds: float | Non
     engine = open_engine(settings)
     try:
         report = dispatch(engine, now=moment, settings=settings,
-                          is_workday=load_work_calendar(settings).is_workday,
+                          calendar=configured_calendar(settings),
                           max_seconds=max_seconds)
         return report.summary()
     finally:

@@ -42,10 +42,11 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Engine
 
+from taskflow.calendar import configured_calendar
 from taskflow.domain.messages import CHANNELS
 from taskflow.errors import UserError
 from taskflow.instants import parse_now
-from workflows.direct import load_work_calendar, open_engine
+from workflows.direct import open_engine
 from workflows.sweep import RETRY_DELAYS, _retryable
 
 FLOW_NAME = "taskflow-dispatch"
@@ -121,7 +122,7 @@ def open_database() -> Engine:
 
 @task(name="load-calendar", cache_policy=NO_CACHE)
 def load_calendar():
-    return load_work_calendar()
+    return configured_calendar()
 
 
 def _smtp_slots(wanted: int) -> int:
@@ -167,7 +168,7 @@ def run_dispatch(engine: Engine, now: datetime, calendar, max_seconds: float | N
                                strict=True)
     started = time.perf_counter()
     with hold:
-        report = dispatch(engine, now=now, is_workday=calendar.is_workday,
+        report = dispatch(engine, now=now, calendar=calendar,
                           max_seconds=max_seconds, settings=settings, only=channels,
                           limiters=limiters or None)
     summary = report.summary()

@@ -25,10 +25,10 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from taskflow.calendar import configured_calendar
 from taskflow.instants import parse_now
 from workflows.direct import (
     batch_option,
-    load_work_calendar,
     open_engine,
     resolve_plans,
     summarize,
@@ -70,7 +70,7 @@ def open_database(plan_ids: list[int] | None,
 
 @task(name="load-calendar", cache_policy=NO_CACHE)
 def load_calendar():
-    return load_work_calendar()
+    return configured_calendar()
 
 
 @task(name="run-sweep", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=RETRY_DELAYS,

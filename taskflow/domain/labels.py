@@ -45,10 +45,11 @@ LEVEL_LABELS = {1: "一级", 2: "二级", 3: "三级", 4: "四级", 5: "五级"}
 # and as a task's page shows a message's fate.
 OUTBOX_STATUS_LABELS = {"pending": "待发", "sending": "发送中", "failed": "失败待重试",
                         "ambiguous": "结果不明", "dead": "放弃", "sent": "已发",
-                        "skipped": "跳过"}
+                        "skipped": "跳过", "withdrawn": "撤回"}
 OUTBOX_STATUS_PAGE_LABELS = {"pending": "待发送", "sending": "发送中", "sent": "已发送",
                              "failed": "重试中", "dead": "发送失败", "ambiguous": "结果不明",
-                             "skipped": "未发送（渠道不适用）"}
+                             "skipped": "未发送（渠道不适用）",
+                             "withdrawn": "已撤回（内容已不属实）"}
 CHANNEL_LABELS = {"email": "邮件", "sms": "短信", "wecom": "企业微信", "dingtalk": "钉钉",
                   "file": "文件", "console": "控制台"}
 

@@ -32,6 +32,7 @@ class OutboxStatus(StrEnum):
     dead = "dead"  # permanent failure, with last_error
     ambiguous = "ambiguous"  # the server may have accepted it; a resend reuses message_id
     skipped = "skipped"  # not sent by policy (its kind does not use this channel)
+    withdrawn = "withdrawn"  # no longer true when it was to go (the task changed meanwhile)
 
 
 class Channel(StrEnum):

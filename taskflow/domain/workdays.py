@@ -41,6 +41,15 @@ class Days:
             found = self._remember(key, self.calendar.add_workdays(day, n))
         return found
 
+    def on_or_after(self, day: date) -> date:
+        if self.calendar_days:
+            return day
+        key = (day, "after")
+        found = self._memo.get(key)
+        if found is None:
+            found = self._remember(key, self.calendar.on_or_after(day))
+        return found
+
     def on_or_before(self, day: date) -> date:
         if self.calendar_days:
             return day
@@ -78,6 +87,10 @@ class Clock:
                 self._days.clear()
             found = self._days[key] = now.astimezone(self.tz).date()
         return found
+
+    def start_of(self, day: date) -> datetime:
+        """Midnight at the start of a local day, in UTC."""
+        return datetime.combine(day, time(0), self.tz).astimezone(UTC)
 
     def at(self, day: date) -> datetime:
         """The instant a day's messages go out, in UTC."""

@@ -375,7 +375,14 @@ class PolicySpec(Strict):
     chase_limit: int = Field(default=3, ge=0, le=60)  # at most this many chases per task
     remind_before: list[Annotated[int, Field(ge=0, le=60)]] = Field(
         default_factory=lambda: [5, 2, 0])
-    overdue_every: int = Field(default=2, ge=1, le=60)  # repeated overdue reminders
+    # Overdue reminders: these working days after the deadline (or after the day taskflow
+    # learned of a task already overdue), then every overdue_every days; they stop after the
+    # top escalation step unless repeat_after_top (the task then lives in the weekly
+    # summaries and the bulletin).
+    overdue_repeat: list[Annotated[int, Field(ge=1, le=365)]] = Field(
+        default_factory=lambda: [1, 3, 5, 10], min_length=1)
+    overdue_every: int = Field(default=5, ge=1, le=60)
+    repeat_after_top: bool = False
     escalation: list[EscalationStep] = Field(default_factory=lambda: [
         EscalationStep(level=1, after=1, to=["lead.head"], consequence="督办"),
         EscalationStep(level=2, after=3, to=["office.coordinator"], consequence="通报"),
@@ -385,8 +392,13 @@ class PolicySpec(Strict):
     notify: list[Annotated[str, Field(pattern=RECIPIENT_PATTERN)]] = Field(
         default_factory=lambda: ["lead.liaison", "responsible.liaison"])  # who gets reminders
     send_at: HHMM = "09:00"  # local time at which a day's reminders go out
+    # Accepted for plan files written for earlier versions; quiet hours are the dispatcher's
+    # (TASKFLOW_NOTIFY_QUIET_HOURS, per channel), not a plan's.
     quiet_hours: QuietHours | None = Field(default_factory=QuietHours)
-    digest: bool = False  # one daily digest per contact instead of single reminders
+    # One digest per contact, channel and working day at send_at for everything below
+    # urgent_level; escalations at or above it go out at once, alone.
+    digest: bool = True
+    urgent_level: int = Field(default=2, ge=1, le=10)
     warning_window: int = Field(default=3, ge=0, le=60)  # yellow light before the deadline
     behind_threshold: Decimal = Field(default=Decimal(10), ge=0, le=100)  # % points behind plan
     occurrence_horizon: int = Field(default=31, ge=1, le=366)  # calendar days of duty occurrences
@@ -406,6 +418,16 @@ class PolicySpec(Strict):
     @classmethod
     def _distinct(cls, days: list[int]) -> list[int]:
         return sorted(set(days), reverse=True)
+
+    @field_validator("overdue_repeat")
+    @classmethod
+    def _ascending(cls, days: list[int]) -> list[int]:
+        return sorted(set(days))
+
+    @property
+    def top_level(self) -> int | None:
+        """The highest escalation level of the ladder (None: no ladder)."""
+        return self.escalation[-1].level if self.escalation else None
 
 
 class SourceSpec(Strict):

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, select
 
 from taskflow.domain.labels import FUND_SOURCE_LABELS, label
-from taskflow.domain.reminders import out_of_quiet_hours
+from taskflow.domain.reminders import digest_day, goes_alone
 from taskflow.domain.states import TaskState
 from taskflow.domain.workdays import Clock, Days
 from taskflow.models import Disbursement, FundLine, Plan, Task, TaskUnit
@@ -110,7 +110,7 @@ def sweep_fund_lags(session: Session, *, now: datetime, calendar, directory,
             "lead_units": directory.names(by_role.get("lead", ())),
             "responsible_units": directory.names(by_role.get("responsible", ())),
         }
-        not_before = out_of_quiet_hours(now, policy, tz)
+        digest_on, send_at = digest_day(now, days, clock)
         for action in lag_actions(lag, now=now, today=today, policy=policy, days=days,
                                   clock=clock, recipients=notify):
             recipients = directory.resolve(action.recipients, units_by_role=by_role,
@@ -122,10 +122,12 @@ def sweep_fund_lags(session: Session, *, now: datetime, calendar, directory,
             message = f"f{line.id}:{action.occurrence}:{action.kind}:L{action.level}"
             said = {**payload, "days": action.days, "level": action.level,
                     "consequence": action.consequence}
+            alone = goes_alone(policy, KIND, action.level)
             rows.extend(outbox_row(message=message, kind=KIND, recipient=r, payload=said,
                                    now=now, plan_id=plan.id,
                                    task_id=task.id if task else None, level=action.level,
-                                   not_before=not_before)
+                                   not_before=now if alone else send_at,
+                                   digest_on=None if alone else digest_on)
                         for r in recipients)
             counted[message] = "fund_escalation" if action.level else KIND
     for message in set(insert_outbox(session.connection(), rows)):

@@ -26,7 +26,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from taskflow.domain.reminders import Action
+from taskflow.domain.reminders import Action, overdue_offsets
 from taskflow.domain.workdays import Clock, Days
 from taskflow.errors import UserError
 from taskflow.plans.schema import PolicySpec
@@ -139,25 +139,20 @@ def lag_actions(lag: Lag, *, now: datetime, today: date, policy: PolicySpec, day
                 clock: Clock, recipients: tuple[str, ...]) -> list[Action]:
     """The reminder and the escalation due for a lag at ``now`` (the latest slot of each).
 
-    Reminders: the first working day after the missed checkpoint, then every
-    ``overdue_every`` days; escalation: the highest step of the policy's ladder whose
-    ``after`` days have passed. Like the task rules, a sweep after downtime sends where the
-    line stands, not every slot it missed.
+    Reminders follow the task rules' overdue schedule (taskflow.domain.reminders
+    .overdue_offsets: 1, 3, 5, 10 working days after the missed checkpoint, then weekly,
+    ending after the top escalation step); escalation: the highest step of the policy's
+    ladder whose ``after`` days have passed. Like the task rules, a sweep after downtime sends
+    where the line stands, not every slot it missed.
     """
     actions: list[Action] = []
-    first = days.add(lag.since, 1)
     behind = days.between(lag.since, today)
-    if clock.at(first) <= now:
-        every = policy.overdue_every
-        k = max(0, days.between(first, today) // every)
-        for slot in (k, k - 1):
-            if slot < 0:
-                continue
-            day = days.add(first, slot * every) if slot else first
-            if clock.at(day) <= now:
-                actions.append(Action(KIND, f"{lag.since.isoformat()}:lag{slot}", recipients,
-                                      days=behind))
-                break
+    current, _ = overdue_offsets(policy, behind)
+    if current is not None:
+        day = days.add(lag.since, current)
+        if clock.at(day) <= now:
+            actions.append(Action(KIND, f"{lag.since.isoformat()}:lag{current}", recipients,
+                                  days=behind))
     reached = None
     for step in policy.escalation:
         day = days.add(lag.since, max(step.after, 1))

@@ -27,7 +27,6 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from taskflow.domain.reminders import out_of_quiet_hours
 from taskflow.domain.states import TaskState
 from taskflow.domain.workdays import Clock
 from taskflow.errors import NotFound
@@ -373,7 +372,7 @@ def _write_notices(session: Session, plan: Plan, view: RoundView, org: _Org,
         return 0
     clock = Clock(tz, policy)
     send_at = clock.at(row.notice_on or row.scheduled_on)
-    not_before = out_of_quiet_hours(max(send_at, now), policy, tz)
+    not_before = max(send_at, now)  # the dispatcher keeps SMS and robots out of quiet hours
     head = {"plan_code": plan.code, "plan_title": plan.title, "round_code": row.code,
             "cycle_code": row.cycle_code, "title": row.title, "kind": row.kind,
             "scheduled_on": row.scheduled_on.isoformat(),

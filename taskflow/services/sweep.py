@@ -37,12 +37,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from taskflow.db import write_session
-from taskflow.domain.reminders import Decision, TaskFacts, decide, out_of_quiet_hours
+from taskflow.domain.reminders import Decision, TaskFacts, decide, digest_day, goes_alone
 from taskflow.domain.states import TaskState
 from taskflow.domain.workdays import Clock, Days
-from taskflow.models import AuditEvent, Plan, Task, TaskUnit
+from taskflow.models import AuditEvent, Notification, Plan, Task, TaskUnit
 from taskflow.plans.schema import PolicySpec
-from taskflow.services.outbox import insert_outbox, outbox_row
+from taskflow.services.outbox import DIGEST_GONE, assertion, insert_outbox, outbox_row
 from taskflow.services.recipients import Directory, Recipient
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,6 @@ PUSH_BACK = timedelta(hours=1)  # a task whose rule raised is looked at again af
 BATCH_SIZE = 1000  # tasks per write transaction
 DECISION_MEMO = 50_000  # distinct decisions kept per plan and sweep
 ACTOR = "engine"
-DIGESTIBLE = {"due_soon", "due_today", "overdue", "ack_chase"}
 
 
 @dataclass
@@ -102,7 +101,7 @@ class _PlanContext:
     tz: ZoneInfo
     clock: Clock
     days: Days
-    not_before: dict[datetime, datetime] = field(default_factory=dict)  # by now
+    digests: dict[datetime, tuple[date, datetime]] = field(default_factory=dict)  # by now
     # Decisions by (now, facts but the id): decide() does not look at the id, and the tasks
     # of a plan come in cohorts (the same deadline, state and start), so most are repeats.
     decisions: dict[tuple, Decision] = field(default_factory=dict)
@@ -117,10 +116,10 @@ class _PlanContext:
                                                  self.clock)
         return found
 
-    def out_of_quiet_hours(self, now: datetime) -> datetime:
-        if now not in self.not_before:
-            self.not_before[now] = out_of_quiet_hours(now, self.policy, self.tz)
-        return self.not_before[now]
+    def digest_day(self, now: datetime) -> tuple[date, datetime]:
+        if now not in self.digests:
+            self.digests[now] = digest_day(now, self.days, self.clock)
+        return self.digests[now]
 
 
 class _Contexts:
@@ -353,6 +352,7 @@ def _sweep_batch(session: Session, *, now: datetime, batch_size: int,
             report.occurrences += _insert_occurrences(
                 connection, occurrences, units_by_task.get(task.id, {}))
         outbox.extend(messages)
+    _after_sent_digests(connection, outbox, contexts)
     kinds = {row["message"]: row["kind"] for row in outbox}
     for message in set(insert_outbox(connection, outbox)):
         report.messages[kinds[message]] += 1
@@ -369,8 +369,8 @@ def _messages(task, ctx: _PlanContext, decision: Decision, directory: Directory,
     rows: list[dict[str, Any]] = []
     if not decision.actions:
         return rows
-    not_before = ctx.out_of_quiet_hours(now)
     about: tuple[dict[str, Any], dict[str, Any]] | None = None
+    asserted: dict[str, Any] | None = None
     for action in decision.actions:
         recipients: tuple[Recipient, ...] = directory.resolve(
             action.recipients, units_by_role=units, jurisdiction_id=ctx.plan.jurisdiction_id,
@@ -380,15 +380,42 @@ def _messages(task, ctx: _PlanContext, decision: Decision, directory: Directory,
             continue
         if about is None:
             about = _about(task, ctx, directory, units)
-        payload = _payload(about, action)
-        message = f"t{task.id}:{action.occurrence}:{action.kind}:L{action.level}"
-        digest = ctx.policy.digest and action.kind in DIGESTIBLE
-        rows.extend(outbox_row(message=message, kind=action.kind, recipient=r,
-                               payload=payload, now=now, plan_id=task.plan_id,
-                               task_id=task.id, level=action.level, not_before=not_before,
-                               digest=digest)
-                    for r in recipients)
+            level = decision.escalation_level
+            asserted = assertion(
+                state=decision.state or task.state, due_on=task.due_on,
+                level=task.escalation_level if level is None else level,
+                unit_ids=[u for ids in units.values() for u in ids])
+        if goes_alone(ctx.policy, action.kind, action.level):
+            digest_on, not_before = None, now
+        else:
+            digest_on, not_before = ctx.digest_day(now)
+        rows.extend(outbox_row(
+            message=f"t{task.id}:{action.occurrence}:{action.kind}:L{action.level}",
+            kind=action.kind, recipient=r, payload=_payload(about, action), now=now,
+            plan_id=task.plan_id, task_id=task.id, level=action.level,
+            not_before=not_before, digest_on=digest_on, asserted=asserted)
+            for r in recipients)
     return rows
+
+
+def _after_sent_digests(connection: Connection, rows: list[dict[str, Any]],
+                        contexts: _Contexts) -> None:
+    """Digest rows for a contact whose digest of that day has gone out already join the
+    next working day's digest (one digest per contact, channel and day)."""
+    digest_rows = [row for row in rows if row["digest_on"] is not None]
+    if not digest_rows:
+        return
+    n = Notification.__table__.c
+    gone = {tuple(found) for found in connection.execute(
+        select(n.contact_id, n.channel, n.digest_on).where(
+            n.contact_id.in_({row["contact_id"] for row in digest_rows}),
+            n.digest_on.in_({row["digest_on"] for row in digest_rows}),
+            n.status.in_(DIGEST_GONE)).distinct()).all()}
+    for row in digest_rows:
+        if (row["contact_id"], row["channel"], row["digest_on"]) in gone:
+            ctx = contexts.cache[row["plan_id"]]
+            day = ctx.days.add(row["digest_on"], 1)
+            row["digest_on"], row["not_before"] = day, ctx.clock.at(day)
 
 
 def _change(decision: Decision, now: datetime) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pytest
 
 from taskflow.calendar import WorkCalendar
 from taskflow.domain.lights import light
-from taskflow.domain.reminders import TaskFacts, decide, out_of_quiet_hours
+from taskflow.domain.reminders import TaskFacts, decide
 from taskflow.domain.states import IllegalTransition, transition
 from taskflow.domain.workdays import Clock, Days
 from taskflow.plans.schema import PolicySpec
@@ -162,7 +162,7 @@ def test_overdue_escalates_to_level_1_then_2_after_3_workdays_then_3_after_5():
     at_deadline = decide(task, local(2025, 6, 11, 0, 30), POLICY, DAYS, CLOCK)
     assert at_deadline.actions == () and at_deadline.next_action_at == local(2025, 6, 11)
     day1 = decide(task, local(2025, 6, 11), POLICY, DAYS, CLOCK)
-    assert kinds(day1) == [("overdue", "2025-06-10:overdue0"), ("escalation", "2025-06-10:esc1")]
+    assert kinds(day1) == [("overdue", "2025-06-10:overdue1"), ("escalation", "2025-06-10:esc1")]
     assert day1.escalation_level == 1
     task = due_task(date(2025, 6, 10), escalation_level=1)
     day3 = decide(task, local(2025, 6, 13), POLICY, DAYS, CLOCK)
@@ -185,19 +185,81 @@ def test_clock_jump_catches_up_with_one_message_per_kind_at_the_right_level():
     assert decision.next_action_at == local(2025, 6, 17)
 
 
-def test_repeated_overdue_reminders_every_two_working_days():
+def test_overdue_reminders_back_off_and_end_after_the_top_escalation_level():
+    """1, 3 and 5 working days overdue; the top step (约谈) comes on day 5, and from then on
+    the task is in the weekly summaries, not in daily reminders."""
     task = due_task(date(2025, 6, 10), escalation_level=3)
-    occurrences = [a.occurrence for day in (11, 12, 13, 16, 17)
-                   for a in decide(task, local(2025, 6, day, 10), POLICY, DAYS, CLOCK).actions]
-    assert occurrences == ["2025-06-10:overdue0", "2025-06-10:overdue0", "2025-06-10:overdue1",
-                           "2025-06-10:overdue1", "2025-06-10:overdue2"]
+    days = (11, 12, 13, 16, 17, 18, 24, 30)
+    decisions = [decide(task, local(2025, 6, day, 10), POLICY, DAYS, CLOCK) for day in days]
+    assert [[a.occurrence for a in d.actions] for d in decisions] == [
+        ["2025-06-10:overdue1"], ["2025-06-10:overdue1"], ["2025-06-10:overdue3"],
+        ["2025-06-10:overdue3"], ["2025-06-10:overdue5"], ["2025-06-10:overdue5"],
+        ["2025-06-10:overdue5"], ["2025-06-10:overdue5"]]
+    assert decisions[0].next_action_at == local(2025, 6, 13)  # the third working day
+    assert decisions[4].next_action_at is None  # nothing more will ever be due
+
+
+def test_overdue_reminders_go_on_weekly_when_the_policy_says_so():
+    policy = PolicySpec(repeat_after_top=True)
+    task = due_task(date(2025, 6, 10), escalation_level=3)
+    # 10 working days overdue: 24 June; then every 5: 1 July, 8 July
+    assert [a.occurrence for a in decide(task, local(2025, 6, 24, 10), policy, DAYS,
+                                          CLOCK).actions] == ["2025-06-10:overdue10"]
+    later = decide(task, local(2025, 7, 2, 10), policy, DAYS, CLOCK)
+    assert [a.occurrence for a in later.actions] == ["2025-06-10:overdue15"]
+    assert later.next_action_at == local(2025, 7, 8)
 
 
 def test_task_overdue_for_years_is_still_cheap_and_right():
     task = due_task(date(2016, 12, 30), escalation_level=3)
     decision = decide(task, local(2025, 6, 11, 10), POLICY, DAYS, CLOCK)
-    assert [a.kind for a in decision.actions] == ["overdue"]
-    assert decision.next_action_at > local(2025, 6, 11, 10)
+    # its last reminder (5 working days overdue) was long ago: the same key, nothing new
+    assert [a.occurrence for a in decision.actions] == ["2016-12-30:overdue5"]
+    assert decision.next_action_at is None
+    weekly = decide(task, local(2025, 6, 11, 10), PolicySpec(repeat_after_top=True), DAYS,
+                    CLOCK)
+    assert [a.kind for a in weekly.actions] == ["overdue"]
+    assert weekly.next_action_at > local(2025, 6, 11, 10)
+
+
+def test_a_task_learned_of_after_its_deadline_is_assigned_as_overdue_and_chased_from_then():
+    """Imported on 4 December with a deadline of 10 June: one 交办 saying how late it is;
+    the ladder counts from the import (督办 the next working day), nothing reaches the leader
+    on the first day, and the reminders it missed before it was known are not sent."""
+    task = TaskFacts(id=1, state="pending", due_on=date(2025, 6, 10),
+                     due_at=datetime.combine(date(2025, 6, 11), datetime.min.time(), SH))
+    first = decide(task, local(2025, 12, 4, 9), POLICY, DAYS, CLOCK)
+    assert first.state == "active" and first.escalation_level is None
+    [assigned] = first.actions
+    assert assigned.kind == "assigned" and assigned.days == DAYS.between(date(2025, 6, 10),
+                                                                         date(2025, 12, 4))
+    assert first.next_action_at == local(2025, 12, 5)
+    started = TaskFacts(**{**task.__dict__, "state": "active",
+                           "activated_at": local(2025, 12, 4, 9)})
+    again = decide(started, local(2025, 12, 4, 15), POLICY, DAYS, CLOCK)
+    assert again.actions == ()
+    day1 = decide(started, local(2025, 12, 5, 9), POLICY, DAYS, CLOCK)
+    assert kinds(day1) == [("overdue", "2025-06-10:overdue1"),
+                           ("escalation", "2025-06-10:esc1")]
+    assert day1.escalation_level == 1
+    escalation = day1.actions[1]
+    assert escalation.days == DAYS.between(date(2025, 6, 10), date(2025, 12, 5))
+    # the top level comes 5 working days after the import, not at once
+    assert decide(TaskFacts(**{**started.__dict__, "escalation_level": 2}),
+                  local(2025, 12, 10, 9), POLICY, DAYS, CLOCK).escalation_level is None
+    assert decide(TaskFacts(**{**started.__dict__, "escalation_level": 2}),
+                  local(2025, 12, 11, 9), POLICY, DAYS, CLOCK).escalation_level == 3
+
+
+def test_reminders_due_before_a_task_started_are_not_sent():
+    """A task that starts three working days before its deadline gets its 交办, then the
+    two-day reminder; the five-day one (before it started) is owed to nobody."""
+    task = TaskFacts(id=1, state="acknowledged", due_on=date(2025, 6, 13),
+                     due_at=datetime.combine(date(2025, 6, 14), datetime.min.time(), SH),
+                     activated_at=local(2025, 6, 9, 9), acknowledged_at=local(2025, 6, 9, 9))
+    assert decide(task, local(2025, 6, 9, 10), POLICY, DAYS, CLOCK).actions == ()
+    assert kinds(decide(task, local(2025, 6, 11, 10), POLICY, DAYS, CLOCK)) == [
+        ("due_soon", "2025-06-13:before2")]
 
 
 @pytest.mark.parametrize("state", ["submitted", "done", "cancelled"])
@@ -250,9 +312,11 @@ def test_behind_the_planned_schedule_is_yellow():
                  target=Decimal(1622), actual_percent=Decimal(10)) == "yellow"
 
 
-def test_quiet_hours_hold_messages_until_morning():
-    assert out_of_quiet_hours(local(2025, 6, 3, 22), POLICY, SH) == local(2025, 6, 4, 8)
-    assert out_of_quiet_hours(local(2025, 6, 4, 7), POLICY, SH) == local(2025, 6, 4, 8)
-    assert out_of_quiet_hours(local(2025, 6, 4, 12), POLICY, SH) == local(2025, 6, 4, 12)
-    assert out_of_quiet_hours(local(2025, 6, 4, 23), PolicySpec(quiet_hours=None), SH) == \
-        local(2025, 6, 4, 23)
+def test_a_milestone_started_during_its_reminder_day_still_gets_that_days_reminder():
+    """A step starts silently (no 交办 of its own): the reminder of the day it starts is
+    still owed, the ones of the days before are not."""
+    milestone = TaskFacts(id=1, state="active", kind="milestone", due_on=date(2025, 6, 10),
+                          due_at=datetime.combine(date(2025, 6, 11), datetime.min.time(), SH),
+                          activated_at=local(2025, 6, 6, 10))
+    assert kinds(decide(milestone, local(2025, 6, 6, 10, 5), POLICY, DAYS, CLOCK)) == [
+        ("due_soon", "2025-06-10:before2")]

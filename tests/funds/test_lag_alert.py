@@ -59,7 +59,7 @@ def test_sweep_writes_lag_reminder_and_escalation_once(funds_cli, engine):
     # the reminder to the lead unit's liaison, escalation level 1 to its head (lead.head)
     assert by_level == {(0, "zhao@t.example.org"), (1, "wang@t.example.org")}
     reminder = next(r for r in rows if r.level == 0)
-    assert reminder.key.startswith("f") and ":2025-03-31:lag0:fund_lag:L0:c" in reminder.key
+    assert reminder.key.startswith("f") and ":2025-03-31:lag1:fund_lag:L0:c" in reminder.key
     assert reminder.payload["share"] == "10.0%" and reminder.payload["planned_share"] == "30.0%"
     assert reminder.payload["task_code"] == "1" and reminder.task_id is not None
     # the same sweep again, and later the same day: nothing new
@@ -74,7 +74,7 @@ def test_sweep_writes_lag_reminder_and_escalation_once(funds_cli, engine):
     # past the 30 June deadline with 35%: a new lag, new keys
     sweep(engine, now=_at("2025-07-01T09:30+08:00"), calendar=calendar)
     rows = _fund_rows(engine)
-    assert any(":2025-06-30:lag0:" in r.key for r in rows) and len(rows) > 2
+    assert any(":2025-06-30:lag1:" in r.key for r in rows) and len(rows) > 2
 
 
 def test_lag_message_renders_in_chinese(funds_cli, engine):

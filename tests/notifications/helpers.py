@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
 from sqlmodel import Session
@@ -55,7 +56,8 @@ def add_rows(engine, n: int, *, channel: str = "email", kind: str = "due_soon",
             "payload": {**PAYLOAD, **(payload or {}), "level": level,
                         "task_title": (payload or {}).get("task_title",
                                                           f"{PAYLOAD['task_title']}{i}")},
-            "digest": digest, "status": "pending", "created_at": created_at or not_before,
+            "digest_on": _local_day(created_at or not_before) if digest else None,
+            "status": "pending", "created_at": created_at or not_before,
             "not_before": not_before, "attempts": 0,
         })
     with write_session(engine) as session:
@@ -64,6 +66,10 @@ def add_rows(engine, n: int, *, channel: str = "email", kind: str = "due_soon",
                                   .returning(Notification.__table__.c.id)).scalar_one()
                for row in rows]
     return ids
+
+
+def _local_day(at: datetime):
+    return at.astimezone(ZoneInfo("Asia/Shanghai")).date()
 
 
 def rows(engine) -> list[Notification]:

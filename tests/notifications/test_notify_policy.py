@@ -77,14 +77,14 @@ def test_quiet_hours_hold_sms_and_release_it_in_the_morning(engine, http_stub,
     night = local(2025, 6, 5, 22, 0).astimezone(UTC)
     [sms] = add_rows(engine, 1, channel="sms", address="13800000000", not_before=night)
     [mail] = add_rows(engine, 1, channel="email", not_before=night, start=1)
-    report = dispatch(engine, now=night, settings=settings, is_workday=CALENDAR.is_workday)
+    report = dispatch(engine, now=night, settings=settings, calendar=CALENDAR)
     assert report.messages == {"sent": 1} and report.counts.held == 1
     stored = by_id(engine)
     assert stored[mail].status == "sent"
     assert (stored[sms].status, stored[sms].attempts) == ("pending", 0)
     assert stored[sms].not_before == local(2025, 6, 6, 8, 0)
     dispatch(engine, now=local(2025, 6, 6, 8, 1).astimezone(UTC), settings=settings,
-             is_workday=CALENDAR.is_workday)
+             calendar=CALENDAR)
     assert by_id(engine)[sms].status == "sent" and len(server.requests) == 1
 
 

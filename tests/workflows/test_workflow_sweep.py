@@ -13,7 +13,9 @@ from tests.workflows.helpers import outbox_count
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
-JUNE_5 = "2025-06-05T10:00+08:00"  # "1.m1" (due 6 月 10 日) is due soon, others overdue
+# The plan's first sweep: its tasks start today ("1.m1", due 6 月 10 日, with its 交办; the
+# five-day reminder was due before it started), those past their deadline are overdue.
+JUNE_5 = "2025-06-05T10:00+08:00"
 
 
 def test_sweep_flow_writes_outbox_rows_and_returns_a_plain_summary(app_db):
@@ -24,15 +26,19 @@ def test_sweep_flow_writes_outbox_rows_and_returns_a_plain_summary(app_db):
     assert summary["now"] == "2025-06-05T02:00:00+00:00"
     assert summary["plan_ids"] is None
     assert summary["tasks"] > 0 and summary["messages_total"] > 0
-    assert summary["messages"]["due_soon"] >= 1
-    assert set(summary["escalations"]) <= {1, 2, 3} and summary["escalations"]
+    assert summary["messages"]["assigned"] >= 1
+    assert summary["escalations"] == {}  # learned of today: escalation starts tomorrow
     assert summary["errors"] == []
+    next_day = sweep_flow(now="2025-06-06T10:00+08:00")
+    assert set(next_day["escalations"]) == {1}
     rows = outbox_count(app_db)
-    assert rows >= summary["messages_total"]  # one row per recipient and channel
+    # one row per recipient and channel
+    assert rows >= summary["messages_total"] + next_day["messages_total"]
     with Session(app_db) as session:
         kinds = set(session.scalars(select(Notification.kind)
                                     .where(Notification.task_id.is_not(None))))
-    assert kinds == set(summary["messages"])  # (inspection notices are per round, not task)
+    # (inspection notices are per round, not task)
+    assert kinds == set(summary["messages"]) | set(next_day["messages"])
 
 
 def test_sweeping_the_same_instant_again_writes_nothing_new(app_db):
