@@ -190,9 +190,10 @@ class Composer:
         first = unit.rows[0]
         if not unit.digest:
             return {**(first.payload or {}), "level": first.level, "link": self.link(first)}
-        items = [{**(row.payload or {}), "kind": row.kind, "level": row.level,
-                  "link": self.link(row)} for row in unit.rows]
+        items = sorted(({**(row.payload or {}), "kind": row.kind, "level": row.level,
+                         "link": self.link(row)} for row in unit.rows), key=_urgency)
         return {"recipient": (first.payload or {}).get("recipient"), "items": items,
+                "late_count": sum(_late(item) for item in items),
                 "day": first.digest_on or self.policy.local_day(first.created_at),
                 "link": self.base_url}
 
@@ -212,6 +213,23 @@ class Composer:
             sms_params=self.renderer.sms_params(kind, context, sms_names)
             if "sms" in parts else {},
             level=first.level, outbox_ids=unit.ids)
+
+
+# A digest lists what is most pressing first: escalations, then what is overdue, due today,
+# the week's summary, chases, then what is coming.
+_ORDER = {"escalation": 0, "overdue": 1, "due_today": 2, "weekly": 3, "fund_lag": 4,
+          "ack_chase": 5, "assigned": 6, "due_soon": 7}
+
+
+def _late(item: dict[str, Any]) -> bool:
+    kind = item.get("kind")
+    return kind in ("overdue", "escalation", "weekly") or (
+        kind == "assigned" and bool(item.get("days")))
+
+
+def _urgency(item: dict[str, Any]) -> tuple:
+    return (0 if _late(item) else 1, _ORDER.get(item.get("kind", ""), 9),
+            item.get("due_on") or "", item.get("task_title") or "")
 
 
 class RateLimiter:

@@ -55,6 +55,7 @@ DEFAULT_DIR = Path(__file__).parent / "templates"
 SMS_SEGMENT = 70  # characters of one Chinese (UCS-2) SMS segment, the signature included
 MIN_TITLE = 6  # an SMS never shortens a title below this many characters
 KINDS = ("assigned", "ack_chase", "due_soon", "due_today", "overdue", "escalation", "digest",
+         "weekly",
          "inspection_notice", "inspector_list", "bulletin", "fund_lag", "supervision", "test")
 
 
@@ -72,6 +73,7 @@ DEFAULT_SMS_PARAMS: dict[str, list[str]] = {
     "overdue": ["task", "date", "days", "link"],
     "escalation": ["task", "level", "consequence", "link"],
     "digest": ["count", "link"],
+    "weekly": ["plan", "count", "link"],
     "inspection_notice": ["title", "date"],
     "inspector_list": ["title", "date", "count"],
     "bulletin": ["title", "link"],
@@ -95,6 +97,8 @@ CONTEXT_DEFAULTS: dict[str, Any] = {
     "line_code": None, "line_source": None, "line_note": None, "amount": None,
     "disbursed": None, "balance": None, "share": None, "planned_share": None,
     "checkpoint": None, "disburse_by": None,
+    # weekly summaries (taskflow.services.weekly): the tasks past the top of the ladder
+    "tasks": [], "more": 0, "late_count": 0,
     # bulletins (taskflow.services.bulletin): the tables of the email
     "ranking": [], "overdue_items": [], "praised_units": [], "fund_rate": None,
 }
@@ -259,7 +263,8 @@ class Renderer:
             "days": context.get("days"), "level": level_label(context.get("level")),
             "consequence": context.get("consequence"), "link": context.get("link"),
             "name": context.get("recipient"),
-            "count": len(items) if items else len(context.get("targets") or []) or None,
+            "count": (len(items) if items else len(context.get("targets") or [])
+                      or len(context.get("tasks") or []) + (context.get("more") or 0) or None),
             "title": context.get("title") or context.get("task_title"),
             "code": context.get("code"),
         }

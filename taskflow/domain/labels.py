@@ -34,7 +34,8 @@ MESSAGE_KIND_LABELS = {
     "assigned": "任务交办", "ack_chase": "催办签收", "due_soon": "到期提醒",
     "due_today": "今日到期", "overdue": "逾期提醒", "escalation": "督办", "digest": "每日汇总",
     "inspection_notice": "检查通知", "inspector_list": "检查任务", "bulletin": "通报",
-    "fund_lag": "资金拨付滞后", "supervision": "督办通知", "test": "测试消息"}
+    "fund_lag": "资金拨付滞后", "supervision": "督办通知", "weekly": "每周督办汇总",
+    "test": "测试消息"}
 # Shorter names for one-line summaries; "fund_escalation" is the sweep's count of fund
 # reminders with an escalation level.
 MESSAGE_KIND_SHORT_LABELS = {**MESSAGE_KIND_LABELS, "assigned": "交办", "ack_chase": "催签收",

@@ -14,6 +14,7 @@ class MessageKind(StrEnum):
     overdue = "overdue"
     escalation = "escalation"  # 督办 up the ladder
     fund_lag = "fund_lag"
+    weekly = "weekly"  # tasks past the top of the ladder, once a week
     # made by people or by other services
     supervision = "supervision"  # a coordinator's 督办 by hand
     inspection_notice = "inspection_notice"

@@ -130,7 +130,7 @@ def sweep_fund_lags(session: Session, *, now: datetime, calendar, directory,
                                    digest_on=None if alone else digest_on)
                         for r in recipients)
             counted[message] = "fund_escalation" if action.level else KIND
-    for message in set(insert_outbox(session.connection(), rows)):
+    for message in {message for message, _ in insert_outbox(session.connection(), rows)}:
         name = counted[message]
         report.messages[name] = report.messages.get(name, 0) + 1
     return report

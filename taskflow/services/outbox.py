@@ -70,20 +70,22 @@ def outbox_row(*, message: str, kind: str, recipient: Recipient, payload: dict[s
 
 @cache
 def _insert_skipping_known(dialect_name: str):
-    """INSERT ... ON CONFLICT (key) DO NOTHING RETURNING message: a known key inserts
-    nothing, and what comes back is exactly the rows written (drivers disagree on the row
-    count of an executemany, PostgreSQL's says -1)."""
+    """INSERT ... ON CONFLICT (key) DO NOTHING RETURNING message, contact: a known key
+    inserts nothing, and what comes back is exactly the rows written (drivers disagree on the
+    row count of an executemany, PostgreSQL's says -1)."""
     statement = (postgresql.insert(_N) if dialect_name == "postgresql" else
                  sqlite.insert(_N) if dialect_name == "sqlite" else insert(_N))
-    return statement.on_conflict_do_nothing(index_elements=["key"]).returning(_N.c.message)
+    return statement.on_conflict_do_nothing(index_elements=["key"]).returning(
+        _N.c.message, _N.c.contact_id)
 
 
-def insert_outbox(connection: Connection, rows: Sequence[dict[str, Any]]) -> list[str]:
-    """Insert the rows whose key is new; the message of each row written."""
+def insert_outbox(connection: Connection, rows: Sequence[dict[str, Any]]
+                  ) -> list[tuple[str, int | None]]:
+    """Insert the rows whose key is new; (message, contact) of each row written."""
     if not rows:
         return []
     statement = _insert_skipping_known(connection.dialect.name)
-    return list(connection.execute(statement, list(rows)).scalars())
+    return [tuple(found) for found in connection.execute(statement, list(rows)).all()]
 
 
 def assertion(*, state: str, due_on: date | None, level: int, unit_ids: Sequence[int]

@@ -37,6 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from taskflow.db import write_session
+from taskflow.domain.messages import MessageKind
 from taskflow.domain.reminders import Decision, TaskFacts, decide, digest_day, goes_alone
 from taskflow.domain.states import TaskState
 from taskflow.domain.workdays import Clock, Days
@@ -44,6 +45,7 @@ from taskflow.models import AuditEvent, Notification, Plan, Task, TaskUnit
 from taskflow.plans.schema import PolicySpec
 from taskflow.services.outbox import DIGEST_GONE, assertion, insert_outbox, outbox_row
 from taskflow.services.recipients import Directory, Recipient
+from taskflow.services.weekly import sweep_weekly
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +239,8 @@ def sweep(engine: Engine, *, now: datetime, calendar, batch_size: int = BATCH_SI
             report.seconds.update(batch.seconds)
             _fund_lags(engine, now=now, calendar=calendar, plan_ids=plan_ids,
                        directory=directory, report=report)
+            _weekly(engine, now=now, calendar=calendar, plan_ids=plan_ids,
+                    directory=directory, report=report)
             break
         report.merge(batch)
     return report
@@ -255,6 +259,20 @@ def _fund_lags(engine: Engine, *, now: datetime, calendar, plan_ids: list[int] |
     report.messages.update(lags.messages)
     report.unreachable += lags.unreachable
     report.seconds["funds"] += time.perf_counter() - started
+
+
+def _weekly(engine: Engine, *, now: datetime, calendar, plan_ids: list[int] | None,
+            directory: Directory | None, report: SweepReport) -> None:
+    """On a week's first working day: the summaries of tasks past the top of the ladder
+    (taskflow.services.weekly)."""
+    started = time.perf_counter()
+    with write_session(engine) as session:
+        weekly = sweep_weekly(session, now=now, calendar=calendar, plan_ids=plan_ids,
+                              directory=directory or Directory.load(session))
+    if weekly.contacts:
+        report.messages[MessageKind.weekly] += weekly.contacts
+    report.unreachable += weekly.unreachable
+    report.seconds["weekly"] += time.perf_counter() - started
 
 
 @contextmanager
@@ -354,7 +372,7 @@ def _sweep_batch(session: Session, *, now: datetime, batch_size: int,
         outbox.extend(messages)
     _after_sent_digests(connection, outbox, contexts)
     kinds = {row["message"]: row["kind"] for row in outbox}
-    for message in set(insert_outbox(connection, outbox)):
+    for message in {message for message, _ in insert_outbox(connection, outbox)}:
         report.messages[kinds[message]] += 1
     if audits:
         _executemany(connection, _AUDIT_INSERT, audits)

@@ -79,11 +79,14 @@ def _contexts(kind: str, seed_values):
         return tasks
     if kind == "digest":
         return [{"recipient": tasks[i]["recipient"], "day": "2025-06-05",
-                 "link": "http://127.0.0.1:8000",
+                 "link": "http://127.0.0.1:8000", "late_count": 2,
                  "items": [{**t, "kind": k} for t, k in zip(
-                     tasks[i:i + 4], ("due_soon", "overdue", "ack_chase", "due_today"),
-                     strict=False)]}
-                for i in range(0, len(tasks) - 4, 7)]
+                     tasks[i:i + 7], ("due_soon", "overdue", "ack_chase", "due_today",
+                                      "assigned", "escalation", "fund_lag"),
+                     strict=False)] + [{**_weekly(tasks, i), "kind": "weekly"}]}
+                for i in range(0, len(tasks) - 7, 7)]
+    if kind == "weekly":
+        return [_weekly(tasks, i) for i in range(0, len(tasks) - 5, 11)]
     if kind in ("inspection_notice", "inspector_list"):
         return inspections
     if kind == "bulletin":
@@ -94,6 +97,17 @@ def _contexts(kind: str, seed_values):
                  "late_units": t["lead_units"] + t["responsible_units"]}
                 for t in tasks[::25]]
     return [{"code": "7F3A2C", "recipient": "示例·王局长"}]
+
+
+def _weekly(tasks, i: int) -> dict:
+    """A weekly summary as taskflow.services.weekly writes it: the tasks past the top level."""
+    listed = tasks[i:i + 5]
+    return {"plan_code": listed[0]["plan_code"], "plan_title": listed[0]["plan_title"],
+            "day": "2025-06-09", "recipient": listed[0]["recipient"], "consequence": "约谈",
+            "more": i % 3, "link": "http://127.0.0.1:8000",
+            "tasks": [{"task_code": t["task_code"], "task_title": t["task_title"],
+                       "due_on": t["due_on"], "days": t["days"], "level": 3,
+                       "lead_units": t["lead_units"]} for t in listed]}
 
 
 @pytest.mark.parametrize("kind", KINDS)
