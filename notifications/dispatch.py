@@ -122,20 +122,23 @@ class _SafeFormat(dict):
 class Composer:
     """Outbox rows → Message: the template context, the link, the provider template.
 
-    ``link_minter(task_id, contact_id)``, when given, makes a task message's link a fresh
-    password-less report link for the recipient's unit (taskflow.services.links); it returns
-    None for recipients who do not act on the task, who get the plain ``link`` template.
+    ``link_minter(message_id, task_id, contact_id)``, when given, makes a task message's
+    link a password-less report link for the recipient's unit, and a digest's link (task
+    None) the unit's page of pending tasks (taskflow.services.links); it returns None for
+    recipients who do not act on the task, who get the plain ``link`` template. Links derive
+    from the Message-ID, which a resend keeps: a resent message carries the same links.
     """
 
     def __init__(self, renderer: Renderer, *, base_url: str, link: str, policy: Policy,
                  sms_templates: dict[str, str] | None = None,
                  sms_params: dict[str, list[str]] | None = None,
-                 link_minter: Callable[[int, int | None], str | None] | None = None):
+                 link_minter: Callable[..., str | None] | None = None):
         self.renderer = renderer
         self.base_url = base_url.rstrip("/")
         self.link_template = link
         self.link_minter = link_minter
-        self._links: dict[int, str | None] = {}  # outbox row id → link minted by prepare()
+        # (Message-ID, task, contact) → the link minted by prepare()
+        self._links: dict[tuple[str, int | None, int | None], str | None] = {}
         # The dispatch pass's clock (set by Dispatcher.run): links expire in its time.
         self.clock: Callable[[], datetime] | None = None
         self.policy = policy
@@ -144,8 +147,7 @@ class Composer:
 
     @classmethod
     def from_settings(cls, settings, policy: Policy, *,
-                      link_minter: Callable[[int, int | None], str | None] | None = None
-                      ) -> Composer:
+                      link_minter: Callable[..., str | None] | None = None) -> Composer:
         return cls(Renderer(settings.notify_templates_dir, sign_name=settings.sms_sign_name),
                    base_url=settings.base_url, link=settings.notify_link, policy=policy,
                    sms_templates=settings.sms_templates,
@@ -155,31 +157,32 @@ class Composer:
         """Mint the links of just-claimed messages in one go (``link_minter.many``: one
         transaction per claim, not one per message); called off the event loop."""
         many = getattr(self.link_minter, "many", None)
-        rows = [row for unit in units for row in unit.rows
-                if row.task_id is not None and row.contact_id is not None]
-        if many is None or not rows:
+        wants = [want for unit in units for want in _wants(unit)]
+        if many is None or not wants:
             return
         try:
-            minted = many([(row.task_id, row.contact_id) for row in rows],
-                          now=self.clock() if self.clock is not None else None)
+            minted = many(wants, now=self.clock() if self.clock is not None else None)
         except Exception:  # compose() tries again one by one, else uses the plain link
-            log.exception("minting report links for %d outbox rows failed", len(rows))
+            log.exception("minting links for %d messages failed", len(units))
             return
-        for row in rows:
-            self._links[row.id] = minted.get((row.task_id, row.contact_id))
+        self._links.update(minted)
 
-    def link(self, row) -> str:
+    def _minted(self, want: tuple[str, int | None, int | None]) -> str | None:
+        if self.link_minter is None or want[2] is None:
+            return None
+        try:
+            return self._links.pop(want) if want in self._links else self.link_minter(*want)
+        except Exception:  # the plain link still works (after a sign-in)
+            log.exception("minting a link for message %s failed", want[0])
+            return None
+
+    def link(self, row, message_id: str | None = None) -> str:
         if row.task_id is None:
             return self.base_url
-        if self.link_minter is not None and row.contact_id is not None:
-            try:
-                minted = self._links.pop(row.id) if row.id in self._links else \
-                    self.link_minter(row.task_id, row.contact_id)
-            except Exception:  # the plain link still works (after a sign-in)
-                log.exception("minting a report link for outbox row %s failed", row.id)
-                minted = None
-            if minted:
-                return minted
+        minted = self._minted((message_id or row.message_id or "", row.task_id,
+                               row.contact_id))
+        if minted:
+            return minted
         payload = row.payload or {}
         return self.link_template.format_map(_SafeFormat(
             base_url=self.base_url, task_id=row.task_id, plan_id=row.plan_id or "",
@@ -189,13 +192,16 @@ class Composer:
     def values(self, unit: Unit) -> dict[str, Any]:
         first = unit.rows[0]
         if not unit.digest:
-            return {**(first.payload or {}), "level": first.level, "link": self.link(first)}
+            return {**(first.payload or {}), "level": first.level,
+                    "link": self.link(first, unit.message_id)}
         items = sorted(({**(row.payload or {}), "kind": row.kind, "level": row.level,
-                         "link": self.link(row)} for row in unit.rows), key=_urgency)
+                         "link": self.link(row, unit.message_id)} for row in unit.rows),
+                       key=_urgency)
         return {"recipient": (first.payload or {}).get("recipient"), "items": items,
                 "late_count": sum(_late(item) for item in items),
                 "day": first.digest_on or self.policy.local_day(first.created_at),
-                "link": self.base_url}
+                "link": self._minted((unit.message_id, None, first.contact_id))
+                or self.base_url}
 
     def compose(self, unit: Unit, parts: tuple[str, ...]) -> Message:
         kind = unit.kind
@@ -213,6 +219,15 @@ class Composer:
             sms_params=self.renderer.sms_params(kind, context, sms_names)
             if "sms" in parts else {},
             level=first.level, outbox_ids=unit.ids)
+
+
+def _wants(unit: Unit) -> list[tuple[str, int | None, int | None]]:
+    """The links a message needs: each row's task, and a digest's unit page."""
+    wants = [(unit.message_id, row.task_id, row.contact_id) for row in unit.rows
+             if row.task_id is not None and row.contact_id is not None]
+    if unit.digest and unit.rows[0].contact_id is not None:
+        wants.append((unit.message_id, None, unit.rows[0].contact_id))
+    return wants
 
 
 # A digest lists what is most pressing first: escalations, then what is overdue, due today,

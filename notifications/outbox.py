@@ -52,8 +52,7 @@ RETRYABLE = (OutboxStatus.failed, OutboxStatus.dead, OutboxStatus.ambiguous,
              OutboxStatus.skipped)
 _COLUMNS = ("id", "key", "message", "plan_id", "task_id", "contact_id", "kind", "level",
             "channel", "address", "payload", "digest_on", "status", "attempts", "message_id",
-            "not_before", "created_at", "ambiguous", "give_up_at", "lease_until", "asserted",
-            "link")
+            "not_before", "created_at", "ambiguous", "give_up_at", "lease_until", "asserted")
 
 
 @dataclass
@@ -79,7 +78,6 @@ class Row:
     give_up_at: datetime | None
     lease_until: datetime | None
     asserted: dict[str, Any] | None = None
-    link: str | None = None
 
     @property
     def digest(self) -> bool:

@@ -313,8 +313,6 @@ class Notification(SQLModel, table=True):
     # What the message asserts about its task when it was written (state, deadline, level,
     # the task's units): the dispatcher withdraws it when that is no longer true.
     asserted: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
-    # The report link minted for this message; a resend carries the same link.
-    link: str | None = Field(default=None, sa_column=Column(String(500)))
     status: str = Field(default=OutboxStatus.pending.value,
                         sa_column=Column(String(20), nullable=False))
     created_at: datetime = instant(nullable=False, default=utcnow)
@@ -505,7 +503,7 @@ class LinkToken(SQLModel, table=True):
         Integer, ForeignKey("contact.id", ondelete="SET NULL")))
     created_at: datetime = instant(nullable=False, default=utcnow)
     expires_at: datetime | None = instant()  # None: no expiry (calendar feeds)
-    used_at: datetime | None = instant()
+    used_at: datetime | None = instant()  # the last time the link acted (签收, 报送, 办结)
 
 
 class Attachment(SQLModel, table=True):

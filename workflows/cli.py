@@ -16,6 +16,9 @@ Nothing here imports ``prefect`` at module level: serve must set PREFECT_HOME fi
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import socket
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -103,6 +106,7 @@ def serve(
     if now is not None and not once:
         raise UserError.single("--now 须与 --once 同用（调度器按真实时钟运行）",
                                field="--now")
+    links_follow(host, port, _say)
     if once:
         _print_summary(run_once(now=now, web_port=port, say=_say,
                                 on_dispatch=_print_dispatch))
@@ -126,6 +130,37 @@ def serve(
                        dispatch_every=dispatch_every, on_dispatch=_print_dispatch,
                        start_web=start_web if web else None)
     _say(f"共执行到期处理 {result.sweeps} 次")
+
+
+def links_follow(host: str, port: int, say) -> str:
+    """Without TASKFLOW_BASE_URL, the links in messages point at where this process serves
+    the web app (for this process and what it starts); a loopback address is only reachable
+    from this machine, which is said. Returns the links' base URL."""
+    from taskflow.settings import get_settings
+
+    settings = get_settings()
+    if "base_url" in settings.model_fields_set:
+        return settings.base_url
+    name = socket.getfqdn() if host in ("", "0.0.0.0", "::") else host
+    shown = f"[{name}]" if ":" in name else name
+    url = f"http://{shown}:{port}"
+    os.environ["TASKFLOW_BASE_URL"] = url
+    get_settings.cache_clear()
+    if _loopback(name):
+        say(f"注意：消息中的链接指向 {url}，只有本机能打开；请用 --host 0.0.0.0 或设置 "
+            "TASKFLOW_BASE_URL 为各单位能访问的地址")
+    else:
+        say(f"消息中的链接：{url}（可用 TASKFLOW_BASE_URL 指定）")
+    return url
+
+
+def _loopback(name: str) -> bool:
+    if name.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def web(

@@ -7,10 +7,16 @@
   (another unit or task) no longer matches its signature and is refused.
 - Only its SHA-256 is stored (``LinkToken``): a copy of the database does not hold usable
   links.
-- A report link expires (``link_ttl_days``) and is used up by the first POST that acts on it,
-  with a compare-and-set (``UPDATE ... WHERE used_at IS NULL``, row count 1) in the same
-  transaction as the report it records. Looking at the form (a GET, which mail scanners do)
-  never uses it up.
+- A report link serves its unit for every step of its task (签收, 报送进度, 提交办结, as often
+  as needed) until the task is done or cancelled, or the link expires (``link_ttl_days``).
+  ``used_at`` records the last time it acted. Looking at the form (a GET, which mail
+  scanners do) changes nothing.
+- A unit link (purpose ``unit``, the link of a digest and of its SMS) opens the unit's list
+  of pending tasks, each with the same form, until it expires.
+- A message's links are derived from the message: the nonce is an HMAC of the message's
+  Message-ID, unit, task and contact, so the resend of a message whose delivery was
+  ambiguous carries the very same links (the row is inserted once; the outbox never holds a
+  token).
 - Calendar feed tokens (purpose ``ics``) never expire and are never used up; rotating one
   deletes the old row.
 - Tokens of the first version (``URLSafeTimedSerializer`` of [unit, task, nonce], about 90
@@ -32,16 +38,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from itsdangerous import BadData, Signer, URLSafeTimedSerializer
-from sqlalchemy import Engine, delete, insert, or_, select, update
+from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from taskflow.models import Contact, LinkToken, TaskUnit, Unit
+from taskflow.domain.labels import STATE_LABELS
+from taskflow.domain.states import CLOSED
+from taskflow.errors import NotFound
+from taskflow.models import Contact, LinkToken, Task
+from taskflow.services.org import acting_units
 
 log = logging.getLogger(__name__)
 
 REPORT = "report"  # the report form of one task for one unit: acknowledge, report, submit
+UNIT = "unit"  # a unit's pending tasks, each with its report form (a digest's link)
 ICS = "ics"  # a unit's calendar feed
-PURPOSES = (REPORT, ICS)
+PURPOSES = (REPORT, UNIT, ICS)
 NONCE_CHARS = 6
 SIGNATURE_CHARS = 6
 TOKEN_CHARS = NONCE_CHARS + SIGNATURE_CHARS
@@ -82,10 +94,17 @@ def _signature(secret: str, purpose: str, unit_id: int, task_id: int | None,
     return signer.get_signature(value).decode("ascii")[:SIGNATURE_CHARS]
 
 
-def new_token(secret: str, purpose: str, unit_id: int, task_id: int | None) -> str:
-    """A fresh token; the nonce makes every token distinct, so two links for one unit and
-    task are independent (using one does not use up the other)."""
-    nonce = "".join(secrets.choice(_ALPHABET) for _ in range(NONCE_CHARS))
+def new_token(secret: str, purpose: str, unit_id: int, task_id: int | None, *,
+              seed: str | None = None) -> str:
+    """A token: random, or, with ``seed`` (a message's identity), the same every time for
+    the same seed, unit and task, so a resent message carries the links it first had."""
+    if seed is None:
+        nonce = "".join(secrets.choice(_ALPHABET) for _ in range(NONCE_CHARS))
+    else:
+        digest = hmac.new(secret.encode("utf-8"),
+                          f"nonce:{purpose}:{seed}:{unit_id}:{task_id}".encode(),
+                          hashlib.sha256).digest()
+        nonce = "".join(_ALPHABET[b % len(_ALPHABET)] for b in digest[:NONCE_CHARS])
     return nonce + _signature(secret, purpose, unit_id, task_id, nonce)
 
 
@@ -129,29 +148,37 @@ def check(session: Session, token: str, *, secret: str, purpose: str, now: datet
             secret, purpose, row.unit_id, row.task_id, token[:NONCE_CHARS]))
     if not bound:
         raise LinkRefused(404, UNKNOWN)
-    if row.used_at is not None:
-        raise LinkRefused(410, "该链接已使用过（每个链接只能提交一次）。如需再次报送，"
-                               "请使用新的提醒消息中的链接，或登录系统办理。")
     if row.expires_at is not None and row.expires_at <= now:
         raise LinkRefused(410, "该链接已过期。请使用新的提醒消息中的链接，或登录系统办理。")
+    if row.task_id is not None and purpose == REPORT:
+        task = session.get(Task, row.task_id)
+        if task is None or task.archived_at is not None:
+            raise LinkRefused(410, "该任务已从方案中移除，链接已失效。")
+        if task.state in CLOSED:
+            raise LinkRefused(410, f"该任务{STATE_LABELS[task.state]}，链接已失效，无需再办理。")
     return row
 
 
-def consume(session: Session, row: LinkToken, *, now: datetime) -> None:
-    """Use the link up, exactly once even under concurrent POSTs (compare-and-set)."""
-    result = session.execute(
-        update(LinkToken)
-        .where(LinkToken.id == row.id, LinkToken.used_at.is_(None),
-               or_(LinkToken.expires_at.is_(None), LinkToken.expires_at > now))
-        .values(used_at=now).execution_options(synchronize_session=False))
-    if result.rowcount != 1:
-        raise LinkRefused(410, "该链接已使用过或已过期（每个链接只能提交一次）。")
+def unit_task(session: Session, row: LinkToken, task_id: int) -> Task:
+    """A task a unit link may act on: open, and one its unit acts on; else NotFound (the
+    same answer as a task that does not exist)."""
+    task = session.get(Task, task_id)
+    if task is None or task.archived_at is not None or task.state in CLOSED or \
+            row.unit_id not in acting_unit_ids(session, task_id):
+        raise NotFound.single("没有这项待办任务", field="任务")
+    return task
 
 
-def acting_unit_ids(session: Session, task_id: int) -> set[int]:
+def touch(session: Session, row: LinkToken, *, now: datetime) -> None:
+    """Record that the link acted (in the transaction of what it recorded)."""
+    session.execute(update(LinkToken).where(LinkToken.id == row.id).values(used_at=now)
+                    .execution_options(synchronize_session=False))
+
+
+def acting_unit_ids(session: Session, task_id: int) -> frozenset[int]:
     """The units that may act on a task: those named on it, and the member units of a
     collective named on it (各乡(镇)人民政府 stands for every township)."""
-    return _acting_units(session, [task_id]).get(task_id, set())
+    return acting_units(session, [task_id]).get(task_id, frozenset())
 
 
 def rotate_feed(session: Session, *, secret: str, unit_id: int, now: datetime) -> str:
@@ -167,14 +194,19 @@ def feed_created_at(session: Session, unit_id: int) -> datetime | None:
         LinkToken.unit_id == unit_id, LinkToken.purpose == ICS)).first()
 
 
+# What a message wants a link for: (message identity, task or None for the unit's list,
+# contact). The identity seeds the token, so a resend gets the same link.
+Want = tuple[str, int | None, int | None]
+
+
 class OutboxLinkMinter:
-    """For the dispatcher: fresh report links for messages' contacts and tasks.
+    """For the dispatcher: the links of messages' contacts, for a task or for their unit.
 
     A contact whose unit does not act on the task (a leader, an office) gets None and keeps
-    the plain task link, which asks for a sign-in. Links are minted when messages are
-    composed, so the plain token exists only in the message, never in the outbox. ``many``
-    mints a whole batch of claimed messages in one transaction (the dispatcher calls it
-    once per claim, off its event loop); calling the minter mints one.
+    the plain task link, which asks for a sign-in; for a unit list, a contact whose unit has
+    no open task of its own gets None. ``many`` mints a whole batch of claimed messages in
+    one transaction (the dispatcher calls it once per claim, off its event loop); calling the
+    minter mints one.
     """
 
     def __init__(self, engine: Engine, settings):
@@ -183,63 +215,46 @@ class OutboxLinkMinter:
         self.ttl = timedelta(days=settings.link_ttl_days)
         self.base = settings.base_url.rstrip("/")
 
-    def __call__(self, task_id: int, contact_id: int | None, *,
+    def __call__(self, message: str, task_id: int | None, contact_id: int | None, *,
                  now: datetime | None = None) -> str | None:
-        return self.many([(task_id, contact_id)], now=now).get((task_id, contact_id))
+        want = (message, task_id, contact_id)
+        return self.many([want], now=now).get(want)
 
-    def many(self, pairs: list[tuple[int, int | None]], *, now: datetime | None = None
-             ) -> dict[tuple[int, int | None], str | None]:
+    def many(self, wants: list[Want], *, now: datetime | None = None
+             ) -> dict[Want, str | None]:
         """``now``: the dispatch pass's clock (a simulated year's links expire in its time)."""
         from taskflow.db import write_session
 
-        wanted = [(t, c) for t, c in dict.fromkeys(pairs) if c is not None]
-        out: dict[tuple[int, int | None], str | None] = {pair: None for pair in pairs}
+        out: dict[Want, str | None] = {want: None for want in wants}
+        wanted = [w for w in dict.fromkeys(wants) if w[2] is not None]
         if not wanted:
             return out
         now = now or datetime.now(UTC)
         rows = []
         with write_session(self.engine) as session:
             units = dict(session.execute(select(Contact.id, Contact.unit_id).where(
-                Contact.id.in_(sorted({c for _, c in wanted})))).all())
-            acting = _acting_units(session, sorted({t for t, _ in wanted}))
-            for task_id, contact_id in wanted:
+                Contact.id.in_(sorted({c for _, _, c in wanted})))).all())
+            acting = acting_units(session, sorted({t for _, t, _ in wanted if t is not None}))
+            for want in wanted:
+                message, task_id, contact_id = want
                 unit_id = units.get(contact_id)
-                if unit_id is None or unit_id not in acting.get(task_id, ()):
+                if unit_id is None or (task_id is not None
+                                       and unit_id not in acting.get(task_id, ())):
                     continue
-                token = new_token(self.secret, REPORT, unit_id, task_id)
-                rows.append({"token_hash": token_hash(token), "purpose": REPORT,
+                purpose, path = (REPORT, "r") if task_id is not None else (UNIT, "u")
+                token = new_token(self.secret, purpose, unit_id, task_id,
+                                  seed=f"{message}:c{contact_id}")
+                rows.append({"token_hash": token_hash(token), "purpose": purpose,
                              "unit_id": unit_id, "task_id": task_id, "contact_id": contact_id,
                              "created_at": now, "expires_at": now + self.ttl, "used_at": None})
-                out[(task_id, contact_id)] = f"{self.base}/r/{token}"
-            if rows:  # one executemany for the batch
-                session.execute(insert(LinkToken.__table__), rows)
+                out[want] = f"{self.base}/{path}/{token}"
+            if rows:  # one executemany for the batch; a resend's tokens are there already
+                statement = (postgresql.insert(LinkToken.__table__)
+                             if session.get_bind().dialect.name == "postgresql"
+                             else sqlite.insert(LinkToken.__table__))
+                session.execute(statement.on_conflict_do_nothing(
+                    index_elements=["token_hash"]), rows)
         return out
-
-
-def _acting_units(session: Session, task_ids: list[int]) -> dict[int, set[int]]:
-    """acting_unit_ids for many tasks in three queries."""
-    named: dict[int, set[int]] = {}
-    for task_id, unit_id in session.execute(select(TaskUnit.task_id, TaskUnit.unit_id).where(
-            TaskUnit.task_id.in_(task_ids))):
-        named.setdefault(task_id, set()).add(unit_id)
-    every = sorted({u for ids in named.values() for u in ids})
-    collectives = {uid: (parent, kind) for uid, parent, kind in session.execute(
-        select(Unit.id, Unit.parent_id, Unit.member_kind).where(
-            Unit.id.in_(every), Unit.kind == "collective"))} if every else {}
-    members: dict[tuple, set[int]] = {}
-    if collectives:
-        parents = sorted({p for p, _ in collectives.values() if p is not None})
-        for uid, parent, kind in session.execute(select(Unit.id, Unit.parent_id, Unit.kind)
-                                                 .where(Unit.parent_id.in_(parents))):
-            members.setdefault((parent, kind), set()).add(uid)
-    out = {}
-    for task_id, ids in named.items():
-        allowed = set(ids)
-        for uid in ids:
-            if uid in collectives:
-                allowed |= members.get(collectives[uid], set())
-        out[task_id] = allowed
-    return out
 
 
 def outbox_link_minter(engine: Engine, settings) -> OutboxLinkMinter:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlmodel import Session
 
+from taskflow.domain.collectives import Org, OrgUnit
 from taskflow.models import Contact, Unit
 
 FALLBACK_ROLES = ("liaison", "head")
@@ -36,14 +37,13 @@ class Recipient:
 class Directory:
     def __init__(self, units: Iterable[Unit], contacts: Iterable[Contact]):
         self.units = {u.id: u for u in units}
-        self.children: dict[int | None, list[int]] = {}
-        for unit in self.units.values():
-            self.children.setdefault(unit.parent_id, []).append(unit.id)
+        self.org = Org(OrgUnit(u.id, u.parent_id, u.kind, u.member_kind)
+                       for u in self.units.values())
+        self.children = self.org.children
         self.contacts: dict[int, list[Contact]] = {}
         for contact in contacts:
             self.contacts.setdefault(contact.unit_id, []).append(contact)
         self._offices: dict[int, list[int]] = {}
-        self._members: dict[int, list[int]] = {}
         self._resolved: dict[tuple, tuple[Recipient, ...]] = {}
         self._names: dict[tuple[int, ...], tuple[str, ...]] = {}
         self._reachable: dict[tuple[int, str], tuple[Recipient, ...]] = {}
@@ -66,20 +66,9 @@ class Directory:
         return list(found)
 
     def members(self, unit_id: int) -> list[int]:
-        """A collective ("各乡(镇)人民政府") stands for its parent's units of one kind."""
-        unit = self.units[unit_id]
-        if unit.kind != "collective":
-            return [unit_id]
-        if unit_id not in self._members:
-            found, stack = [], list(self.children.get(unit.parent_id, []))
-            while stack:
-                current = stack.pop()
-                if self.units[current].kind == unit.member_kind:
-                    found.append(current)
-                else:
-                    stack.extend(self.children.get(current, []))
-            self._members[unit_id] = sorted(found)
-        return self._members[unit_id]
+        """A collective ("各乡(镇)人民政府") stands for its members (the collective rule,
+        taskflow.domain.collectives); any other unit for itself."""
+        return list(self.org.members(unit_id))
 
     def offices(self, jurisdiction_id: int) -> list[int]:
         """The supervising offices (督查室, 攻坚办) directly under the plan's jurisdiction."""

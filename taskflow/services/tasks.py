@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 from taskflow.domain.states import CLOSED, IllegalTransition, transition
 from taskflow.errors import NotFound, UserError
 from taskflow.models import AuditEvent, Plan, ProgressReport, Task, TaskUnit, Unit
+from taskflow.services.org import acting_units
 from taskflow.services.plans import day_end
 
 # A new deadline outside these is a typo (the pages' date inputs, the API and the CLI agree).
@@ -42,15 +43,7 @@ def _unit_of(session: Session, task: Task, unit: str | None) -> Unit | None:
     from taskflow.services.queries import find_unit
 
     row = find_unit(session, unit)
-    assigned = session.exec(select(TaskUnit.unit_id).where(TaskUnit.task_id == task.id)).all()
-    allowed = set(assigned)
-    for unit_id in assigned:
-        collective = session.get(Unit, unit_id)
-        if collective is not None and collective.kind == "collective":
-            allowed.update(session.exec(select(Unit.id).where(
-                Unit.parent_id == collective.parent_id,
-                Unit.kind == collective.member_kind)).all())
-    if row.id not in allowed:
+    if row.id not in acting_units(session, [task.id]).get(task.id, ()):
         raise UserError.single(f"{row.name} 不是任务 {task.code} 的承办单位")
     return row
 

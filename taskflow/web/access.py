@@ -25,6 +25,7 @@ from sqlalchemy import ColumnElement, false, or_, select, true
 from sqlmodel import Session
 
 from taskflow.models import Membership, Plan, Task, TaskUnit, Unit, User, UserRole
+from taskflow.services.org import load_org
 
 
 @dataclass(frozen=True)
@@ -171,14 +172,9 @@ def viewer_for(session: Session, user: User) -> Viewer:
 
 
 def _collectives_of(session: Session, units: set[int]) -> set[int]:
-    """Collective units (same parent, member_kind = the unit's kind) covering ``units``;
-    the same rule as taskflow.services.tasks, which lets such a member act on the task."""
+    """The collective units ``units`` are members of (taskflow.domain.collectives), whose
+    tasks are theirs to do."""
     if not units:
         return set()
-    out: set[int] = set()
-    for parent_id, kind in session.execute(select(Unit.parent_id, Unit.kind).where(
-            Unit.id.in_(sorted(units)))).all():
-        out |= set(session.scalars(select(Unit.id).where(
-            Unit.kind == "collective", Unit.member_kind == kind,
-            Unit.parent_id.is_(None) if parent_id is None else Unit.parent_id == parent_id)))
-    return out
+    org = load_org(session)
+    return {c for unit_id in units for c in org.collectives_of(unit_id)}

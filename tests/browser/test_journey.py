@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from taskflow.db import read_session, write_session
 from taskflow.models import LinkToken, Plan, Task
+from taskflow.services import tasks as actions
 from taskflow.services.links import token_hash
 from tests.browser.conftest import free_port
 from tests.notifications.servers import SmtpServer
@@ -149,25 +150,36 @@ def test_import_remind_report_and_see_the_light_change(chromium, site, smtp, scr
     page.goto(f"{url}/tasks/{milestone.id}")
     assert _light(page) == "yellow"
 
-    # The member follows the link without signing in and submits the milestone as done.
-    member = chromium.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    # The member follows the link on a phone, without signing in, and uses it three times:
+    # 签收, 报送进度, 提交办结.
+    member = chromium.new_context(locale="zh-CN", viewport={"width": 390, "height": 844},
+                                  is_mobile=True, has_touch=True)
     form = member.new_page()
     form.goto(link)
     assert "/login" not in form.url
     assert MILESTONE in form.content()
     form.screenshot(path=str(screenshots / "report-form.png"), full_page=True)
+    form.locator("form:has(input[name=action][value=acknowledge]) button").click()
+    form.wait_for_load_state()
+    assert "已签收" in form.inner_text("body")
+    form.click("text=继续办理此任务")
+    report = form.locator("form:has(input[name=action][value=report])")
+    report.locator("input[name=percent]").fill("60")
+    report.locator("textarea[name=note]").fill("已核定 720 名，其余本周内完成。")
+    report.locator("button[type=submit]").click()
+    form.wait_for_load_state()
+    assert "进度已报送" in form.inner_text("body")
+    form.click("text=继续办理此任务")
     submit = form.locator("form:has(input[name=action][value=submit])")
     submit.locator("textarea[name=note]").fill("春季学期 1,203 名学生已全部核定，名单已公示。")
     submit.locator("button[type=submit]").click()
     form.wait_for_load_state()
-    assert "已" in form.inner_text("body")
+    assert "已提交办结" in form.inner_text("body")
     with read_session(engine) as session:
         done = session.get(Task, milestone.id)
         assert done.state == "submitted"
         assert done.submitted_at == NOW
-    # The link was used up by that POST: opening it again is refused.
-    again = member.new_page()
-    assert again.goto(link).status == 410
+        assert done.acknowledged_at == NOW
 
     # The coordinator sees the change.
     page.goto(f"{url}/tasks/{milestone.id}")
@@ -175,6 +187,10 @@ def test_import_remind_report_and_see_the_light_change(chromium, site, smtp, scr
     page.goto(f"{url}/dashboard")
     assert int(page.inner_text("#count-yellow")) == yellow_before - 1
     page.screenshot(path=str(screenshots / "dashboard.png"), full_page=True)
+    # Once the coordinator has accepted the task, the link has done its work.
+    with write_session(engine) as session:
+        actions.accept(session, session.get(Task, milestone.id), actor="zhang", now=NOW)
+    assert member.new_page().goto(link).status == 410
     for name in ("plan-tree.png", "report-form.png", "dashboard.png"):
         assert (screenshots / name).stat().st_size > 10_000
     member.close()

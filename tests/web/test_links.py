@@ -1,4 +1,5 @@
-"""Reporting from a message's link: no password, one POST, and every misuse refused."""
+"""Acting from a message's link: no password, every step of the task until it is done, a
+unit's list of pending tasks, and every misuse refused."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from taskflow.db import read_session, write_session
 from taskflow.models import LinkToken, Notification, ProgressReport
@@ -34,7 +35,9 @@ def _post(client, token: str, page_text: str, **data):
     return client.post(f"/r/{token}", data={"csrf_token": csrf_of(page_text), **data})
 
 
-def test_get_twice_then_the_first_post_works_and_the_second_is_refused(anon, app, engine):
+def test_one_link_serves_every_step_until_the_task_is_done(anon, app, engine):
+    """签收, 报送 twice, 提交办结 through one link; GETs change nothing; once the coordinator
+    has accepted the task the link is refused."""
     tid = start(engine, "2")
     token = mint_report_link(engine, app, unit="t.lyj", task=tid)
     first = anon.get(f"/r/{token}")
@@ -44,17 +47,54 @@ def test_get_twice_then_the_first_post_works_and_the_second_is_refused(anon, app
     assert first.headers["cache-control"] == "no-store"
     with read_session(engine) as session:
         assert session.scalars(select(LinkToken.used_at)).one() is None  # GETs use nothing
-    ok = _post(anon, token, second.text, action="report", percent="40", note="过半")
+    ack = _post(anon, token, second.text, action="acknowledge")
+    assert ack.status_code == 200 and "已签收" in ack.text
+    assert task_row(engine, tid).state == "acknowledged"
+    ok = _post(anon, token, anon.get(f"/r/{token}").text, action="report", percent="40",
+               note="过半")
     assert ok.status_code == 200 and "进度已报送" in ok.text
-    again = _post(anon, token, second.text, action="report", percent="50")
-    assert again.status_code == 410 and "已使用" in again.text
-    assert anon.get(f"/r/{token}").status_code == 410
+    again = _post(anon, token, anon.get(f"/r/{token}").text, action="report", percent="70")
+    assert again.status_code == 200
+    done = _post(anon, token, anon.get(f"/r/{token}").text, action="submit", note="已完成")
+    assert done.status_code == 200 and "已提交办结" in done.text
     with read_session(engine) as session:
-        report = session.scalars(select(ProgressReport)).one()
-        assert report.unit_id == unit_id(engine, "t.lyj") and float(report.percent) == 40
-        assert report.reporter.startswith("link:t.lyj")
+        reports = list(session.scalars(select(ProgressReport).order_by(ProgressReport.id)))
+        assert [float(r.percent) for r in reports if r.percent is not None] == [40, 70]
+        assert {r.unit_id for r in reports} == {unit_id(engine, "t.lyj")}
+        assert reports[0].reporter.startswith("link:t.lyj")
         assert session.scalars(select(LinkToken.used_at)).one() is not None
-    assert task_row(engine, tid).state == "in_progress"
+    assert task_row(engine, tid).state == "submitted"
+    assert anon.get(f"/r/{token}").status_code == 200  # it shows where the task stands
+    with write_session(engine) as session:
+        from taskflow.models import Task
+        from taskflow.services import tasks as actions
+        actions.accept(session, session.get(Task, tid), actor="coord", now=datetime.now(UTC))
+    closed = anon.get(f"/r/{token}")
+    assert closed.status_code == 410 and "已办结" in closed.text
+
+
+def test_a_units_link_lists_its_pending_tasks_and_acts_on_each(anon, app, engine):
+    tid = start(engine, "2")
+    other = start(engine, "1")  # another unit's task (县扶贫开发局)
+    secret = app.state.settings.resolved_secret_key()
+    with write_session(engine) as session:
+        token = links.mint(session, secret=secret, purpose=links.UNIT,
+                           unit_id=unit_id(engine, "t.lyj"), task_id=None,
+                           now=datetime.now(UTC), ttl=timedelta(days=30))
+    page = anon.get(f"/u/{token}")
+    assert page.status_code == 200 and "县林业局的待办任务" in page.text
+    assert f"/u/{token}/t/{tid}" in page.text and f"/t/{other}\"" not in page.text
+    form = anon.get(f"/u/{token}/t/{tid}")
+    assert form.status_code == 200 and "开展就业援助行动" in form.text
+    acked = anon.post(f"/u/{token}/t/{tid}", data={"csrf_token": csrf_of(form.text),
+                                                    "action": "acknowledge"})
+    assert acked.status_code == 200 and task_row(engine, tid).state == "acknowledged"
+    # another unit's task through this unit's link: refused like a task that does not exist
+    assert anon.get(f"/u/{token}/t/{other}").status_code == 404
+    refused = anon.post(f"/u/{token}/t/{other}", data={"csrf_token": csrf_of(form.text),
+                                                        "action": "acknowledge"})
+    assert refused.status_code == 404 and task_row(engine, other).state == "active"
+    assert anon.get(f"/r/{token}").status_code == 404  # a unit link is no report link
 
 
 def test_expired_link_is_refused(anon, app, engine):
@@ -122,6 +162,9 @@ def test_a_first_version_long_token_still_works_until_it_expires(anon, app, engi
     assert anon.get(f"/r/{tampered}").status_code == 404
     assert _post(anon, old, page.text, action="acknowledge").status_code == 200
     assert task_row(engine, tid).state == "acknowledged"
+    assert anon.get(f"/r/{old}").status_code == 200  # until the task is done
+    with write_session(engine) as session:
+        session.execute(update(LinkToken).values(expires_at=now - timedelta(seconds=1)))
     assert anon.get(f"/r/{old}").status_code == 410
 
 
@@ -197,3 +240,23 @@ def test_a_dispatched_email_carries_a_link_that_records_a_report(signed_in, anon
         row = session.scalars(select(ProgressReport)).one()
     assert row.unit_id == unit_id(engine, "t.fpb") and row.note == "核定过半"
     assert row.task_id == tid
+
+
+def test_a_resent_message_carries_the_links_it_first_had(app, engine):
+    """Links derive from the Message-ID: minting again for a resend (an ambiguous delivery)
+    gives the same link and stores one token; another message gets another link."""
+    tid = start(engine, "1")  # lead: 县扶贫开发局, which has contacts
+    with read_session(engine) as session:
+        from taskflow.models import Contact
+        contact = session.scalars(select(Contact.id).where(
+            Contact.unit_id == unit_id(engine, "t.fpb"))).first()
+    minter = links.outbox_link_minter(engine, app.state.settings)
+    message = "<taskflow.digest.7.abc@example.org>"
+    first = minter.many([(message, tid, contact), (message, None, contact)])
+    again = minter.many([(message, tid, contact), (message, None, contact)])
+    assert first == again and all(first.values())
+    assert "/r/" in first[(message, tid, contact)] and "/u/" in first[(message, None, contact)]
+    other = minter(f"{message}x", tid, contact)
+    assert other != first[(message, tid, contact)]
+    with read_session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(LinkToken)) == 3

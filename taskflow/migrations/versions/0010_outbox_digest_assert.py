@@ -1,4 +1,4 @@
-"""outbox: the digest day, what a message asserts, its link; the digest flag goes
+"""outbox: the digest day and what a message asserts; the digest flag goes
 
 Revision ID: 0010
 Revises: 0009
@@ -27,7 +27,6 @@ def upgrade() -> None:
     with op.batch_alter_table('notification', schema=None) as batch_op:
         batch_op.add_column(sa.Column('digest_on', sa.Date(), nullable=True))
         batch_op.add_column(sa.Column('asserted', sa.JSON(), nullable=True))
-        batch_op.add_column(sa.Column('link', sa.String(length=500), nullable=True))
     notification = sa.table('notification', sa.column('id', sa.Integer),
                             sa.column('digest', sa.Boolean),
                             sa.column('created_at', sa.DateTime(timezone=True)),
@@ -59,7 +58,6 @@ def downgrade() -> None:
                                       server_default=sa.false()))
     op.execute("UPDATE notification SET digest = TRUE WHERE digest_on IS NOT NULL")
     with op.batch_alter_table('notification', schema=None) as batch_op:
-        batch_op.drop_column('link')
         batch_op.drop_column('asserted')
         batch_op.drop_column('digest_on')
 

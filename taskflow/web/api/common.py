@@ -17,6 +17,7 @@ from taskflow.domain.states import IllegalTransition
 from taskflow.errors import UserError
 from taskflow.models import Attachment, Plan, ProgressReport, Task, TaskUnit, Unit
 from taskflow.services.lights import latest_progress, lights
+from taskflow.services.org import load_org
 from taskflow.web.access import Viewer
 from taskflow.web.api.schemas import (
     MAX_ID,
@@ -114,14 +115,10 @@ def units_seen(viewer: Viewer):
     return Unit.id.in_(sorted(viewer.unit_ids))
 
 
-def acting_unit_ids(session: Session, unit: Unit) -> list[int]:
+def unit_and_collectives(session: Session, unit: Unit) -> list[int]:
     """The unit and the collective units it belongs to (各乡(镇)人民政府 for a township): the
     tasks naming any of them are the unit's to do."""
-    collectives = session.scalars(select(Unit.id).where(
-        Unit.kind == "collective", Unit.member_kind == unit.kind,
-        Unit.parent_id.is_(None) if unit.parent_id is None
-        else Unit.parent_id == unit.parent_id)).all()
-    return [unit.id, *collectives]
+    return [unit.id, *load_org(session).collectives_of(unit.id)]
 
 
 def unit_ref(unit: Unit | None) -> UnitRef | None:

@@ -14,7 +14,7 @@ from taskflow.domain.states import TaskState
 from taskflow.models import Task, TaskUnit, Unit
 from taskflow.services.lights import lights
 from taskflow.web.access import Viewer
-from taskflow.web.api.common import acting_unit_ids, tasks_public
+from taskflow.web.api.common import tasks_public, unit_and_collectives
 from taskflow.web.api.schemas import MAX_ID, Light, TasksPublic
 
 
@@ -40,7 +40,7 @@ def task_filters(
 
 def unit_clause(session: Session, unit_id: int) -> ColumnElement[bool]:
     unit = session.get(Unit, unit_id)
-    ids = acting_unit_ids(session, unit) if unit is not None else [unit_id]
+    ids = unit_and_collectives(session, unit) if unit is not None else [unit_id]
     return Task.id.in_(select(TaskUnit.task_id).where(TaskUnit.unit_id.in_(ids)))
 
 

@@ -16,8 +16,9 @@ from sqlmodel import Session
 
 from taskflow.db import read_session, write_session
 from taskflow.errors import UserError
-from taskflow.models import ProgressReport, Task, TaskUnit, Unit
+from taskflow.models import ProgressReport, Task, Unit
 from taskflow.services import tasks as task_service
+from taskflow.services.links import acting_unit_ids
 from taskflow.web.access import Viewer
 from taskflow.web.api.auth import ApiViewer
 from taskflow.web.api.common import (
@@ -70,17 +71,10 @@ def read_reports(task_id: Id, request: Request, viewer: ApiViewer, session: Read
                          offset=offset)
 
 
-def _task_unit_ids(session: Session, task: Task) -> set[int]:
+def _task_unit_ids(session: Session, task: Task) -> frozenset[int]:
     """The units that may act on the task: those named, and the members of a named
     collective unit (each township of 各乡(镇)人民政府)."""
-    named = set(session.scalars(select(TaskUnit.unit_id).where(TaskUnit.task_id == task.id)))
-    allowed = set(named)
-    for unit in session.scalars(select(Unit).where(Unit.id.in_(sorted(named)),
-                                                   Unit.kind == "collective")):
-        allowed.update(session.scalars(select(Unit.id).where(
-            Unit.parent_id.is_(None) if unit.parent_id is None
-            else Unit.parent_id == unit.parent_id, Unit.kind == unit.member_kind)))
-    return allowed
+    return acting_unit_ids(session, task.id)
 
 
 def _acting_unit(session: Session, viewer: Viewer, task: Task, unit_id: int | None
