@@ -194,9 +194,10 @@ class Composer:
         if not unit.digest:
             return {**(first.payload or {}), "level": first.level,
                     "link": self.link(first, unit.message_id)}
-        items = sorted(({**(row.payload or {}), "kind": row.kind, "level": row.level,
-                         "link": self.link(row, unit.message_id)} for row in unit.rows),
-                       key=_urgency)
+        items = sorted(({**(row.payload or {}),
+                         "round_kind": (row.payload or {}).get("kind"), "kind": row.kind,
+                         "level": row.level, "link": self.link(row, unit.message_id)}
+                        for row in unit.rows), key=_urgency)
         return {"recipient": (first.payload or {}).get("recipient"), "items": items,
                 "late_count": sum(_late(item) for item in items),
                 "day": first.digest_on or self.policy.local_day(first.created_at),
@@ -218,7 +219,8 @@ class Composer:
             sms_template=self.sms_templates.get(kind) or self.sms_templates.get("*"),
             sms_params=self.renderer.sms_params(kind, context, sms_names)
             if "sms" in parts else {},
-            level=first.level, outbox_ids=unit.ids)
+            level=first.level, outbox_ids=unit.ids,
+            date=self.clock() if self.clock is not None else None)
 
 
 def _wants(unit: Unit) -> list[tuple[str, int | None, int | None]]:
@@ -233,7 +235,8 @@ def _wants(unit: Unit) -> list[tuple[str, int | None, int | None]]:
 # A digest lists what is most pressing first: escalations, then what is overdue, due today,
 # the week's summary, chases, then what is coming.
 _ORDER = {"escalation": 0, "overdue": 1, "due_today": 2, "weekly": 3, "fund_lag": 4,
-          "ack_chase": 5, "assigned": 6, "due_soon": 7}
+          "ack_chase": 5, "assigned": 6, "due_soon": 7, "inspector_list": 8,
+          "inspection_notice": 9}
 
 
 def _late(item: dict[str, Any]) -> bool:

@@ -18,6 +18,7 @@ A channel's ``send`` returns a ``Receipt`` or raises ``TransportError``:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 
@@ -59,4 +60,5 @@ class Message:
     sms_params: dict[str, str] = field(default_factory=dict)  # the template's parameters
     level: int = 0
     outbox_ids: tuple[int, ...] = ()  # the rows this message delivers (several for a digest)
+    date: datetime | None = None  # when it is sent, in the dispatch's clock (Date header)
     extra: dict[str, Any] = field(default_factory=dict)

@@ -3,22 +3,21 @@
 A user's mistake (bad file, unknown plan, bad option) ends in one line per problem on stderr
 and exit code 2, never a traceback.
 
-This module holds the main app: `init`, `db`, `sweep`, `simulate`, `calendar`, and the
+This module holds the main app: `init`, `db`, `sweep`, `calendar`, and the
 registrations of the sub-apps and of the commands from workflows/ and notifications/. The
 command groups live in taskflow/cli_*.py (plans, units, tasks, exports, inspections, funds,
-users), the helpers they share in taskflow/cli_common.py.
+users, simulate), the helpers they share in taskflow/cli_common.py.
 """
 
 from __future__ import annotations
 
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from notifications import cli as notify_cli
 from notifications.templates import kind_counts
@@ -27,20 +26,20 @@ from taskflow.cli_common import (
     _actor,
     _calendar,
     _engine,
-    _parse_date,
     _parse_now,
     console,
     err_console,
+    seed_plans_dir,
     user_errors,
 )
 from taskflow.cli_exports import export_app
 from taskflow.cli_funds import bulletin_cmd, funds_app
 from taskflow.cli_inspections import inspections_app
 from taskflow.cli_plans import plan_app, plan_import
+from taskflow.cli_simulate import simulate_cmd
 from taskflow.cli_tasks import task_app, tasks_cmd
 from taskflow.cli_units import units_app, units_import
 from taskflow.cli_users import user_app
-from taskflow.domain.labels import MESSAGE_KIND_SHORT_LABELS, label
 from taskflow.errors import UserError
 from workflows import cli as workflow_cli
 
@@ -56,17 +55,9 @@ app.add_typer(calendar_app, name="calendar")
 app.add_typer(inspections_app, name="inspections")
 app.add_typer(funds_app, name="funds")
 app.command("bulletin")(bulletin_cmd)
+app.command("simulate")(simulate_cmd)
 app.add_typer(user_app, name="user")
 app.add_typer(export_app, name="export")
-
-
-def _seed_dir() -> Path:
-    """seed_plans/ of a source checkout, else the copy packaged into the wheel."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "seed_plans", here / "seed_plans"):
-        if (candidate / "org").is_dir():
-            return candidate
-    raise UserError.single("找不到种子方案（源码目录和安装包中都没有）")
 
 
 # -- db -----------------------------------------------------------------------------------
@@ -117,7 +108,7 @@ def init(
         settings.resolved_secret_key()  # generated once, owner-only, at first start
         db_upgrade()
         if seed:
-            seed_dir = _seed_dir()
+            seed_dir = seed_plans_dir()
             units_import([seed_dir / "org"])
             plan_import(sorted(seed_dir.glob("p*.yaml")),
                         year=year or datetime.now(settings.tz).year)
@@ -210,120 +201,6 @@ app.command("deploy")(_registered(workflow_cli.deploy))
 app.command("web")(_registered(workflow_cli.web))
 app.command("status")(_registered(workflow_cli.status))
 notify_cli.register(app, _registered)  # dispatch, outbox [retry], notify test
-
-
-@app.command("simulate")
-def simulate_cmd(
-    start: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD.")],
-    end: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD.")],
-    seed: Annotated[int, typer.Option(help="Random seed for the simulated units.")] = 1,
-    database: Annotated[str | None, typer.Option(
-        help="Database URL to simulate in (default: a new scratch SQLite file).")] = None,
-    deliver: Annotated[bool, typer.Option(
-        "--deliver", help="Then deliver the outbox: with no channel configured, as files "
-                          "(one .eml/.txt per message) next to the scratch database.")] = False,
-    bulletin_out: Annotated[Path | None, typer.Option(
-        "--bulletin-out", help="Write the year's bulletin (通报) here (.html/.xlsx/.pdf; "
-                               "default: simulation-<year>.html in the data directory).")]
-    = None,
-) -> None:
-    """Replay the seed plans day by day with simulated units; print what the engine did."""
-    import tempfile
-    import time as time_module
-
-    from taskflow.db import make_engine, write_session
-    from taskflow.migrate import upgrade
-    from taskflow.plans.expand import expand
-    from taskflow.plans.loader import read_plan_file
-    from taskflow.plans.units import read_units_files
-    from taskflow.services.plans import import_plan
-    from taskflow.services.simulate import simulate
-    from taskflow.services.units import import_units, unit_index
-
-    with user_errors():
-        first, last = _parse_date(start, "--from"), _parse_date(end, "--to")
-        if last < first:
-            raise UserError.single("--to 早于 --from")
-        scratch = None
-        if database is None:
-            scratch = tempfile.mkdtemp(prefix="taskflow-sim-")
-            database = f"sqlite:///{scratch}/simulation.db"
-        engine = make_engine(database)
-        upgrade(engine)
-        seed_dir = _seed_dir()
-        began = time_module.perf_counter()
-        at = datetime(first.year, 1, 1, tzinfo=UTC)
-        with write_session(engine) as session:
-            import_units(session, read_units_files([seed_dir / "org"]), actor="simulation",
-                         now=at)
-            for path in sorted(seed_dir.glob("p*.yaml")):
-                plan_file, located = read_plan_file(path)
-                import_plan(session, expand(plan_file, located, unit_index(session),
-                                            year=first.year), actor="simulation", now=at)
-        report = simulate(engine, start=first, end=last, calendar=_calendar(), seed=seed)
-        elapsed = time_module.perf_counter() - began
-        _print_simulation(report, elapsed, database)
-        _write_simulation_bulletin(report.bulletin, bulletin_out, scratch)
-        if deliver:
-            _deliver_simulation(engine, last, scratch)
-
-
-def _write_simulation_bulletin(bulletin, output: Path | None, scratch: str | None) -> None:
-    """The simulated year's bulletin: its summary printed, the file written."""
-    from taskflow.services.bulletin_render import render
-    from taskflow.settings import get_settings
-
-    settings = get_settings()
-    folder = Path(scratch) if scratch is not None else settings.bulletins_dir
-    path = render(bulletin, output or folder / f"simulation-{bulletin.period.code}.html",
-                  font=settings.pdf_font)
-    for line in bulletin.summary_lines():
-        console.print(line, soft_wrap=True, highlight=False)
-    console.print(f"通报：{path}", soft_wrap=True, highlight=False)
-
-
-def _deliver_simulation(engine, last: date, scratch: str | None) -> None:
-    """Deliver the simulated outbox as of the evening of the last day."""
-    from zoneinfo import ZoneInfo
-
-    from notifications.dispatch import dispatch, summary_line
-    from taskflow.settings import get_settings, load_settings
-
-    settings = get_settings()
-    if scratch is not None:
-        settings = load_settings(data_dir=Path(scratch))
-    evening = datetime(last.year, last.month, last.day, 18, tzinfo=ZoneInfo(settings.timezone))
-    report = dispatch(engine, now=evening.astimezone(UTC), settings=settings)
-    console.print(summary_line(report.summary()),
-                  soft_wrap=True)
-    console.print(f"消息文件：{settings.notify_file_dir or settings.data_dir / 'messages'}",
-                  soft_wrap=True)
-
-
-def _print_simulation(report, elapsed: float, database: str) -> None:
-    console.print(f"[bold]模拟 {report.days} 天[/]（{elapsed:.1f} 秒，数据库 {database}）",
-                  soft_wrap=True)
-    table = Table("消息类型", "条数")
-    for kind, n in sorted(report.messages.items()):
-        table.add_row(label(MESSAGE_KIND_SHORT_LABELS, kind), str(n))
-    console.print(table)
-    levels = "，".join(f"{level}级 {n} 项" for level, n in sorted(report.escalations.items()))
-    console.print(f"签收 {report.acknowledgements}，提交办结 {report.submissions}，"
-                  f"验收 {report.acceptances}；督办 {levels or '无'}")
-    rates = Table("单位", "类型", "按期办结", "到期任务", "按期办结率")
-    labels = {"punctual": "守时", "late": "拖延", "silent": "不回应"}
-    for name, (done, due) in sorted(report.on_time.items(), key=lambda x: -x[1][1]):
-        rate = f"{done / due:.0%}" if due else "—"
-        rates.add_row(name, labels.get(report.temperaments.get(name, ""), ""), str(done),
-                      str(due), rate)
-    console.print(rates)
-    console.print("期末红黄绿灯：" + "，".join(
-        f"{LIGHT_NAMES[k]} {report.lights.get(k, 0)}" for k in ("red", "yellow", "green")))
-    for error in report.errors[:20]:
-        err_console.print(f"[red]{error}[/]")
-
-
-LIGHT_NAMES = {"red": "红灯", "yellow": "黄灯", "green": "绿灯"}
 
 
 @calendar_app.command("add")

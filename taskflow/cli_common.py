@@ -11,6 +11,7 @@ import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -72,3 +73,12 @@ def _parse_date(value: str | None, option: str) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise UserError.single(f"{option} {value!r} 不是有效日期（格式 YYYY-MM-DD）") from None
+
+
+def seed_plans_dir() -> Path:
+    """seed_plans/ of a source checkout, else the copy packaged into the wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "seed_plans", here / "seed_plans"):
+        if (candidate / "org").is_dir():
+            return candidate
+    raise UserError.single("找不到种子方案（源码目录和安装包中都没有）")

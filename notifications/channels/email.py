@@ -126,7 +126,7 @@ def build_email(message: Message, sender: str, *, now: datetime | None = None) -
         f"To: {mailbox(message.recipient, message.to)}",
         f"Subject: {header_text(subject)}",
         f"Message-ID: {message_id}",
-        f"Date: {format_datetime(now or datetime.now(UTC))}",
+        f"Date: {format_datetime(now or message.date or datetime.now(UTC))}",
         "Auto-Submitted: auto-generated",
         f"X-Taskflow-Kind: {header_text(message.kind)}",
         "MIME-Version: 1.0",

@@ -287,7 +287,7 @@ def _escalation(task: TaskFacts, origin: date, policy: PolicySpec, days: Days, c
 
 # Reminders that can wait for the contact's digest of the day (below the urgent level).
 DIGESTIBLE = frozenset({"assigned", "ack_chase", "due_soon", "due_today", "overdue",
-                        "fund_lag", "weekly"})
+                        "fund_lag", "weekly", "inspection_notice", "inspector_list"})
 
 
 def goes_alone(policy: PolicySpec, kind: str, level: int) -> bool:

@@ -27,8 +27,9 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from taskflow.domain.reminders import digest_day
 from taskflow.domain.states import TaskState
-from taskflow.domain.workdays import Clock
+from taskflow.domain.workdays import Clock, Days
 from taskflow.errors import NotFound
 from taskflow.inspections import (
     DEFAULT_NOTICE_DAYS,
@@ -255,7 +256,7 @@ def generate_rounds(session: Session, *, year: int, calendar, now: datetime,
                             InspectionAssignment.round_id == row.id)
                         .order_by(InspectionAssignment.id)).all()))
                 view.notices = _write_notices(session, plan, view, org, tasks, links, now,
-                                              notice_days)
+                                              notice_days, calendar)
                 views.append(view)
     views.sort(key=lambda v: (v.round.scheduled_on, v.plan.code, v.round.cycle_code))
     return views
@@ -358,11 +359,11 @@ def _checklist_for(org: _Org, unit_id: int, tasks: list[Task],
 
 def _write_notices(session: Session, plan: Plan, view: RoundView, org: _Org,
                    tasks: list[Task], links: dict[int, list[TaskUnit]], now: datetime,
-                   notice_days: int) -> int:
+                   notice_days: int, calendar) -> int:
     """inspection_notice to each inspected unit, inspector_list to each inspector.
 
-    They go out on the notice day at the policy's send_at (out of quiet hours); a round whose
-    day has passed gets none. Keys: round, kind, unit (notices), contact and channel.
+    They join each contact's digest of the notice day (at the policy's send_at); a round
+    whose day has passed gets none. Keys: round, kind, unit (notices), contact and channel.
     """
     row = view.round
     policy = PolicySpec.model_validate(plan.policy or {})
@@ -371,8 +372,9 @@ def _write_notices(session: Session, plan: Plan, view: RoundView, org: _Org,
     if row.scheduled_on < today:
         return 0
     clock = Clock(tz, policy)
-    send_at = clock.at(row.notice_on or row.scheduled_on)
-    not_before = max(send_at, now)  # the dispatcher keeps SMS and robots out of quiet hours
+    days = Days(calendar, calendar_days=policy.calendar_days)
+    digest_on, not_before = digest_day(max(clock.at(row.notice_on or row.scheduled_on), now),
+                                       days, clock)
     head = {"plan_code": plan.code, "plan_title": plan.title, "round_code": row.code,
             "cycle_code": row.cycle_code, "title": row.title, "kind": row.kind,
             "scheduled_on": row.scheduled_on.isoformat(),
@@ -384,7 +386,8 @@ def _write_notices(session: Session, plan: Plan, view: RoundView, org: _Org,
 
     def add(message: str, kind: str, contact: Contact, payload: dict[str, Any]) -> None:
         rows.extend(outbox_row(message=message, kind=kind, recipient=r, payload=payload,
-                               now=now, plan_id=plan.id, not_before=not_before)
+                               now=now, plan_id=plan.id, not_before=not_before,
+                               digest_on=digest_on)
                     for r in recipients_of(contact))
 
     # The inspected units: the round's scope units (a sample is not announced).

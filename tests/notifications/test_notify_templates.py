@@ -83,7 +83,10 @@ def _contexts(kind: str, seed_values):
                  "items": [{**t, "kind": k} for t, k in zip(
                      tasks[i:i + 7], ("due_soon", "overdue", "ack_chase", "due_today",
                                       "assigned", "escalation", "fund_lag"),
-                     strict=False)] + [{**_weekly(tasks, i), "kind": "weekly"}]}
+                     strict=False)] + [{**_weekly(tasks, i), "kind": "weekly"},
+                                       {**inspections[i % len(inspections)],
+                                        "round_kind": "inspection",
+                                        "kind": "inspection_notice"}]}
                 for i in range(0, len(tasks) - 7, 7)]
     if kind == "weekly":
         return [_weekly(tasks, i) for i in range(0, len(tasks) - 5, 11)]
