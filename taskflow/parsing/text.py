@@ -19,7 +19,8 @@ _WIDTH.update({0x3000: 0x20, 0x00A0: 0x20, 0x2002: 0x20, 0x2003: 0x20, 0x2009: 0
                0x200B: None, 0x200C: None, 0x200D: None, 0xFEFF: None, 0x2060: None,
                0x3007: ord("〇")})
 # Variants of the same mark that plans use interchangeably.
-_WIDTH.update({ord("﹙"): ord("("), ord("﹚"): ord(")"), ord("〔"): ord("〔"),
+# 號 is the traditional form of 号 ("6月10號前"): the same day.
+_WIDTH.update({ord("號"): ord("号"), ord("﹙"): ord("("), ord("﹚"): ord(")"), ord("〔"): ord("〔"),
                ord("︰"): ord(":"), ord("﹕"): ord(":"), ord("﹔"): ord(";"), ord("﹐"): ord(",")})
 
 
