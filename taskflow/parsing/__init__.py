@@ -25,11 +25,11 @@ from taskflow.parsing.build import (
     PLACEHOLDER_JURISDICTION,
     Context,
     PlanBuilder,
-    check_units,
-    infer_jurisdiction,
     subject_pattern,
     unit_pattern,
 )
+from taskflow.parsing.document import DocumentFacts, document_facts
+from taskflow.parsing.duties import read_duties
 from taskflow.parsing.review import Review
 from taskflow.parsing.structure import PART, Builder, Node, Part, starts_block
 from taskflow.parsing.tables import (
@@ -43,6 +43,7 @@ from taskflow.parsing.tables import (
     read_xlsx,
 )
 from taskflow.parsing.text import decode, normalize, paragraphs
+from taskflow.parsing.unit_names import ProposedUnit, check_units, infer_jurisdiction
 from taskflow.plans.units import UnitIndex
 
 __all__ = ["ParseResult", "ParsedPlan", "Review", "dump_plan", "parse_bytes", "parse_file",
@@ -58,6 +59,9 @@ class ParsedPlan:
     plan: dict[str, Any] | None  # None: no task found in this part
     review: Review
     part: int | None = None
+    # Units the text names that the directory does not hold (or, without a directory, every
+    # unit named): new units to confirm, each with its kind and suggested parent.
+    proposed_units: list[ProposedUnit] = field(default_factory=list)
 
     def to_yaml(self) -> str:
         if self.plan is None:
@@ -177,23 +181,22 @@ def _slug(name: str) -> str:
     return slug or "plan"
 
 
-_PLACEHOLDER_YEAR = re.compile(r"20[xX×*]{2}")
-_REAL_YEAR = re.compile(r"(?<![〔\[\d(（])((?:19|20)\d{2})\s*年")
-
-
-def _plan_year(text: str, year: int | None, review: Review) -> int:
-    years = [int(y) for y in _REAL_YEAR.findall(text)]
-    if _PLACEHOLDER_YEAR.search(text) or not years:
+def _plan_year(facts: DocumentFacts, year: int | None, review: Review) -> int:
+    """The year the plan's dates resolve in: the document's own (its signing date, else its
+    dated deadlines), or ``year`` where the text writes 20xx or names none."""
+    if facts.placeholder or facts.year is None:
         if year is not None:
             return year
         assumed = date.today().year
         review.add("check", f"未写明方案年度，按 {assumed} 年处理（可用 --year 指定）")
         return assumed
-    own = min(years)
+    own = facts.year
     if year is not None and year != own:
         shift = "推后" if year > own else "提前"
-        review.add("info", f"原文按 {own} 年编写；`plan import --year {year}` 将把所有日期"
-                   f"{shift} {abs(year - own)} 年")
+        review.add("info", f"原文按 {own} 年编写（{facts.year_source}）；`plan import --year "
+                   f"{year}` 将把所有日期{shift} {abs(year - own)} 年")
+    elif year is None:
+        review.add("info", f"方案年度按 {own} 年（{facts.year_source}）")
     return own
 
 
@@ -230,7 +233,7 @@ def _parse_blocks(blocks: list[DocBlock], *, source: str, year: int | None,
     slug = _slug(source)
     for part, part_blocks in groups:
         builder = Builder(part, markdown)
-        texts: list[str] = []
+        texts: list[tuple[int, str]] = []
         table_notes: list[tuple[str | None, str]] = []
         for block in part_blocks:
             part.end_line = max(part.end_line, block.extra.get("end", block.line))
@@ -239,7 +242,7 @@ def _parse_blocks(blocks: list[DocBlock], *, source: str, year: int | None,
                         and not part.preamble:
                     continue  # the title repeated under the 篇 heading
                 builder.paragraph(block.line, block.text, block.ref or None)
-                texts.append(block.text)
+                texts.append((block.line, block.text))
             elif block.kind == "nodes":
                 _attach_table(builder, builder.current, block.extra["nodes"])
             elif block.kind == "table" and block.table is not None:
@@ -248,12 +251,15 @@ def _parse_blocks(blocks: list[DocBlock], *, source: str, year: int | None,
                 part.end_line = max(part.end_line, *block.table.lines)
                 host = builder.current
                 _attach_table(builder, host, nodes)
-                texts.extend(" ".join(row) for row in block.table.rows)
+                texts.extend((line, " ".join(row)) for line, row in zip(
+                    block.table.lines, block.table.rows, strict=False))
+        read_duties(part)
         label = f"篇{part.number}" if part.number is not None else None
         review = Review(source, label)
         for ref, note in table_notes:
             review.add("check", note, ref)
-        plan_year = _plan_year("\n".join(texts), year, review)
+        facts = document_facts(texts)
+        plan_year = _plan_year(facts, year, review)
         ctx = Context(plan_year, units, jurisdiction, review, cache, pattern, subjects)
         code = f"{slug}-p{part.number}" if part.number is not None else slug
         title = part.title or _first_title(part) or Path(source).stem
@@ -264,23 +270,26 @@ def _parse_blocks(blocks: list[DocBlock], *, source: str, year: int | None,
             result.plans.append(ParsedPlan(None, review, part.number))
             continue
         review.plan_code = code
+        if facts.issuer:
+            plan["issuer"] = facts.issuer
         if jurisdiction is None:
-            inferred, why = infer_jurisdiction(ctx, [n for n, _, _ in pb.names])
+            inferred, why = infer_jurisdiction(ctx, [n for n, _, _ in pb.names], facts.issuer)
             if inferred is not None:
                 plan["jurisdiction"] = inferred
                 review.add("info", f"辖区推断为 {inferred}（{why}）；如需改为其他辖区，"
                            "请用 --jurisdiction 指定")
             else:
+                named = f"；发文单位为“{facts.issuer}”，请用 --jurisdiction 指定其所属政府的单位" \
+                    "代码" if facts.issuer else "；请用 --jurisdiction 指定辖区单位代码"
                 review.add("check", f"未能确定辖区（{why}）：方案中暂填 "
-                           f"{PLACEHOLDER_JURISDICTION}；请用 --jurisdiction 指定辖区单位代码")
-        check_units(pb, ctx, plan["jurisdiction"] if plan["jurisdiction"] !=
-                    PLACEHOLDER_JURISDICTION else None)
+                           f"{PLACEHOLDER_JURISDICTION}{named}")
+        proposed = check_units(pb, ctx, plan, facts.issuer)
         without = [t.code for t in review.tasks if not t.due and not t.recurrence and
                    not _has_children(plan, t.code)]
         if without:
             review.add("info", f"{len(without)} 项任务原文未写完成期限："
                        + "、".join(without[:30]) + ("…" if len(without) > 30 else ""))
-        result.plans.append(ParsedPlan(plan, review, part.number))
+        result.plans.append(ParsedPlan(plan, review, part.number, proposed))
     return result
 
 

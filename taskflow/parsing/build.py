@@ -9,11 +9,13 @@ from decimal import Decimal
 from typing import Any
 
 from taskflow.parsing import quantities
+from taskflow.parsing.actors import action_title, actor_at, after
+from taskflow.parsing.duties import step_actor
 from taskflow.parsing.review import FoundTask, Review
-from taskflow.parsing.schedule import Schedule, _progress, parse_schedule
+from taskflow.parsing.schedule import Schedule, Step, _progress, parse_schedule
 from taskflow.parsing.structure import Node, Part
 from taskflow.parsing.text import squeeze
-from taskflow.plans.units import UnitIndex, normalize
+from taskflow.plans.units import UnitIndex
 
 PLACEHOLDER_JURISDICTION = "todo.jurisdiction"
 
@@ -24,7 +26,6 @@ FUNDS = ("资金筹措", "资金来源", "投资估算", "资金安排", "资金
 ACCEPTANCE = ("验收标准", "考核标准", "验收办法", "评分标准")
 _INSPECTION = re.compile(
     r"(季度|半年|年底|年终|年度|月度|每月|每季度)(检查|通报|考核|督查|考评|评估)")
-_GOVERNMENT_KINDS = ("province", "city", "county")
 
 
 def section_kind(title: str) -> str:
@@ -116,7 +117,10 @@ class PlanBuilder:
         if text:
             t["text"] = text
         sources = _schedule_sources(node)
-        if sources:
+        if node.extra.get("dates_from_children"):
+            sched = Schedule()  # its duties are its children, each with its own dates
+            strict = False
+        elif sources:
             t["schedule"] = ";".join(s.strip() for _, s in sources)
             sched = _merge([parse_schedule(s, self.year, line=line, strict=True)
                             for line, s in sources])
@@ -184,6 +188,8 @@ class PlanBuilder:
             out = []
             for step in milestones:
                 ms: dict[str, Any] = {"title": step.title[:120] or step.when.phrase}
+                if node.extra.get("found_by") == "duty":
+                    self.step_units(ms, step, t)
                 if step.when.kind == "period" and step.when.start is not None:
                     ms["start"] = step.when.start
                 ms["due"] = step.when.due
@@ -207,6 +213,24 @@ class PlanBuilder:
         if due is None and not sched.duties and strict:
             self.review.add("unresolved", "进度安排中未找到完成期限", node.ref, code,
                             t.get("schedule"))
+
+    def step_units(self, ms: dict[str, Any], step: Step, t: dict[str, Any]) -> None:
+        """A step's own actor ("省政府各牵头部门要于1月底前完成…"): its units, and its title
+        without them."""
+        own = actor_at(squeeze(step.title))
+        if own is not None:
+            ms["title"] = action_title(after(step.title, own.end))[:120] or ms["title"]
+        elif step.lead_in:
+            own = actor_at(squeeze(step.lead_in))
+            if own is None:
+                ms["title"] = (step.lead_in + step.title)[:120]
+        actor = own or step_actor("", "", step.sentence)
+        if actor is None:
+            return
+        if own is None and actor.names == t.get("responsible", t.get("lead")):
+            return  # the task's own units: nothing to add
+        ms[actor.role] = list(actor.names)
+        self.names.extend((n, f"line {step.line}", t["code"]) for n in actor.names)
 
     def quantities_into(self, t: dict[str, Any], node: Node, text: str,
                         sched: Schedule) -> None:
@@ -344,46 +368,6 @@ class PlanBuilder:
         return out
 
 
-def infer_jurisdiction(ctx: Context, names: list[str]) -> tuple[str | None, str]:
-    """The government unit the named units sit under (the deepest covering most), and why.
-
-    A name may fit several units (省卫生计生委 in two provinces): each government above any of
-    them gets the name's vote; a tie between governments is not guessed.
-    """
-    index = ctx.units
-    if index is None:
-        return None, "没有单位名录"
-    by_label = ctx.cache.get("__labels__")
-    if by_label is None:
-        by_label = {}
-        for entry in index.by_code.values():
-            for label in entry.labels():
-                by_label.setdefault(label, set()).add(entry.code)
-        ctx.cache["__labels__"] = by_label
-    votes: dict[str, int] = {}
-    voters = 0
-    for name in dict.fromkeys(names):
-        candidates = by_label.get(normalize(name), set())
-        if not candidates:
-            code, _ = ctx.resolve(name, None)
-            candidates = {code} if code else set()
-        governments = {a for c in candidates for a in index.ancestors(c)
-                       if index.by_code[a].kind in _GOVERNMENT_KINDS}
-        if governments:
-            voters += 1
-        for g in governments:
-            votes[g] = votes.get(g, 0) + 1
-    if not votes:
-        return None, "文中单位名称均未能识别"
-    top = max(votes.values())
-    best = [g for g, n in votes.items() if n == top]
-    deepest = max(len(index.ancestors(g)) for g in best)
-    best = [g for g in best if len(index.ancestors(g)) == deepest]
-    if len(best) > 1:
-        return None, "文中单位同样可归属 " + "、".join(sorted(best)) + "，无法区分"
-    return best[0], f"文中已识别的 {voters} 个单位中有 {top} 个隶属于该辖区"
-
-
 def _labels(index: UnitIndex) -> str:
     labels = sorted({label for entry in index.by_code.values() for label in entry.labels()
                      if len(label) >= 4 and entry.kind != "collective"}, key=len, reverse=True)
@@ -404,19 +388,3 @@ def subject_pattern(index: UnitIndex | None) -> re.Pattern[str] | None:
     return re.compile(r"^(?:由)?(?P<unit>" + _labels(index) + r")(?:负责|牵头|统筹|会同|具体负责)")
 
 
-def check_units(builder: PlanBuilder, ctx: Context, jurisdiction: str | None) -> None:
-    """Every unit name resolved in the plan's scope; the unknown ones go to the review."""
-    if ctx.units is None:
-        return
-    seen: set[tuple[str, str]] = set()
-    for name, ref, code in builder.names:
-        if (name, code) in seen:
-            continue
-        seen.add((name, code))
-        found, why = ctx.resolve(name, jurisdiction)
-        if found is None:
-            ctx.review.add("check", why or f"未知单位“{name}”", ref, code, name)
-
-
-def normalized_names(names: list[str]) -> list[str]:
-    return [normalize(n) for n in names]

@@ -83,15 +83,22 @@ def test_unit_parenthetical_with_nested_parentheses():
     assert refs.responsible == ["区级相关部门(单位)", "街道办事处"]
 
 
-def test_unknown_units_are_reported_with_their_line(org):
+def test_unknown_units_are_proposed_as_new_units_with_their_line(org):
     from taskflow.parsing import parse_text
 
     text = PLAN.replace("区扶贫开发局", "区不存在局")
     result = parse_text(text, year=2025, units=org, jurisdiction="sc.dazhou.xq")
     checks = [i for i in result.review.of_kind("check") if i.phrase == "区不存在局"]
     assert checks and checks[0].ref == "line 2" and checks[0].line == 2
-    assert str(checks[0]).startswith("第2行 [1]：“区不存在局” 未知单位 '区不存在局'")
-    assert "需核对：\n  第2行 [1]：“区不存在局” 未知单位" in result.review.format()
+    assert str(checks[0]).startswith("第2行 [1]：“区不存在局” 单位名录中没有“区不存在局”：已作为新单位")
+    assert "需核对：\n  第2行 [1]：“区不存在局” 单位名录中没有" in result.review.format()
+    # Never dropped: kept on the task and declared in the plan's units, under the jurisdiction.
+    [proposed] = result.plans[0].proposed_units
+    assert (proposed.name, proposed.kind, proposed.parent) == ("区不存在局", "department",
+                                                              "sc.dazhou.xq")
+    assert result.plan["tasks"][0]["responsible"] == ["区不存在局"]
+    assert result.plan["units"] == [{"code": proposed.code, "name": "区不存在局",
+                                     "kind": "department"}]
 
 
 def test_review_is_in_chinese_and_names_the_year_to_give():
@@ -115,8 +122,8 @@ def test_a_plan_written_for_another_year_says_how_far_dates_move():
     from taskflow.parsing import parse_text
 
     result = parse_text(PLAN.replace("6 月 10 日", "2019 年 6 月 10 日"), year=2025)
-    assert "原文按 2019 年编写；`plan import --year 2025` 将把所有日期推后 6 年" in [
-        i.message for i in result.review.of_kind("info")]
+    assert "原文按 2019 年编写（文中期限“2019年6月10日前”）；`plan import --year 2025` 将把所有" \
+           "日期推后 6 年" in [i.message for i in result.review.of_kind("info")]
 
 
 @pytest.mark.parametrize(("ref", "shown"), [
