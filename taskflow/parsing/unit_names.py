@@ -107,8 +107,8 @@ def check_units(builder: PlanBuilder, ctx: Context, plan: dict[str, Any],
         listed = "、".join(f"{u.name}（{_places(u)}）" for u in out[:40])
         more = f"等 {len(out)} 个" if len(out) > 40 else f"{len(out)} 个"
         under = f"，建议上级：{parent_name}" if parent_name else ""
-        ctx.review.add("check", f"文中单位{more}未对照单位名录（用 --units 指定名录即可核对{under}）："
-                       + listed, out[0].places[0][0], None)
+        ctx.review.add("check", f"文中单位{more}未对照单位名录（用 --units 指定名录即可核对"
+                       f"{under}）：" + listed, out[0].places[0][0], None)
         return out
     for unit in out:
         under = f"，建议上级：{unit.parent_name}" if unit.parent_name else ""
