@@ -77,7 +77,7 @@ _OPENERS = re.compile(r"^(?:第[一二三四五六七八九十\d]+步[::]|请|�
                       r"特别是|尤其是|对此|为此|今年|届时)*")
 # Words of a predicate: a name holding one is a clause, not a name ("县农发委将依据各乡镇").
 _FUNCTION_WORD = re.compile(
-    r"由|将|要|应|须|把|被|向|于|报|按照|根据|依据|负责|进行|对[^口]|在[^\u4e00-\u9fff]|\d|"
+    r"由|将|要|应|须|把|被|向|于|报|是|抓|按照|根据|依据|负责|进行|对[^口]|在[^\u4e00-\u9fff]|\d|"
     r"[《》“”\"\[\],;。:!?]")
 _ALIAS = re.compile(r"\((?:以下简称|简称)[^)]{0,12}\)")
 # 、 always separates names; 和/及/与 only after a name's ending ("县扶贫和移民局" is one name,
@@ -147,6 +147,8 @@ def split_names(text: str) -> list[str] | None:
             names.extend(p for p in piece.split("等") if p)
             continue
         names.append(piece)
+    if any(_FUNCTION_WORD.search(squeeze(n)) for n in names):
+        return None  # "各部门要派干部与乡(镇)包村…": a clause, not a list of names
     units = [n for n in names if not _PERSON.search(n)]
     if not units:
         return None

@@ -132,13 +132,18 @@ class PlanBuilder:
             sched = Schedule()
             strict = False
         self.schedule_into(t, node, sched, strict, code)
+        if node.extra.get("found_by") == "duty":
+            for ms in t.get("milestones", []):  # "10月底前县上完成验收": 县上 acts in the task
+                for name in ms.get("lead", []) + ms.get("responsible", []):
+                    if name not in t.get("lead", []) + t.get("responsible", []):
+                        t.setdefault("responsible", []).append(name)
         self.quantities_into(t, node, text, sched)
         self.cooperating_into(t, node, text + t.get("schedule", ""))
         if "lead" not in t:
             self.subject_lead_into(t, node, text)
         children = [self.task(child, f"{code}.{i}") for i, child in
                     enumerate(node.children, 1)]
-        duties = sched.duties
+        duties = [] if node.extra.get("skip_duties") else sched.duties
         if len(duties) == 1 and not t.get("milestones") and not children:
             t["recurrence"] = duties[0].rrule
             if duties[0].start and "start" not in t:

@@ -81,7 +81,7 @@ def _dated_year(paras: list[tuple[int, str]]) -> tuple[int | None, str]:
             continue
         m = _DATE_LINE.search(stripped) or _SIGNED.match(stripped)
         if m and (y := _year_of(m)):
-            return y, f"落款日期 {stripped[-16:].strip()}"
+            return y, f"落款日期 {m.group(0).strip()[-16:].strip()}"
     return None, ""
 
 
@@ -129,9 +129,12 @@ def _issuer(paras: list[tuple[int, str]]) -> tuple[str | None, int | None]:
         if is_unit_name(name) and len(name) <= 30 and ("政府" in name or name.endswith(
                 ("局", "委", "办", "办公室", "小组", "委员会", "厅"))):
             return name, line
+    joined = "".join(t for _, t in paras)
     for line, text in paras[:3]:
+        # "20xx年,县林业局在专项扶贫工作中…" in a text that says 我局: the author.
         actor = actor_at(squeeze(re.sub(r"^\s*(?:20[\dxX*]{2}|今年)\s*年?,?", "", text)))
-        if actor is not None and len(actor.names) == 1:
+        if actor is not None and len(actor.names) == 1 and \
+                self_reference(joined, actor.names[0]) == actor.names[0]:
             return actor.names[0], line
     return None, None
 

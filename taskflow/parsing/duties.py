@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from taskflow.parsing.actors import Actor, Statement, actor_at, opens_with_actor, statements
@@ -18,6 +19,8 @@ from taskflow.parsing.structure import Node, Part
 from taskflow.parsing.text import squeeze
 from taskflow.parsing.units import UnitRefs
 
+_RECURRING = re.compile(
+    r"每(?:\d{1,2}|[一二两三四五六七八九十])?个?(?:半年|年度?|季度?|月|周|旬)|逐月")
 HEADING_LIMIT = 20  # characters: "加强工作统筹,科学制订办理方案" is a heading, a sentence is not
 
 
@@ -30,6 +33,11 @@ def walk(nodes: list[Node]) -> Iterator[Node]:
 def read_duties(part: Part) -> None:
     for node in list(walk(part.nodes)):
         _read_node(node)
+    for node in walk(part.nodes):
+        if node.extra.get("phase") and not node.units and node.children:
+            # "(三)检查验收阶段(…)" whose numbered steps name the units: the phase's units.
+            for child in walk(node.children):
+                node.units.merge(UnitRefs(child.units.lead, child.units.responsible))
     if not part.nodes:
         found = statements(part.preamble)
         part.nodes = [_statement_node(line, st) for line, st in found]
@@ -84,6 +92,14 @@ def _read_node(node: Node) -> None:
     if len(found) >= 2 and not heading and not node.children:
         node.children = [_statement_node(line, st) for line, st in found]
         node.extra["dates_from_children"] = True
+    elif len(found) >= 2:
+        # A heading item holding several duties: a recurring one is a task of its own
+        # ("各牵头单位…每个季度第1个月的20日前将…报市人民政府督查室").
+        recurring = [(line, st) for line, st in found if _RECURRING.search(squeeze(st.text))]
+        for line, st in recurring:
+            node.children.append(_statement_node(line, st))
+        if recurring:
+            node.extra["skip_duties"] = True
 
 
 def step_actor(lead_in: str, title: str, sentence: str) -> Actor | None:

@@ -76,6 +76,8 @@ def quantities(text: str, *, arabic: bool = False) -> list[Quantity]:
             unit = m["mul"] + unit
         if m["cls"]:
             unit += m["cls"]
+        if unit == "个" and re.match(r"(?:月|季度|工作日|日|天|周|星期|年|百分点)", text[m.end():]):
+            continue  # "第1个月的20日前", "10个工作日内": a time, not a target
         if unit == "个":
             rest = text[m.end():m.end() + 12]
             noun = _NOUN_END.search(rest)

@@ -31,6 +31,7 @@ _INLINE = re.compile(
     r"\d{1,2}[.、](?![\d%])|[(（]\d{1,2}[)）][\u4e00-\u9fff]|[①-⑳]))")
 _FIRST_SUB = re.compile(r"[(（]一[)）]|1[.、](?!\d)")
 PART = re.compile(r"^篇\s*([0-9]{1,3}|[一二三四五六七八九十]{1,3})\s*[:：]?\s*(.*)$")
+_ATTACHMENTS = re.compile(r"^附\s*件\s*\d{0,2}\s*[:：]")
 _LIST_BULLET = re.compile(r"^(?:[-*+]\s+|>\s*)")
 _MD_EMPHASIS = re.compile(r"\*\*|__|`")
 
@@ -84,6 +85,7 @@ class Part:
     end_line: int
     preamble: list[tuple[int, str]] = field(default_factory=list)
     nodes: list[Node] = field(default_factory=list)  # top level
+    back: list[tuple[int, str]] = field(default_factory=list)  # 附件 lists: not tasks
     tables_seen: int = 0
 
 
@@ -116,6 +118,13 @@ def _title_and_body(style: str, text: str) -> tuple[str, str, UnitRefs, str | No
     first_stop = re.search(r"[。;:]", text)
     end = first_stop.start() if first_stop else len(text)
     paren = find_parenthetical(text)
+    if paren and paren[0] > end + 1 and paren[1] >= len(text.rstrip("。;. ")) and first_stop:
+        # "1.保持帮扶政策总体稳定。…。(责任单位:X牵头,Y参加)": the units close the item.
+        start, stop, refs = paren
+        title = text[:end].strip()
+        body = (text[end + 1:start] + text[stop:]).strip().rstrip("。").strip()
+        short, rest, long_title = _shorten(title, body)
+        return short, rest, refs, long_title
     if paren and paren[0] <= end + 1:
         start, stop, refs = paren
         title = text[:start].strip().rstrip("。,;:").strip()
@@ -130,6 +139,24 @@ def _title_and_body(style: str, text: str) -> tuple[str, str, UnitRefs, str | No
         # "工作开展情况:…" after the title is a label for the body, kept as body.
     title, body, long_title = _shorten(title, body)
     return title, body, refs, long_title
+
+
+_TRAILING_PAREN = re.compile(r"^(?P<title>.+?)\s*[(（](?P<when>[^()（）]{2,30})[)）]\s*[。:：]?$")
+
+
+def heading_date(title: str) -> tuple[str, str | None]:
+    """"专项整治阶段(2010年6月23日至11月20日)" → ("专项整治阶段", "2010年6月23日至11月20日"):
+    a heading whose parenthesis is a date phrase and nothing else."""
+    from taskflow.parsing.dates import resolve
+    from taskflow.parsing.text import normalize
+
+    m = _TRAILING_PAREN.match(title)
+    if m is None:
+        return title, None
+    when = resolve(normalize(m["when"]), 2000)
+    if when is None or when.kind not in ("deadline", "period", "invalid"):
+        return title, None
+    return m["title"].strip(), m["when"].strip()
 
 
 def _shorten(title: str, body: str) -> tuple[str, str, str | None]:
@@ -159,6 +186,7 @@ class Builder:
         self.markdown = markdown
         self.styles: list[str] = []  # open styles, outermost first
         self.stack: list[Node] = []
+        self.attachments = False  # inside "附件:1.…\n2.…": a list of attachments, not tasks
 
     @property
     def current(self) -> Node | None:
@@ -170,6 +198,12 @@ class Builder:
             depth = self.styles.index(node.style)
             del self.styles[depth:]
             del self.stack[depth:]
+        elif node.style == "cn":
+            # "五、工作要求" after "(二)…", "1.…" in an excerpt: 一、 is never inside (一) or 1.
+            depth = next((i for i, st in enumerate(self.styles) if not st.startswith("md")),
+                         len(self.styles))
+            del self.styles[depth:]
+            del self.stack[depth:]
         parent = self.stack[-1] if self.stack else None
         (parent.children if parent else self.part.nodes).append(node)
         self.stack.append(node)
@@ -179,6 +213,15 @@ class Builder:
         text = raw.strip()
         if self.markdown:
             text = _MD_EMPHASIS.sub("", _LIST_BULLET.sub("", text))
+        if _ATTACHMENTS.match(text):
+            self.attachments = True
+            self.part.back.append((line, text))
+            return
+        found = marker(text)
+        if self.attachments and found and len(text) <= 50 and not re.search(r"[。;,]", text):
+            self.part.back.append((line, text))  # "2.大英县2017年贫困户退出目标任务"
+            return
+        self.attachments = False
         for segment in _split_inline(text):
             self.segment(line, segment, ref)
 
@@ -198,8 +241,13 @@ class Builder:
                     self.part.preamble.append((line, rest))  # "# 方案标题"
                     return
             title, body, refs, long_title = _title_and_body(style, rest)
+            title, when = heading_date(title)
             node = Node(style, number, title or rest[:40], line, ref or f"line {line}",
                         units=refs, long_title=long_title)
+            if when:
+                node.labels.append(Labelled("schedule", when, line))
+            if when or re.search(r"(?:阶段|步骤)$", node.title):
+                node.extra["phase"] = True
             self.open(node)
             if body:
                 self.attach(line, body)

@@ -84,10 +84,14 @@ def split_top(text: str, seps: str = "、,;，；") -> list[str]:
 _AND = re.compile(r"(?<=[局委办部厅院会府处司行联])(?:和|及|与)(?=[区县市省各\u4e00-\u9fff])")
 
 
+_AND_OTHERS = re.compile(r"(?<=[局委办部厅院会府处室站所队])等(?=(?:有关|相关|其他)(?:部门|单位))")
+
+
 def split_units(text: str) -> list[str]:
     """"区委组织部、区委统战部" -> two names; collective names stay whole."""
     names: list[str] = []
-    for part in split_top(text):
+    # "县医疗保障局等有关部门": the listed unit and the others meant.
+    for part in split_top(_AND_OTHERS.sub("、", text)):
         for piece in _AND.split(part):
             name = piece.strip().strip("。.:：").strip()
             name = re.sub(r"^(?:等|由)", "", name)
@@ -131,16 +135,21 @@ def labelled(text: str) -> tuple[UnitRefs, dict[str, str], str]:
         value = text[m.end():end].strip().rstrip(";,；，").strip()
         kind = _ALL[m["label"]]
         if kind in ROLE_LABELS:
-            _add(refs, kind, value)
+            spoken = verbal(value) if kind != "person" else None
+            if spoken is not None and (spoken.lead or spoken.cooperating):
+                # "责任单位:县扶贫开发办牵头,县教育和体育局…参加,各镇街落实"
+                refs.merge(spoken)
+            else:
+                _add(refs, kind, value)
         else:
             other[kind] = (other[kind] + ";" + value) if kind in other else value
     return refs, other, before
 
 
 _LEAD_VERB = re.compile(r"^(?:由)?(?P<units>.+?)(?:牵头|负总责|总牵头)(?:负责)?$")
-_COOP_VERB = re.compile(r"^(?P<units>.+?)(?:配合|协助|参与|协同|共同负责|按职责分工负责|"
+_COOP_VERB = re.compile(r"^(?P<units>.+?)(?:配合|协助|参与|参加|协同|共同负责|按职责分工负责|"
                         r"分别负责|按职责负责)$")
-_RESP_VERB = re.compile(r"^(?:由)?(?P<units>.+?)(?:负责|具体负责|组织实施|实施)$")
+_RESP_VERB = re.compile(r"^(?:由)?(?P<units>.+?)(?:负责|具体负责|组织实施|实施|落实|承办|执行)$")
 
 
 def verbal(text: str) -> UnitRefs | None:
