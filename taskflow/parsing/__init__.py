@@ -30,14 +30,12 @@ from taskflow.parsing.build import (
 )
 from taskflow.parsing.document import DocumentFacts, document_facts
 from taskflow.parsing.duties import read_duties
+from taskflow.parsing.flat_tables import markdown_table, table_at
 from taskflow.parsing.review import Review
 from taskflow.parsing.structure import PART, Builder, Node, Part, starts_block
 from taskflow.parsing.tables import (
     DocBlock,
     PartBreak,
-    flattened_table,
-    indicator_table,
-    markdown_table,
     nodes_from_table,
     read_docx,
     read_xlsx,
@@ -136,20 +134,17 @@ def _text_blocks(text: str, markdown: bool) -> list[DocBlock]:
         paras = paragraphs(plain, starts_block)
         i = 0
         while i < len(paras):
-            indicators = indicator_table(paras, i)
-            if indicators is not None:
-                caption, nodes, end = indicators
-                if caption:
-                    blocks.append(DocBlock("para", paras[i].line, caption,
+            found = table_at(paras, i)
+            if found is not None:
+                if found.caption:
+                    blocks.append(DocBlock("para", paras[i].line, found.caption,
                                            ref=f"line {paras[i].line}"))
-                blocks.append(DocBlock("nodes", paras[i].line, extra={
-                    "nodes": nodes, "end": paras[end - 1].line}))
-                i = end
-                continue
-            flat = flattened_table(paras, i)
-            if flat is not None:
-                table, i = flat
-                blocks.append(DocBlock("table", table.lines[0], table=table))
+                if found.table is not None:
+                    blocks.append(DocBlock("table", found.table.lines[0], table=found.table))
+                else:
+                    blocks.append(DocBlock("nodes", paras[i].line, extra={
+                        "nodes": found.nodes, "end": paras[found.end - 1].line}))
+                i = max(found.end, i + 1)
                 continue
             blocks.append(DocBlock("para", paras[i].line, paras[i].text,
                                    ref=f"line {paras[i].line}",

@@ -21,6 +21,7 @@ from taskflow.parsing.units import UnitRefs
 
 _RECURRING = re.compile(
     r"每(?:\d{1,2}|[一二两三四五六七八九十])?个?(?:半年|年度?|季度?|月|周|旬)|逐月")
+_MODAL_AFTER = re.compile(r"^[^,。]{2,30}?(?:要|应当|应|须|务必|必须)")
 HEADING_LIMIT = 20  # characters: "加强工作统筹,科学制订办理方案" is a heading, a sentence is not
 
 
@@ -87,7 +88,10 @@ def _read_node(node: Node) -> None:
         not opens_with_actor(node.title)
     node.units.merge(_refs(found))
     node.extra["found_by"] = "duty"
-    if opens_with_actor(node.title) and found[0][0] == node.line:
+    if opens_with_actor(node.title) and found[0][0] == node.line and (
+            len(squeeze(node.title)) > HEADING_LIMIT or _MODAL_AFTER.search(node.title)):
+        # "各牵头单位要按照…的要求,将…做好细化实施方案": titled by the action. A short item
+        # ("省、地、县分别拟定农业普查总体规划") keeps its words.
         node.title = found[0][1].title
     if len(found) >= 2 and not heading and not node.children:
         node.children = [_statement_node(line, st) for line, st in found]
