@@ -93,8 +93,12 @@ def _read_node(node: Node) -> None:
         # "各牵头单位要按照…的要求,将…做好细化实施方案": titled by the action. A short item
         # ("省、地、县分别拟定农业普查总体规划") keeps its words.
         node.title = found[0][1].title
+        retitled = True
+    else:
+        retitled = False
     if len(found) >= 2 and not heading and not node.children:
-        node.children = [_statement_node(line, st) for line, st in found]
+        # The first duty is the item itself when it gave the item its title.
+        node.children = [_statement_node(line, st) for line, st in found[retitled:]]
         node.extra["dates_from_children"] = True
     elif len(found) >= 2:
         # A heading item holding several duties: a recurring one is a task of its own

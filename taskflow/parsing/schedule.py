@@ -245,8 +245,11 @@ def _inner_when(c: str, year: int) -> tuple[When, int] | None:
     """A deadline inside a clause (no whitespace) and where it starts: "第一批验收结果于6月30日前
     上报", "省政府各牵头部门要于1月底前完成", "年底兑现". Bare months and years inside a clause
     are not deadlines ("对2016年度…项目进行了核准")."""
+    rhythm = "每" in c or "逐" in c
     for m in _INNER.finditer(c, 1):
         at = m.start()
+        if rhythm and c.count("(", 0, at) > c.count(")", 0, at):
+            continue  # "每季度末(分别在6月、9月和12月底)": the rhythm's months, no deadline
         when = match_when(c[at:], year)
         if when is None or when.kind in ("label", "ongoing", "asap", "start"):
             continue

@@ -32,6 +32,7 @@ _INLINE = re.compile(
 _FIRST_SUB = re.compile(r"[(（]一[)）]|1[.、](?!\d)")
 PART = re.compile(r"^篇\s*([0-9]{1,3}|[一二三四五六七八九十]{1,3})\s*[:：]?\s*(.*)$")
 _ATTACHMENTS = re.compile(r"^附\s*件\s*\d{0,2}\s*[:：]")
+_ATTACHMENT_ITEM = re.compile(r"^\s*\d{1,2}\s*[.、．]")  # "2.2018年民生十件实事任务分解表"
 _LIST_BULLET = re.compile(r"^(?:[-*+]\s+|>\s*)")
 _MD_EMPHASIS = re.compile(r"\*\*|__|`")
 
@@ -187,6 +188,7 @@ class Builder:
         self.styles: list[str] = []  # open styles, outermost first
         self.stack: list[Node] = []
         self.attachments = False  # inside "附件:1.…\n2.…": a list of attachments, not tasks
+        self.carry: list[str] = []  # units a bracket said 下同 of: every item after it
 
     @property
     def current(self) -> Node | None:
@@ -209,6 +211,17 @@ class Builder:
         self.stack.append(node)
         self.styles.append(node.style)
 
+    def carry_units(self, node: Node) -> None:
+        """"〔责任单位:…。具体任务均涉及相关市(州)人民政府,不再做分工,下同。〕": those units
+        are on this item and every item after it that names units."""
+        if node.units.carry:
+            self.carry = list(node.units.carry)
+        elif self.carry and (node.units.lead or node.units.responsible):
+            added = [n for n in self.carry if n not in node.units.responsible]
+            node.units.responsible.extend(added)
+            if added:
+                node.extra["carried_units"] = added
+
     def paragraph(self, line: int, raw: str, ref: str | None = None) -> None:
         text = raw.strip()
         if self.markdown:
@@ -217,8 +230,8 @@ class Builder:
             self.attachments = True
             self.part.back.append((line, text))
             return
-        found = marker(text)
-        if self.attachments and found and len(text) <= 50 and not re.search(r"[。;,]", text):
+        if self.attachments and _ATTACHMENT_ITEM.match(text) and len(text) <= 50 and \
+                not re.search(r"[。;,]", text):
             self.part.back.append((line, text))  # "2.大英县2017年贫困户退出目标任务"
             return
         self.attachments = False
@@ -248,6 +261,7 @@ class Builder:
                 node.labels.append(Labelled("schedule", when, line))
             if when or re.search(r"(?:阶段|步骤)$", node.title):
                 node.extra["phase"] = True
+            self.carry_units(node)
             self.open(node)
             if body:
                 self.attach(line, body)

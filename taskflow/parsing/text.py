@@ -87,6 +87,8 @@ class Para:
 
 _ENDS_SENTENCE = re.compile(r"[。;!?:)”’」』》]\s*$")
 _ENDS_WITH_TERMINATOR = re.compile(r"[。;!?]\s*$")
+# A numbered line without any sentence punctuation is a heading, whole as it is.
+_INNER_STOP = re.compile(r"[。;,:!?]")
 
 
 def paragraphs(lines: list[tuple[int, str]], starts_block) -> list[Para]:
@@ -104,7 +106,8 @@ def paragraphs(lines: list[tuple[int, str]], starts_block) -> list[Para]:
             continue
         prev = out[-1] if out else None
         if (prev is not None and len(prev.text) >= 20 and not _ENDS_SENTENCE.search(prev.text)
-                and _ENDS_WITH_TERMINATOR.search(text) and not starts_block(text)):
+                and _ENDS_WITH_TERMINATOR.search(text) and not starts_block(text)
+                and not (starts_block(prev.text) and not _INNER_STOP.search(prev.text))):
             prev.text += text
             prev.end_line = number
             continue
