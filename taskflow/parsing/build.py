@@ -125,11 +125,10 @@ class PlanBuilder:
             sched = _merge([parse_schedule(s, self.year, line=line, strict=True)
                             for line, s in sources])
             strict = True
-        elif text:
-            sched = parse_schedule(text, self.year, line=node.line, strict=False)
-            strict = False
         else:
-            sched = Schedule()
+            # The title is the item's first sentence: "推进“一网通办”,2023年6月底前实现…".
+            words = text if node.long_title else "。".join(p for p in (node.title, text) if p)
+            sched = parse_schedule(words, self.year, line=node.line, strict=False)
             strict = False
         self.schedule_into(t, node, sched, strict, code)
         if node.extra.get("found_by") == "duty":

@@ -177,7 +177,10 @@ def _segment(flat: str) -> list[str] | None:
             if not is_unit_name(name):
                 continue
             count, bonus, names = rest
-            score = (count + 1, bonus + (0.1 if flat[i] in _LEVEL_START else 0.0))
+            # More names is the likelier split, but a two-character piece ("人社" of 人社局)
+            # rarely is one.
+            score = (count + 1, bonus + (0.1 if flat[i] in _LEVEL_START else 0.0) -
+                     (0.6 if end - i <= 2 and name not in ("乡镇", "镇街") else 0.0))
             if best[i] is None or score > best[i][:2]:
                 best[i] = (score[0], score[1], [name, *names])
     return best[0][2] if best[0] else None

@@ -54,6 +54,7 @@ class UnitRefs:
     persons: list[str] = field(default_factory=list)  # names set aside: not units
     # "…涉及相关市(州)人民政府,不再做分工,下同": units for the items that follow as well.
     carry: list[str] = field(default_factory=list)
+    due: str | None = None  # "(X牵头,Y配合,9月30日前完成)": the deadline said with the units
 
     def __bool__(self) -> bool:
         return bool(self.lead or self.responsible or self.cooperating or self.persons)
@@ -179,6 +180,16 @@ def _remarks(refs: UnitRefs, text: str) -> None:
 _RESP_VERB = re.compile(r"^(?:由)?(?P<units>.+?)(?:负责|具体负责|组织实施|实施|落实|承办|执行)$")
 
 
+_DATE_PART = re.compile(r"^(?:完成时限[:：]?|时限[:：]?)?(?P<when>.+?)(?:前完成|完成|前)?$")
+
+
+def _is_date(text: str) -> bool:
+    from taskflow.parsing.dates import resolve  # dates imports numbers only: no cycle at load
+
+    when = resolve(text.replace(" ", ""), 2000)
+    return when is not None and when.kind in ("deadline", "period", "invalid")
+
+
 def verbal(text: str) -> UnitRefs | None:
     """"X牵头,Y、Z配合" / "由X负责" — the whole text must be such a phrase, else None."""
     refs = UnitRefs()
@@ -186,6 +197,9 @@ def verbal(text: str) -> UnitRefs | None:
     if not parts:
         return None
     for part in parts:
+        if _DATE_PART.match(part) and _is_date(_DATE_PART.match(part)["when"]):
+            refs.due = part
+            continue
         if (m := _LEAD_VERB.match(part)):
             _add(refs, "lead", m["units"])
         elif (m := _SHARED_VERB.match(part)):
