@@ -176,6 +176,10 @@ def _slug(name: str) -> str:
     return slug or "plan"
 
 
+def _line_ref(line: int | None) -> str | None:
+    return f"line {line}" if line else None
+
+
 def _plan_year(facts: DocumentFacts, year: int | None, review: Review) -> int:
     """The year the plan's dates resolve in: the document's own (its signing date, else its
     dated deadlines), or ``year`` where the text writes 20xx or names none."""
@@ -189,9 +193,10 @@ def _plan_year(facts: DocumentFacts, year: int | None, review: Review) -> int:
     if year is not None and year != own:
         shift = "推后" if year > own else "提前"
         review.add("info", f"原文按 {own} 年编写（{facts.year_source}）；`plan import --year "
-                   f"{year}` 将把所有日期{shift} {abs(year - own)} 年")
+                   f"{year}` 将把所有日期{shift} {abs(year - own)} 年", _line_ref(facts.year_line))
     elif year is None:
-        review.add("info", f"方案年度按 {own} 年（{facts.year_source}）")
+        review.add("guess", f"方案年度按 {own} 年（{facts.year_source}）；未写年份的日期都按此年",
+                   _line_ref(facts.year_line))
     return own
 
 
@@ -255,7 +260,8 @@ def _parse_blocks(blocks: list[DocBlock], *, source: str, year: int | None,
             review.add("check", note, ref)
         facts = document_facts(texts)
         plan_year = _plan_year(facts, year, review)
-        ctx = Context(plan_year, units, jurisdiction, review, cache, pattern, subjects)
+        ctx = Context(plan_year, units, jurisdiction, review, cache, pattern, subjects,
+                      facts.first_is_lead)
         code = f"{slug}-p{part.number}" if part.number is not None else slug
         title = part.title or _first_title(part) or Path(source).stem
         pb = PlanBuilder(part, ctx, plan_year)
@@ -271,8 +277,9 @@ def _parse_blocks(blocks: list[DocBlock], *, source: str, year: int | None,
             inferred, why = infer_jurisdiction(ctx, [n for n, _, _ in pb.names], facts.issuer)
             if inferred is not None:
                 plan["jurisdiction"] = inferred
-                review.add("info", f"辖区推断为 {inferred}（{why}）；如需改为其他辖区，"
-                           "请用 --jurisdiction 指定")
+                review.add("guess", f"辖区推断为 {inferred}（{why}）；如需改为其他辖区，"
+                           "请用 --jurisdiction 指定",
+                           _line_ref(facts.issuer_line) if "发文单位" in why else None)
             else:
                 named = f"；发文单位为“{facts.issuer}”，请用 --jurisdiction 指定其所属政府的单位" \
                     "代码" if facts.issuer else "；请用 --jurisdiction 指定辖区单位代码"

@@ -10,6 +10,7 @@ from typing import Any
 
 from taskflow.parsing import quantities
 from taskflow.parsing.actors import action_title, actor_at, after
+from taskflow.parsing.confidence import assess
 from taskflow.parsing.duties import step_actor
 from taskflow.parsing.review import FoundTask, Review
 from taskflow.parsing.schedule import Schedule, Step, _progress, parse_schedule
@@ -48,6 +49,7 @@ class Context:
     cache: dict = field(default_factory=dict)
     unit_pattern: re.Pattern[str] | None = None
     subject_pattern: re.Pattern[str] | None = None
+    first_is_lead: bool = False  # the document says "列第一位的责任单位为牵头单位"
 
     def resolve(self, name: str, jurisdiction: str | None) -> tuple[str | None, str | None]:
         """(code, None) or (None, why not) — cached per name and scope."""
@@ -105,6 +107,10 @@ class PlanBuilder:
         t: dict[str, Any] = {"code": code, "title": node.title}
         position = len(self.review.tasks)  # listed before its children
         units = node.units
+        if self.ctx.first_is_lead and not units.lead and len(units.responsible) > 1 and \
+                node.extra.get("found_by") != "duty":
+            units.lead, units.responsible = units.responsible[:1], units.responsible[1:]
+            node.extra["first_is_lead"] = True
         for role in ("lead", "responsible", "cooperating"):
             names = getattr(units, role)
             if names:
@@ -158,20 +164,25 @@ class PlanBuilder:
                 if duty.start:
                     child["start"] = duty.start
                 children.append(child)
-                self.found(child, node.ref)
+                self.found(child, node.ref, node=node)
         if children:
             t["children"] = children
         if "due" not in t and children and all("due" in c for c in children):
             pass  # expand derives a container's deadline from its children
-        self.found(t, node.ref, position)
+        self.found(t, node.ref, position, node)
         return t
 
-    def found(self, t: dict[str, Any], ref: str, position: int | None = None) -> None:
+    def found(self, t: dict[str, Any], ref: str, position: int | None = None,
+              node: Node | None = None) -> None:
         due = t.get("due")
+        sure, guesses = assess(node, t) if node is not None else (1.0, [])
         item = FoundTask(t["code"], t["title"], ref, list(t.get("lead", [])),
                          list(t.get("responsible", [])),
                          due.isoformat() if isinstance(due, date) else due,
-                         len(t.get("milestones", [])), t.get("recurrence"))
+                         len(t.get("milestones", [])), t.get("recurrence"), sure, guesses,
+                         list(t.get("cooperating", [])))
+        if guesses:
+            self.review.add("guess", "；".join(guesses), ref, t["code"])
         if position is None:
             self.review.tasks.append(item)
         else:

@@ -53,6 +53,7 @@ def _year_of(m: re.Match[str]) -> int | None:
 class DocumentFacts:
     year: int | None  # the document's own year, or None
     year_source: str  # why: "落款日期 2016年8月29日", "文中期限 2019 年底"…
+    year_line: int | None
     placeholder: bool  # "20xx" is written: the year is the import's
     issuer: str | None
     issuer_line: int | None
@@ -61,34 +62,34 @@ class DocumentFacts:
 
 def document_facts(paras: list[tuple[int, str]]) -> DocumentFacts:
     texts = [t for _, t in paras]
-    year, source = _dated_year(paras)
+    year, source, year_line = _dated_year(paras)
     if year is None:
-        year, source = _deadline_year(texts)
+        year, source, year_line = _deadline_year(paras)
     issuer, line = _issuer(paras)
     joined = squeeze("".join(texts))
-    return DocumentFacts(year, source, bool(_PLACEHOLDER_YEAR.search(joined)), issuer, line,
-                         bool(_FIRST_IS_LEAD.search(joined)))
+    return DocumentFacts(year, source, year_line, bool(_PLACEHOLDER_YEAR.search(joined)),
+                         issuer, line, bool(_FIRST_IS_LEAD.search(joined)))
 
 
-def _dated_year(paras: list[tuple[int, str]]) -> tuple[int | None, str]:
+def _dated_year(paras: list[tuple[int, str]]) -> tuple[int | None, str, int | None]:
     """The signing or publishing date: a labelled date anywhere, else a line that is a date."""
-    for _, text in paras:
+    for line, text in paras:
         if (m := _LABELLED_DATE.search(text)) and (y := _year_of(m)):
-            return y, f"发布日期 {m[0].split(':')[-1].split('：')[-1].strip()}"
-    for _, text in reversed(paras):
+            return y, f"发布日期 {m[0].split(':')[-1].split('：')[-1].strip()}", line
+    for line, text in reversed(paras):
         stripped = text.strip()
         if len(stripped) > 60:
             continue
         m = _DATE_LINE.search(stripped) or _SIGNED.match(stripped)
         if m and (y := _year_of(m)):
-            return y, f"落款日期 {m.group(0).strip()[-16:].strip()}"
-    return None, ""
+            return y, f"落款日期 {m.group(0).strip()[-16:].strip()}", line
+    return None, "", None
 
 
-def _deadline_year(texts: list[str]) -> tuple[int | None, str]:
+def _deadline_year(paras: list[tuple[int, str]]) -> tuple[int | None, str, int | None]:
     """The earliest year of a dated deadline in the text (not of past work or of things)."""
-    best: tuple[int, str] | None = None
-    for text in texts:
+    best: tuple[int, str, int] | None = None
+    for line, text in paras:
         flat = squeeze(text)
         for m in _YEAR_MENTION.finditer(flat):
             start = m.start()
@@ -105,8 +106,8 @@ def _deadline_year(texts: list[str]) -> tuple[int | None, str]:
             if re.search(r"[\u4e00-\u9fff]了|已经", clause):
                 continue  # "到2012年全县…完成了整村推进": history
             if best is None or when.year < best[0]:
-                best = (when.year, f"文中期限“{when.phrase}”")
-    return best if best else (None, "")
+                best = (when.year, f"文中期限“{when.phrase}”", line)
+    return best if best else (None, "", None)
 
 
 def _issuer(paras: list[tuple[int, str]]) -> tuple[str | None, int | None]:

@@ -93,6 +93,7 @@ def _read_node(node: Node) -> None:
         # "各牵头单位要按照…的要求,将…做好细化实施方案": titled by the action. A short item
         # ("省、地、县分别拟定农业普查总体规划") keeps its words.
         node.title = found[0][1].title
+        node.extra["retitled"] = True
         retitled = True
     else:
         retitled = False

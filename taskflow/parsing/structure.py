@@ -259,6 +259,7 @@ class Builder:
                         units=refs, long_title=long_title)
             if when:
                 node.labels.append(Labelled("schedule", when, line))
+                node.extra["heading_date"] = when
             if refs.due:
                 node.labels.append(Labelled("due", refs.due, line))
             if when or re.search(r"(?:阶段|步骤)$", node.title):

@@ -111,7 +111,8 @@ def test_review_is_in_chinese_and_names_the_year_to_give():
     assert "→ 方案 " in head and "\n任务：\n" in report and "\n需核对：\n" in report
     year = date.today().year  # no year in the text, none given: this year, questioned
     # the ref column right-aligned in terminal columns, a Chinese character counting two
-    assert f"\n{' ' * 11}第2行  1        开展就业援助行动  （限 {year}-12-10；2 个节点）\n" \
+    # no unit named: a little less sure
+    assert f"\n{' ' * 11}第2行  1        开展就业援助行动  （限 {year}-12-10；2 个节点；可信度 0.90）\n" \
         in report
     assert f"未写明方案年度，按 {year} 年处理（可用 --year 指定）" in report
     assert "未能确定辖区（没有单位名录）：方案中暂填 todo.jurisdiction；" \
