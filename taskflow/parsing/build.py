@@ -222,6 +222,9 @@ class PlanBuilder:
                                 code, step.when.phrase)
         if sched.start is not None:
             t["start"] = sched.start
+        elif not make_steps and len(milestones) == 1 and milestones[0].when.kind == "period" \
+                and strict and milestones[0].when.start is not None:
+            t["start"] = milestones[0].when.start  # "整改提升阶段(2024年6月至9月)"
         if sched.progress:
             t["progress_plan"] = [{"by": by, "cumulative": value if isinstance(value, str)
                                    else _num(value)} for by, value in sched.progress]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from taskflow.parsing.actors import _VERB, is_unit_name
+from taskflow.parsing.actors import _SUFFIX_CHARS, _VERB, is_unit_name
 from taskflow.parsing.dates import resolve
 from taskflow.parsing.structure import PART, Labelled, Node, marker
 from taskflow.parsing.tables import _CODE_CELL, _KEYWORDS, Table, header_kind, header_map
@@ -235,7 +235,7 @@ def align(cells: list[str], kinds: list[str]) -> list[list[str]] | None:
         best[n][j] = 0.0
     for i in range(n - 1, -1, -1):
         for j in range(m - 1, -1, -1):
-            options = [(best[i][j + 1], (i, j + 1))]  # column j has no cell in this row
+            options = []
             score = _score(cells[i], kinds[j])
             if score is not None:
                 # One cell per column is likelier than two in one (a small bonus for moving
@@ -246,6 +246,8 @@ def align(cells: list[str], kinds: list[str]) -> list[list[str]] | None:
                 if kinds[j] in _MULTI and kinds.index(kinds[j]) == j and \
                         best[i + 1][j] != fail:
                     options.append((score + best[i + 1][j], (i + 1, j)))
+            # Column j has no cell in this row (merged); on a tie the cell takes the column.
+            options.append((best[i][j + 1], (i, j + 1)))
             value, where = max(options, key=lambda o: o[0])
             best[i][j], move[i][j] = value, where
     if best[0][0] == fail:
@@ -427,7 +429,7 @@ def _units_prefix(text: str) -> tuple[list[str], int]:
     """The unit names that open ``text`` one after another, and where they end: the longest
     opening that splits into names."""
     for end in range(min(len(text), 80), 1, -1):
-        if text[end - 1] not in _TERMINAL and text[end - 1] != "区":
+        if text[end - 1] not in _TERMINAL and text[end - 1] not in _SUFFIX_CHARS:
             continue
         names = _segment(text[:end])
         if names and not _continues(text, end):
