@@ -56,7 +56,11 @@ _MONTH_DAY = re.compile(rf"^{_M}月{_D}(?:[日号]{_WEEKDAY}(?:前|之前|以前
 _DAYISH = re.compile(
     r"^(\d{1,2}|[一二三四五六七八九十]{1,3})月(\d{1,3}|[一二三四五六七八九十]{1,4})[日号]")
 _MONTHISH = re.compile(r"^(\d{1,3})月")
-_INVALID_TAIL = re.compile(rf"{_WEEKDAY}(?:前|之前|以前)?")
+_INVALID_TAIL = re.compile(rf"{_WEEKDAY}(?:底|末)?(?:前|之前|以前)?")
+# Written like "2005.1—4" but not a date: "2005.13—4", "2019.2.30".
+_DOTTED_ISH = re.compile(
+    r"^(?:19|20)\d{2}[.\-/]\d{1,3}(?:[.\-/]\d{1,3})?(?:[—–\-~至]\d{1,4}(?:[.\-/]\d{1,3})*)?"
+    r"(?![\d万亿元%])")
 _MONTH_PART = re.compile(rf"^{_M}月(上旬|中旬|下旬|中上旬|中下旬){_BEFORE}")
 _MONTH_END = re.compile(rf"^{_M}月(?:底|末){_BEFORE}")
 _MONTH_BEFORE = re.compile(rf"^{_M}月(?:前|之前|以前)")
@@ -249,6 +253,9 @@ def match_when(text: str, year: int) -> When | None:
             return When("period", date(y1, 1, 1), date(y2, 12, 31), text[:pos + m.end()],
                         pos + m.end(), y2)
         return None
+    if (m := _DOTTED_ISH.match(s)):
+        end = pos + m.end()
+        return When("invalid", None, None, text[:end], end)
     explicit_year: int | None = None
     named = False
     if (m := _YEAR.match(s)):
