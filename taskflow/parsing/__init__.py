@@ -13,6 +13,7 @@ unit names are checked and the plan's jurisdiction can be inferred.
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -176,6 +177,22 @@ def _slug(name: str) -> str:
     return slug or "plan"
 
 
+# Per unit directory: names resolved, label lookups and the unit regexes, kept while the
+# directory is unchanged (a web server parses many uploads against the same directory).
+_INDEX_CACHES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _index_cache(units: UnitIndex | None) -> dict:
+    if units is None:
+        return {}
+    size = len(units.by_code)
+    entry = _INDEX_CACHES.get(units)
+    if entry is None or entry[0] != size:
+        entry = (size, {})
+        _INDEX_CACHES[units] = entry
+    return entry[1]
+
+
 def _line_ref(line: int | None) -> str | None:
     return f"line {line}" if line else None
 
@@ -227,9 +244,10 @@ def _parse_blocks(blocks: list[DocBlock], *, source: str, year: int | None,
     # A head before the first 篇 (the document's own title and date) is not a plan.
     if len(groups) > 1 and groups[0][0].number is None:
         groups = groups[1:]
-    cache: dict = {}
-    pattern = unit_pattern(units)
-    subjects = subject_pattern(units)
+    cache = _index_cache(units)
+    if "__patterns__" not in cache:
+        cache["__patterns__"] = (unit_pattern(units), subject_pattern(units))
+    pattern, subjects = cache["__patterns__"]
     slug = _slug(source)
     for part, part_blocks in groups:
         builder = Builder(part, markdown)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from taskflow.parsing.text import squeeze
 
@@ -102,24 +103,41 @@ _LEADS_IN = re.compile(r"牵头抓总|牵头负责")
 _PAST = re.compile(r"[\u4e00-\u9fff]了(?![解])|已经")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Actor:
+    """Units that act (cached and shared: never change one)."""
+
     names: list[str]
     role: str  # lead | responsible
     end: int  # where the predicate starts, in the text the actor was read from
+
+
+def _by_last(words) -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for word in words:
+        out.setdefault(word[-1], []).append(word)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+_SUFFIX_BY_LAST = _by_last(_SUFFIXES)
+_ANY_END = re.compile("[" + re.escape("".join(_SUFFIX_BY_LAST)) + "]")
+_PERSON_BY_LAST = _by_last(re.findall(r"[\u4e00-\u9fff]+", _PERSON.pattern))
 
 
 def _name_ends(text: str, limit: int = 60) -> list[int]:
     """Positions after which a unit name (or a person in a list of them) may end."""
     ends = []
     for i in range(1, min(len(text), limit) + 1):
-        if text[i - 1:i + 1] in _NOT_AN_END:
+        last = text[i - 1]
+        words = _SUFFIX_BY_LAST.get(last, ()) + _PERSON_BY_LAST.get(last, ())
+        if not words or text[i - 1:i + 1] in _NOT_AN_END:
             continue
-        if any(text.endswith(s, 0, i) for s in _SUFFIXES) or _PERSON.search(text, 0, i):
+        if any(text.endswith(w, 0, i) for w in words):
             ends.append(i)
     return ends
 
 
+@lru_cache(maxsize=8192)
 def is_unit_name(name: str) -> bool:
     """A unit as written ("县农发委", "各乡(镇)、场", "各责任(配合)单位"), not a person or a
     scope."""
@@ -187,6 +205,7 @@ def _after_role(body: str, end: int) -> int:
     return role.end() if role else end
 
 
+@lru_cache(maxsize=8192)
 def actor_at(text: str) -> Actor | None:
     """The units that open ``text`` (no whitespace) and do what follows: "各乡镇要…",
     "镇扶贫办、党政办负责编印…", "由X牵头,…", "县上完成验收…"."""
@@ -208,7 +227,8 @@ def actor_at(text: str) -> Actor | None:
     return None
 
 
-def actors_in(clause: str) -> list[Actor]:
+@lru_cache(maxsize=8192)
+def actors_in(clause: str) -> tuple[Actor, ...]:
     """Every actor of a clause (no whitespace): the one opening it, and "由X…" inside it
     ("验收工作由乡镇(园区)负责组织实施")."""
     found: list[Actor] = []
@@ -224,7 +244,7 @@ def actors_in(clause: str) -> list[Actor]:
     for m in _FORMED.finditer(clause):
         if is_unit_name(m["name"]):
             found.append(Actor([m["name"]], "responsible", m.end()))
-    return found
+    return tuple(found)
 
 
 # -- statements -------------------------------------------------------------------------------
@@ -300,10 +320,12 @@ def statements(items: list[tuple[int, str]]) -> list[tuple[int, Statement]]:
     out: list[tuple[int, Statement]] = []
     carried: Actor | None = None
     for line, text in items:
+        if carried is None and not _ANY_END.search(text):
+            continue  # no unit name can end anywhere in it
         for raw in _SENTENCE.findall(text):
             sentence = raw.strip().rstrip("。;!?").strip()
             flat = squeeze(sentence)
-            if len(flat) < 4:
+            if len(flat) < 4 or (carried is None and not _ANY_END.search(flat)):
                 continue
             clauses = [c for c in sentence.split(",") if c.strip()]
             found, predicate = _sentence_actor(clauses)

@@ -97,8 +97,13 @@ _CLAUSES = re.compile(r"[^,]+,?")
 _LEADING = re.compile(r"^(?:前|之前|以前|,|、|:|并且|并|要|需|须|再|将|起|开始)+")
 # Where a date may start inside a clause: after 于/在, or at a month, year or quarter word.
 _INNER = re.compile(
-    r"[于在]|(?<![\d.])\d|(?<![一二三四五六七八九十])[一二三四五六七八九十](?=[一二]?月)|"
+    r"[于在](?=[\d一二三四五六七八九十今明次本年上下第每])|(?<![\d.])\d{1,4}(?=\s*(?:年|月|[.\-/]\d))|"
+    r"(?<![一二三四五六七八九十])[一二三四五六七八九十](?=[一二]?月)|"
     r"年[底末终]|第?[一二三四]季度|[上下]半年|今年|明年")
+# Nothing in a text can be a date or a rhythm without one of these.
+_DATEISH = re.compile(r"[\d月年季旬底末半每逐周今明起〇○零]|持续|长期|常态|常年|经常|尽快|尽早|"
+                      r"立即|马上|第一时间|适时|学期|另行|工作日|十.五|择机|定期|近期|随时|季|春|秋|"
+                      r"暑|寒|长效|即时")
 # "年底兑现", "年底交账": a year's end followed by what is due then.
 _DUE_VERB = re.compile(r"^(?:兑现|交账|完成|建成|见效|达标|验收|到位|前)")
 # A year alone counts in running text only where the words make it a deadline.
@@ -128,11 +133,15 @@ def parse_schedule(text: str, year: int, *, line: int | None = None,
     start of a clause count, and dateless text is simply text.
     """
     sched = Schedule()
+    if not _DATEISH.search(text):
+        if strict and text.strip():
+            sched.issues.append(Issue(text.strip(), "此句进度安排没有日期", line))
+        return sched
     last_step: Step | None = None
     for raw_sentence in _SENTENCES.findall(text):
         sentence = raw_sentence.strip().rstrip("。;!?").strip()
-        if not sentence:
-            continue
+        if not sentence or (not strict and not _DATEISH.search(sentence)):
+            continue  # running text without a date word: nothing to read here
         flat, _ = compact(sentence)
         recurrences = find_recurrences(flat, year)
         sentence_steps: list[Step] = []

@@ -227,6 +227,7 @@ def unit_phrase(text: str) -> UnitRefs | None:
 
 
 _CLOSE = {"(": ")", "（": "）", "〔": "〕", "【": "】", "[": "]"}
+_UNITISH = re.compile(r"单位|部门|牵头|负责|配合|参加|参与|落实|协助|[局委办厅会府室组队站所联社司]")
 
 
 def find_parenthetical(text: str) -> tuple[int, int, UnitRefs] | None:
@@ -242,6 +243,8 @@ def find_parenthetical(text: str) -> tuple[int, int, UnitRefs] | None:
             if not stack:
                 groups.append((start, i + 1))
     for start, end in reversed(groups):
+        if not _UNITISH.search(text, start, end):
+            continue  # "(以下简称自查组)", "(2010年6月23日至11月20日)": no unit in it
         refs = unit_phrase(text[start + 1:end - 1])
         if refs:
             return start, end, refs
