@@ -22,6 +22,9 @@ PLACEHOLDER_JURISDICTION = "todo.jurisdiction"
 
 BACKGROUND = ("对象范围", "实施范围", "基本情况", "指导思想", "基本原则", "总体要求", "目的意义",
               "编制依据", "工作原则", "存在的问题", "存在问题", "背景", "总体思路", "适用范围")
+# What was achieved ("二、试点成效") is no task, and its figures no targets or funds; "确保扶贫
+# 成效" in a heading is a goal.
+_RESULTS = re.compile(r"^[\u4e00-\u9fff]{0,6}(?:成效|成绩|成果)$")
 FUNDS = ("资金筹措", "资金来源", "投资估算", "资金安排", "资金保障", "筹资", "资金预算",
          "资金投入")
 ACCEPTANCE = ("验收标准", "考核标准", "验收办法", "评分标准")
@@ -35,7 +38,8 @@ def section_kind(title: str) -> str:
         return "funds"
     if any(k in flat for k in ACCEPTANCE):
         return "acceptance"
-    if any(k in flat for k in BACKGROUND):
+    if any(k in flat for k in BACKGROUND) or (
+            _RESULTS.match(flat) and not re.search(r"确保|提升|巩固|扩大", flat)):
         return "background"
     return "tasks"
 

@@ -227,7 +227,8 @@ def unit_phrase(text: str) -> UnitRefs | None:
 
 
 _CLOSE = {"(": ")", "（": "）", "〔": "〕", "【": "】", "[": "]"}
-_UNITISH = re.compile(r"单位|部门|牵头|负责|配合|参加|参与|落实|协助|[局委办厅会府室组队站所联社司]")
+_UNITISH = re.compile(r"单位|部门|牵头|负责|配合|参加|参与|落实|协助|"
+                      r"[局委办厅会府室组队站所联社司]")
 
 
 def find_parenthetical(text: str) -> tuple[int, int, UnitRefs] | None:
