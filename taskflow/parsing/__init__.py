@@ -279,7 +279,7 @@ def _parse_blocks(blocks: list[DocBlock], *, source: str, year: int | None,
         facts = document_facts(texts)
         plan_year = _plan_year(facts, year, review)
         ctx = Context(plan_year, units, jurisdiction, review, cache, pattern, subjects,
-                      facts.first_is_lead)
+                      facts.first_is_lead, facts.author)
         code = f"{slug}-p{part.number}" if part.number is not None else slug
         title = part.title or _first_title(part) or Path(source).stem
         pb = PlanBuilder(part, ctx, plan_year)

@@ -54,6 +54,7 @@ class Context:
     unit_pattern: re.Pattern[str] | None = None
     subject_pattern: re.Pattern[str] | None = None
     first_is_lead: bool = False  # the document says "列第一位的责任单位为牵头单位"
+    author: str | None = None  # the unit the document speaks as ("县林业局…", "我局…")
 
     def resolve(self, name: str, jurisdiction: str | None) -> tuple[str | None, str | None]:
         """(code, None) or (None, why not) — cached per name and scope."""
@@ -111,6 +112,11 @@ class PlanBuilder:
         t: dict[str, Any] = {"code": code, "title": node.title}
         position = len(self.review.tasks)  # listed before its children
         units = node.units
+        if self.ctx.author and not units:
+            # A report in the first person ("我局…"): its work is its author's.
+            units.lead.append(self.ctx.author)
+            node.extra["inferred_lead"] = (f"牵头单位推断为撰文单位“{self.ctx.author}”"
+                                           "（文中自称“我局”等），原文未写")
         if self.ctx.first_is_lead and not units.lead and len(units.responsible) > 1 and \
                 node.extra.get("found_by") != "duty":
             units.lead, units.responsible = units.responsible[:1], units.responsible[1:]

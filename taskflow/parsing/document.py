@@ -58,6 +58,7 @@ class DocumentFacts:
     issuer: str | None
     issuer_line: int | None
     first_is_lead: bool
+    author: str | None = None  # the issuer when the text speaks as it ("我局")
 
 
 def document_facts(paras: list[tuple[int, str]]) -> DocumentFacts:
@@ -67,8 +68,9 @@ def document_facts(paras: list[tuple[int, str]]) -> DocumentFacts:
         year, source, year_line = _deadline_year(paras)
     issuer, line = _issuer(paras)
     joined = squeeze("".join(texts))
+    author = self_reference(joined, issuer) if issuer else None
     return DocumentFacts(year, source, year_line, bool(_PLACEHOLDER_YEAR.search(joined)),
-                         issuer, line, bool(_FIRST_IS_LEAD.search(joined)))
+                         issuer, line, bool(_FIRST_IS_LEAD.search(joined)), author)
 
 
 def _dated_year(paras: list[tuple[int, str]]) -> tuple[int | None, str, int | None]:
