@@ -289,8 +289,6 @@ def _parse_blocks(blocks: list[DocBlock], *, source: str, year: int | None,
             result.plans.append(ParsedPlan(None, review, part.number))
             continue
         review.plan_code = code
-        if facts.issuer:
-            plan["issuer"] = facts.issuer
         if jurisdiction is None:
             inferred, why = infer_jurisdiction(ctx, [n for n, _, _ in pb.names], facts.issuer)
             if inferred is not None:
@@ -304,6 +302,10 @@ def _parse_blocks(blocks: list[DocBlock], *, source: str, year: int | None,
                 review.add("check", f"未能确定辖区（{why}）：方案中暂填 "
                            f"{PLACEHOLDER_JURISDICTION}{named}")
         proposed = check_units(pb, ctx, plan, facts.issuer)
+        if facts.issuer and ctx.units is not None and ctx.resolve(
+                facts.issuer, None if plan["jurisdiction"] == PLACEHOLDER_JURISDICTION
+                else plan["jurisdiction"])[0]:
+            plan["issuer"] = facts.issuer  # only a unit the directory holds: it must import
         without = [t.code for t in review.tasks if not t.due and not t.recurrence and
                    not _has_children(plan, t.code)]
         if without:
