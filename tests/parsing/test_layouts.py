@@ -55,8 +55,8 @@ def test_units_bracket_closing_an_item(wide):
     text = CORPUS_09.translate(WIDE) if wide else CORPUS_09
     task = tasks(parse(text, 2021))["保持帮扶政策总体稳定"]
     assert task["lead"] == ["县扶贫开发办"]
-    assert task["cooperating"] == ["县教育和体育局", "县卫生健康局", "县住房和城乡建设局", "县民政局",
-                                   "县医疗保障局", "有关部门"]
+    assert task["cooperating"] == ["县教育和体育局", "县卫生健康局", "县住房和城乡建设局",
+                                   "县民政局", "县医疗保障局", "有关部门"]
     assert task["responsible"] == ["各镇街"]
 
 

@@ -188,8 +188,8 @@ def test_an_invalid_date_is_invalid_not_its_month_or_year(phrase):
 def test_an_invalid_date_is_reported_and_gives_no_due_in_a_plan(phrase):
     from taskflow.parsing import parse_text
 
-    result = parse_text(f"一、重点工作\n1.开展培训(牵头单位:区总工会)\n进度安排:{phrase}完成培训。\n",
-                        year=Y)
+    result = parse_text(f"一、重点工作\n1.开展培训(牵头单位:区总工会)\n"
+                        f"进度安排:{phrase}完成培训。\n", year=Y)
     task = result.plan["tasks"][0]["children"][0] if "children" in result.plan["tasks"][0] \
         else result.plan["tasks"][0]
     assert "due" not in task and "milestones" not in task
@@ -202,7 +202,8 @@ def test_a_year_in_2019_without_29_february_but_2020_with_it():
 
 
 def test_running_text_deadlines_inside_clauses_and_not_past_work():
-    sched = parse_schedule("验收工作由乡镇负责,第一批验收结果于6月30日前上报,第二批于8月31日前上报。"
+    sched = parse_schedule("验收工作由乡镇负责,第一批验收结果于6月30日前上报,"
+                           "第二批于8月31日前上报。"
                            "7月中上旬,市扶贫办对项目进行了核准备案。各责任单位年底兑现。", Y,
                            strict=False)
     assert [s.when.due for s in sched.milestones] == [d(6, 30), d(8, 31), d(12, 31)]
