@@ -346,6 +346,8 @@ _PIPED = re.compile(r"^(?P<cell>.*?)\s*\|\s*$")
 
 
 def piped_table(paras: list, start: int) -> Found | None:
+    if not paras[start].text.rstrip().endswith("|"):
+        return None
     headers: list[str] = []
     i = start
     while i < len(paras) and (m := _PIPED.match(paras[i].text)) and header_kind(m["cell"]):
@@ -498,6 +500,8 @@ def _read_row(text: str, kinds: list[str]) -> tuple[dict[str, str], str] | None:
 
 def run_on_table(paras: list, start: int) -> Found | None:
     """A table whose header and rows run on in one line (a web page's table pasted as text)."""
+    if not any(h in paras[start].text for h in _CODE_HEADERS):
+        return None
     text = squeeze(paras[start].text)
     header = _header_run(text)
     if header is None:
