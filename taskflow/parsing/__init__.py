@@ -13,6 +13,7 @@ unit names are checked and the plan's jurisdiction can be inferred.
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -25,24 +26,23 @@ from taskflow.parsing.build import (
     PLACEHOLDER_JURISDICTION,
     Context,
     PlanBuilder,
-    check_units,
-    infer_jurisdiction,
     subject_pattern,
     unit_pattern,
 )
+from taskflow.parsing.document import DocumentFacts, document_facts
+from taskflow.parsing.duties import read_duties
+from taskflow.parsing.flat_tables import markdown_table, table_at
 from taskflow.parsing.review import Review
 from taskflow.parsing.structure import PART, Builder, Node, Part, starts_block
 from taskflow.parsing.tables import (
     DocBlock,
     PartBreak,
-    flattened_table,
-    indicator_table,
-    markdown_table,
     nodes_from_table,
     read_docx,
     read_xlsx,
 )
 from taskflow.parsing.text import decode, normalize, paragraphs
+from taskflow.parsing.unit_names import ProposedUnit, check_units, infer_jurisdiction
 from taskflow.plans.units import UnitIndex
 
 __all__ = ["ParseResult", "ParsedPlan", "Review", "dump_plan", "parse_bytes", "parse_file",
@@ -58,6 +58,9 @@ class ParsedPlan:
     plan: dict[str, Any] | None  # None: no task found in this part
     review: Review
     part: int | None = None
+    # Units the text names that the directory does not hold (or, without a directory, every
+    # unit named): new units to confirm, each with its kind and suggested parent.
+    proposed_units: list[ProposedUnit] = field(default_factory=list)
 
     def to_yaml(self) -> str:
         if self.plan is None:
@@ -132,20 +135,17 @@ def _text_blocks(text: str, markdown: bool) -> list[DocBlock]:
         paras = paragraphs(plain, starts_block)
         i = 0
         while i < len(paras):
-            indicators = indicator_table(paras, i)
-            if indicators is not None:
-                caption, nodes, end = indicators
-                if caption:
-                    blocks.append(DocBlock("para", paras[i].line, caption,
+            found = table_at(paras, i)
+            if found is not None:
+                if found.caption:
+                    blocks.append(DocBlock("para", paras[i].line, found.caption,
                                            ref=f"line {paras[i].line}"))
-                blocks.append(DocBlock("nodes", paras[i].line, extra={
-                    "nodes": nodes, "end": paras[end - 1].line}))
-                i = end
-                continue
-            flat = flattened_table(paras, i)
-            if flat is not None:
-                table, i = flat
-                blocks.append(DocBlock("table", table.lines[0], table=table))
+                if found.table is not None:
+                    blocks.append(DocBlock("table", found.table.lines[0], table=found.table))
+                else:
+                    blocks.append(DocBlock("nodes", paras[i].line, extra={
+                        "nodes": found.nodes, "end": paras[found.end - 1].line}))
+                i = max(found.end, i + 1)
                 continue
             blocks.append(DocBlock("para", paras[i].line, paras[i].text,
                                    ref=f"line {paras[i].line}",
@@ -177,23 +177,43 @@ def _slug(name: str) -> str:
     return slug or "plan"
 
 
-_PLACEHOLDER_YEAR = re.compile(r"20[xX×*]{2}")
-_REAL_YEAR = re.compile(r"(?<![〔\[\d(（])((?:19|20)\d{2})\s*年")
+# Per unit directory: names resolved, label lookups and the unit regexes, kept while the
+# directory is unchanged (a web server parses many uploads against the same directory).
+_INDEX_CACHES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _plan_year(text: str, year: int | None, review: Review) -> int:
-    years = [int(y) for y in _REAL_YEAR.findall(text)]
-    if _PLACEHOLDER_YEAR.search(text) or not years:
+def _index_cache(units: UnitIndex | None) -> dict:
+    if units is None:
+        return {}
+    size = len(units.by_code)
+    entry = _INDEX_CACHES.get(units)
+    if entry is None or entry[0] != size:
+        entry = (size, {})
+        _INDEX_CACHES[units] = entry
+    return entry[1]
+
+
+def _line_ref(line: int | None) -> str | None:
+    return f"line {line}" if line else None
+
+
+def _plan_year(facts: DocumentFacts, year: int | None, review: Review) -> int:
+    """The year the plan's dates resolve in: the document's own (its signing date, else its
+    dated deadlines), or ``year`` where the text writes 20xx or names none."""
+    if facts.placeholder or facts.year is None:
         if year is not None:
             return year
         assumed = date.today().year
         review.add("check", f"未写明方案年度，按 {assumed} 年处理（可用 --year 指定）")
         return assumed
-    own = min(years)
+    own = facts.year
     if year is not None and year != own:
         shift = "推后" if year > own else "提前"
-        review.add("info", f"原文按 {own} 年编写；`plan import --year {year}` 将把所有日期"
-                   f"{shift} {abs(year - own)} 年")
+        review.add("info", f"原文按 {own} 年编写（{facts.year_source}）；`plan import --year "
+                   f"{year}` 将把所有日期{shift} {abs(year - own)} 年", _line_ref(facts.year_line))
+    elif year is None:
+        review.add("guess", f"方案年度按 {own} 年（{facts.year_source}）；未写年份的日期都按此年",
+                   _line_ref(facts.year_line))
     return own
 
 
@@ -224,13 +244,14 @@ def _parse_blocks(blocks: list[DocBlock], *, source: str, year: int | None,
     # A head before the first 篇 (the document's own title and date) is not a plan.
     if len(groups) > 1 and groups[0][0].number is None:
         groups = groups[1:]
-    cache: dict = {}
-    pattern = unit_pattern(units)
-    subjects = subject_pattern(units)
+    cache = _index_cache(units)
+    if "__patterns__" not in cache:
+        cache["__patterns__"] = (unit_pattern(units), subject_pattern(units))
+    pattern, subjects = cache["__patterns__"]
     slug = _slug(source)
     for part, part_blocks in groups:
         builder = Builder(part, markdown)
-        texts: list[str] = []
+        texts: list[tuple[int, str]] = []
         table_notes: list[tuple[str | None, str]] = []
         for block in part_blocks:
             part.end_line = max(part.end_line, block.extra.get("end", block.line))
@@ -239,7 +260,7 @@ def _parse_blocks(blocks: list[DocBlock], *, source: str, year: int | None,
                         and not part.preamble:
                     continue  # the title repeated under the 篇 heading
                 builder.paragraph(block.line, block.text, block.ref or None)
-                texts.append(block.text)
+                texts.append((block.line, block.text))
             elif block.kind == "nodes":
                 _attach_table(builder, builder.current, block.extra["nodes"])
             elif block.kind == "table" and block.table is not None:
@@ -248,13 +269,17 @@ def _parse_blocks(blocks: list[DocBlock], *, source: str, year: int | None,
                 part.end_line = max(part.end_line, *block.table.lines)
                 host = builder.current
                 _attach_table(builder, host, nodes)
-                texts.extend(" ".join(row) for row in block.table.rows)
+                texts.extend((line, " ".join(row)) for line, row in zip(
+                    block.table.lines, block.table.rows, strict=False))
+        read_duties(part)
         label = f"篇{part.number}" if part.number is not None else None
         review = Review(source, label)
         for ref, note in table_notes:
             review.add("check", note, ref)
-        plan_year = _plan_year("\n".join(texts), year, review)
-        ctx = Context(plan_year, units, jurisdiction, review, cache, pattern, subjects)
+        facts = document_facts(texts)
+        plan_year = _plan_year(facts, year, review)
+        ctx = Context(plan_year, units, jurisdiction, review, cache, pattern, subjects,
+                      facts.first_is_lead, facts.author)
         code = f"{slug}-p{part.number}" if part.number is not None else slug
         title = part.title or _first_title(part) or Path(source).stem
         pb = PlanBuilder(part, ctx, plan_year)
@@ -265,22 +290,28 @@ def _parse_blocks(blocks: list[DocBlock], *, source: str, year: int | None,
             continue
         review.plan_code = code
         if jurisdiction is None:
-            inferred, why = infer_jurisdiction(ctx, [n for n, _, _ in pb.names])
+            inferred, why = infer_jurisdiction(ctx, [n for n, _, _ in pb.names], facts.issuer)
             if inferred is not None:
                 plan["jurisdiction"] = inferred
-                review.add("info", f"辖区推断为 {inferred}（{why}）；如需改为其他辖区，"
-                           "请用 --jurisdiction 指定")
+                review.add("guess", f"辖区推断为 {inferred}（{why}）；如需改为其他辖区，"
+                           "请用 --jurisdiction 指定",
+                           _line_ref(facts.issuer_line) if "发文单位" in why else None)
             else:
+                named = f"；发文单位为“{facts.issuer}”，请用 --jurisdiction 指定其所属政府的单位" \
+                    "代码" if facts.issuer else "；请用 --jurisdiction 指定辖区单位代码"
                 review.add("check", f"未能确定辖区（{why}）：方案中暂填 "
-                           f"{PLACEHOLDER_JURISDICTION}；请用 --jurisdiction 指定辖区单位代码")
-        check_units(pb, ctx, plan["jurisdiction"] if plan["jurisdiction"] !=
-                    PLACEHOLDER_JURISDICTION else None)
+                           f"{PLACEHOLDER_JURISDICTION}{named}")
+        proposed = check_units(pb, ctx, plan, facts.issuer)
+        if facts.issuer and ctx.units is not None and ctx.resolve(
+                facts.issuer, None if plan["jurisdiction"] == PLACEHOLDER_JURISDICTION
+                else plan["jurisdiction"])[0]:
+            plan["issuer"] = facts.issuer  # only a unit the directory holds: it must import
         without = [t.code for t in review.tasks if not t.due and not t.recurrence and
                    not _has_children(plan, t.code)]
         if without:
             review.add("info", f"{len(without)} 项任务原文未写完成期限："
                        + "、".join(without[:30]) + ("…" if len(without) > 30 else ""))
-        result.plans.append(ParsedPlan(plan, review, part.number))
+        result.plans.append(ParsedPlan(plan, review, part.number, proposed))
     return result
 
 

@@ -9,22 +9,27 @@ from decimal import Decimal
 from typing import Any
 
 from taskflow.parsing import quantities
+from taskflow.parsing.actors import action_title, actor_at, after
+from taskflow.parsing.confidence import assess
+from taskflow.parsing.duties import step_actor
 from taskflow.parsing.review import FoundTask, Review
-from taskflow.parsing.schedule import Schedule, _progress, parse_schedule
+from taskflow.parsing.schedule import Schedule, Step, _progress, parse_schedule
 from taskflow.parsing.structure import Node, Part
 from taskflow.parsing.text import squeeze
-from taskflow.plans.units import UnitIndex, normalize
+from taskflow.plans.units import UnitIndex
 
 PLACEHOLDER_JURISDICTION = "todo.jurisdiction"
 
 BACKGROUND = ("对象范围", "实施范围", "基本情况", "指导思想", "基本原则", "总体要求", "目的意义",
               "编制依据", "工作原则", "存在的问题", "存在问题", "背景", "总体思路", "适用范围")
+# What was achieved ("二、试点成效") is no task, and its figures no targets or funds; "确保扶贫
+# 成效" in a heading is a goal.
+_RESULTS = re.compile(r"^[\u4e00-\u9fff]{0,6}(?:成效|成绩|成果)$")
 FUNDS = ("资金筹措", "资金来源", "投资估算", "资金安排", "资金保障", "筹资", "资金预算",
          "资金投入")
 ACCEPTANCE = ("验收标准", "考核标准", "验收办法", "评分标准")
 _INSPECTION = re.compile(
     r"(季度|半年|年底|年终|年度|月度|每月|每季度)(检查|通报|考核|督查|考评|评估)")
-_GOVERNMENT_KINDS = ("province", "city", "county")
 
 
 def section_kind(title: str) -> str:
@@ -33,7 +38,8 @@ def section_kind(title: str) -> str:
         return "funds"
     if any(k in flat for k in ACCEPTANCE):
         return "acceptance"
-    if any(k in flat for k in BACKGROUND):
+    if any(k in flat for k in BACKGROUND) or (
+            _RESULTS.match(flat) and not re.search(r"确保|提升|巩固|扩大", flat)):
         return "background"
     return "tasks"
 
@@ -47,6 +53,8 @@ class Context:
     cache: dict = field(default_factory=dict)
     unit_pattern: re.Pattern[str] | None = None
     subject_pattern: re.Pattern[str] | None = None
+    first_is_lead: bool = False  # the document says "列第一位的责任单位为牵头单位"
+    author: str | None = None  # the unit the document speaks as ("县林业局…", "我局…")
 
     def resolve(self, name: str, jurisdiction: str | None) -> tuple[str | None, str | None]:
         """(code, None) or (None, why not) — cached per name and scope."""
@@ -104,6 +112,15 @@ class PlanBuilder:
         t: dict[str, Any] = {"code": code, "title": node.title}
         position = len(self.review.tasks)  # listed before its children
         units = node.units
+        if self.ctx.author and not units:
+            # A report in the first person ("我局…"): its work is its author's.
+            units.lead.append(self.ctx.author)
+            node.extra["inferred_lead"] = (f"牵头单位推断为撰文单位“{self.ctx.author}”"
+                                           "（文中自称“我局”等），原文未写")
+        if self.ctx.first_is_lead and not units.lead and len(units.responsible) > 1 and \
+                node.extra.get("found_by") != "duty":
+            units.lead, units.responsible = units.responsible[:1], units.responsible[1:]
+            node.extra["first_is_lead"] = True
         for role in ("lead", "responsible", "cooperating"):
             names = getattr(units, role)
             if names:
@@ -116,25 +133,32 @@ class PlanBuilder:
         if text:
             t["text"] = text
         sources = _schedule_sources(node)
-        if sources:
+        if node.extra.get("dates_from_children"):
+            sched = Schedule()  # its duties are its children, each with its own dates
+            strict = False
+        elif sources:
             t["schedule"] = ";".join(s.strip() for _, s in sources)
             sched = _merge([parse_schedule(s, self.year, line=line, strict=True)
                             for line, s in sources])
             strict = True
-        elif text:
-            sched = parse_schedule(text, self.year, line=node.line, strict=False)
-            strict = False
         else:
-            sched = Schedule()
+            # The title is the item's first sentence: "推进“一网通办”,2023年6月底前实现…".
+            words = text if node.long_title else "。".join(p for p in (node.title, text) if p)
+            sched = parse_schedule(words, self.year, line=node.line, strict=False)
             strict = False
         self.schedule_into(t, node, sched, strict, code)
+        if node.extra.get("found_by") == "duty":
+            for ms in t.get("milestones", []):  # "10月底前县上完成验收": 县上 acts in the task
+                for name in ms.get("lead", []) + ms.get("responsible", []):
+                    if name not in t.get("lead", []) + t.get("responsible", []):
+                        t.setdefault("responsible", []).append(name)
         self.quantities_into(t, node, text, sched)
         self.cooperating_into(t, node, text + t.get("schedule", ""))
         if "lead" not in t:
             self.subject_lead_into(t, node, text)
         children = [self.task(child, f"{code}.{i}") for i, child in
                     enumerate(node.children, 1)]
-        duties = sched.duties
+        duties = [] if node.extra.get("skip_duties") else sched.duties
         if len(duties) == 1 and not t.get("milestones") and not children:
             t["recurrence"] = duties[0].rrule
             if duties[0].start and "start" not in t:
@@ -150,20 +174,25 @@ class PlanBuilder:
                 if duty.start:
                     child["start"] = duty.start
                 children.append(child)
-                self.found(child, node.ref)
+                self.found(child, node.ref, node=node)
         if children:
             t["children"] = children
         if "due" not in t and children and all("due" in c for c in children):
             pass  # expand derives a container's deadline from its children
-        self.found(t, node.ref, position)
+        self.found(t, node.ref, position, node)
         return t
 
-    def found(self, t: dict[str, Any], ref: str, position: int | None = None) -> None:
+    def found(self, t: dict[str, Any], ref: str, position: int | None = None,
+              node: Node | None = None) -> None:
         due = t.get("due")
+        sure, guesses = assess(node, t) if node is not None else (1.0, [])
         item = FoundTask(t["code"], t["title"], ref, list(t.get("lead", [])),
                          list(t.get("responsible", [])),
                          due.isoformat() if isinstance(due, date) else due,
-                         len(t.get("milestones", [])), t.get("recurrence"))
+                         len(t.get("milestones", [])), t.get("recurrence"), sure, guesses,
+                         list(t.get("cooperating", [])))
+        if guesses:
+            self.review.add("guess", "；".join(guesses), ref, t["code"])
         if position is None:
             self.review.tasks.append(item)
         else:
@@ -184,6 +213,8 @@ class PlanBuilder:
             out = []
             for step in milestones:
                 ms: dict[str, Any] = {"title": step.title[:120] or step.when.phrase}
+                if node.extra.get("found_by") == "duty":
+                    self.step_units(ms, step, t)
                 if step.when.kind == "period" and step.when.start is not None:
                     ms["start"] = step.when.start
                 ms["due"] = step.when.due
@@ -201,12 +232,33 @@ class PlanBuilder:
                                 code, step.when.phrase)
         if sched.start is not None:
             t["start"] = sched.start
+        elif not make_steps and len(milestones) == 1 and milestones[0].when.kind == "period" \
+                and strict and milestones[0].when.start is not None:
+            t["start"] = milestones[0].when.start  # "整改提升阶段(2024年6月至9月)"
         if sched.progress:
             t["progress_plan"] = [{"by": by, "cumulative": value if isinstance(value, str)
                                    else _num(value)} for by, value in sched.progress]
         if due is None and not sched.duties and strict:
             self.review.add("unresolved", "进度安排中未找到完成期限", node.ref, code,
                             t.get("schedule"))
+
+    def step_units(self, ms: dict[str, Any], step: Step, t: dict[str, Any]) -> None:
+        """A step's own actor ("省政府各牵头部门要于1月底前完成…"): its units, and its title
+        without them."""
+        own = actor_at(squeeze(step.title))
+        if own is not None:
+            ms["title"] = action_title(after(step.title, own.end))[:120] or ms["title"]
+        elif step.lead_in:
+            own = actor_at(squeeze(step.lead_in))
+            if own is None:
+                ms["title"] = (step.lead_in + step.title)[:120]
+        actor = own or step_actor("", "", step.sentence)
+        if actor is None:
+            return
+        if own is None and actor.names == t.get("responsible", t.get("lead")):
+            return  # the task's own units: nothing to add
+        ms[actor.role] = list(actor.names)
+        self.names.extend((n, f"line {step.line}", t["code"]) for n in actor.names)
 
     def quantities_into(self, t: dict[str, Any], node: Node, text: str,
                         sched: Schedule) -> None:
@@ -344,46 +396,6 @@ class PlanBuilder:
         return out
 
 
-def infer_jurisdiction(ctx: Context, names: list[str]) -> tuple[str | None, str]:
-    """The government unit the named units sit under (the deepest covering most), and why.
-
-    A name may fit several units (省卫生计生委 in two provinces): each government above any of
-    them gets the name's vote; a tie between governments is not guessed.
-    """
-    index = ctx.units
-    if index is None:
-        return None, "没有单位名录"
-    by_label = ctx.cache.get("__labels__")
-    if by_label is None:
-        by_label = {}
-        for entry in index.by_code.values():
-            for label in entry.labels():
-                by_label.setdefault(label, set()).add(entry.code)
-        ctx.cache["__labels__"] = by_label
-    votes: dict[str, int] = {}
-    voters = 0
-    for name in dict.fromkeys(names):
-        candidates = by_label.get(normalize(name), set())
-        if not candidates:
-            code, _ = ctx.resolve(name, None)
-            candidates = {code} if code else set()
-        governments = {a for c in candidates for a in index.ancestors(c)
-                       if index.by_code[a].kind in _GOVERNMENT_KINDS}
-        if governments:
-            voters += 1
-        for g in governments:
-            votes[g] = votes.get(g, 0) + 1
-    if not votes:
-        return None, "文中单位名称均未能识别"
-    top = max(votes.values())
-    best = [g for g, n in votes.items() if n == top]
-    deepest = max(len(index.ancestors(g)) for g in best)
-    best = [g for g in best if len(index.ancestors(g)) == deepest]
-    if len(best) > 1:
-        return None, "文中单位同样可归属 " + "、".join(sorted(best)) + "，无法区分"
-    return best[0], f"文中已识别的 {voters} 个单位中有 {top} 个隶属于该辖区"
-
-
 def _labels(index: UnitIndex) -> str:
     labels = sorted({label for entry in index.by_code.values() for label in entry.labels()
                      if len(label) >= 4 and entry.kind != "collective"}, key=len, reverse=True)
@@ -404,19 +416,3 @@ def subject_pattern(index: UnitIndex | None) -> re.Pattern[str] | None:
     return re.compile(r"^(?:由)?(?P<unit>" + _labels(index) + r")(?:负责|牵头|统筹|会同|具体负责)")
 
 
-def check_units(builder: PlanBuilder, ctx: Context, jurisdiction: str | None) -> None:
-    """Every unit name resolved in the plan's scope; the unknown ones go to the review."""
-    if ctx.units is None:
-        return
-    seen: set[tuple[str, str]] = set()
-    for name, ref, code in builder.names:
-        if (name, code) in seen:
-            continue
-        seen.add((name, code))
-        found, why = ctx.resolve(name, jurisdiction)
-        if found is None:
-            ctx.review.add("check", why or f"未知单位“{name}”", ref, code, name)
-
-
-def normalized_names(names: list[str]) -> list[str]:
-    return [normalize(n) for n in names]

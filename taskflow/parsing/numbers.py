@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
-_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
+_DIGITS = {"零": 0, "〇": 0, "○": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
            "七": 7, "八": 8, "九": 9}
 CN_DIGITS = "零〇一二两三四五六七八九十百千万"
 
@@ -39,6 +40,7 @@ def cn_year(token: str) -> int | None:
     return int("".join(str(d) for d in digits))
 
 
+@lru_cache(maxsize=4096)
 def cn_number(token: str) -> int | None:
     """A Chinese numeral of any size (cn2an), or None."""
     if token.isdigit():

@@ -27,6 +27,7 @@ _MONEY = re.compile(
 _VERB = re.compile(r"(培训|资助|完成|新建|建设|建成|招募|帮扶|改造|组织|举办|覆盖|实现|达到|达|"
                    r"培养|配备|放映|安排|吸纳|转移|带动|发展|扶持|救助|开展|实施|创建|打造|"
                    r"选派|提供|解决|支援|新增|种植|修建|落实|发放|搬迁|招聘|开设|入驻)")
+_COUNT_GOES_ON = re.compile(r"以上|以下|左右|的|次|人次")
 _NOUN_END = re.compile(r"[,;。、(：:的\s]|$")
 # "每生…3000 元", "按…", "人均…": a standard. "每年投资 389.28 万元" is a yearly budget line.
 _PER = re.compile(r"(每[^年季月周\d,;。][^\d,;。]{0,5}$|按$|人均$|平均$|户均$|标准$)")
@@ -69,6 +70,11 @@ def quantities(text: str, *, arabic: bool = False) -> list[Quantity]:
                 continue
             if value < 2 or m["unit"] in ("次", "个", "人", "%", "期", "批", "项", "条", "处"):
                 continue
+            after = text[m.end():m.end() + 2]
+            if m["unit"] in ("村", "乡", "镇") or (
+                    re.match(r"[\u4e00-\u9fff]", after) and not _COUNT_GOES_ON.match(after)):
+                # "日峰镇五一村塘源排洪渠", "民生十件实事": a name, not a count.
+                continue
         if m.group(0).rstrip().endswith("年"):
             continue
         unit = m["unit"]
@@ -76,6 +82,8 @@ def quantities(text: str, *, arabic: bool = False) -> list[Quantity]:
             unit = m["mul"] + unit
         if m["cls"]:
             unit += m["cls"]
+        if unit == "个" and re.match(r"(?:月|季度|工作日|日|天|周|星期|年|百分点)", text[m.end():]):
+            continue  # "第1个月的20日前", "10个工作日内": a time, not a target
         if unit == "个":
             rest = text[m.end():m.end() + 12]
             noun = _NOUN_END.search(rest)

@@ -6,6 +6,8 @@ resolve is listed with its line, so the coordinator checks only those. Items:
 - ``unresolved``: a schedule phrase with no date the parser can give (kept in the task's text);
 - ``check``: something found but doubtful (an unknown unit, a person set aside as not a unit,
   a placeholder jurisdiction, a year assumed, a date before the plan year);
+- ``guess``: what the parser read into the text (a table read from flattened text, units taken
+  from a sentence's subject, a lead inferred): each with its line, to confirm;
 - ``info``: understood, no action needed (ongoing work, the jurisdiction inferred).
 """
 
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 
 from rich.cells import cell_len
 
-KIND_LABELS = {"unresolved": "未能解析", "check": "需核对", "info": "说明"}
+KIND_LABELS = {"unresolved": "未能解析", "check": "需核对", "guess": "推断", "info": "说明"}
 
 # Refs stay machine-readable ("line 37", "table 1 row 3", "Sheet1 row 5", "paragraph 4"):
 # ReviewItem.line and file:line conventions read them. They are shown in Chinese.
@@ -49,6 +51,16 @@ class FoundTask:
     due: str | None = None
     milestones: int = 0
     recurrence: str | None = None
+    confidence: float = 1.0  # 0.1–1.0: how sure the parser is (see taskflow.parsing.confidence)
+    guesses: list[str] = field(default_factory=list)  # what it read into the text
+    cooperating: list[str] = field(default_factory=list)
+
+    @property
+    def line(self) -> int | None:
+        """The source line ("line 37" → 37); None for table rows of Word and Excel files."""
+        if self.ref.startswith("line "):
+            return int(self.ref.split()[1])
+        return None
 
 
 @dataclass
@@ -124,10 +136,12 @@ class Review:
                     facts.append(f"{t.milestones} 个节点")
                 if t.recurrence:
                     facts.append("周期 " + t.recurrence)
+                if t.confidence < 1.0:
+                    facts.append(f"可信度 {t.confidence:.2f}")
                 suffix = f"  （{'；'.join(facts)}）" if facts else ""
                 lines.append(f"  {_rjust(place(t.ref), 14)}  {t.code:<8} "
                              f"{_short(t.title, 40)}{suffix}")
-        for kind in ("unresolved", "check", "info"):
+        for kind in ("unresolved", "check", "guess", "info"):
             items = self.of_kind(kind)
             if items:
                 lines.append(f"{KIND_LABELS[kind]}：")

@@ -1,371 +1,34 @@
 """The schedule grammar: 进度安排 text → dated steps, recurring duties, progress plans, issues.
 
-Everything works on the text without whitespace ("6 月 10 日前" is "6月10日前"), while titles
-are cut from the original so they keep the source's spacing. A phrase resolves to a ``When``:
-
-- ``deadline``: a day by which something is done (6月10日前, 6月底前, 7月前 = 30 June, 年底前);
-- ``period``: a span (8月, 2至4月, 一、二季度, 2016年, 2016至2018年, “十三五”期间);
-- ``start``: from when (2020年起, 从2016年开始);
-- ``label``: a context word with no date of its own (春季学期, 秋季学期);
-- ``ongoing``: no deadline by design (长期坚持, 持续推进, 常态开展);
-- ``asap``: 尽快 — no date the parser can give.
-
-Years: a phrase's own year wins ("2019年11月底前"); "20xx"/"20**" and phrases without a year
-use the plan year; 明年/次年 the year after. Nothing here makes up a date: a phrase that does
-not resolve stays in the text and is reported as an ``Issue``.
+A schedule is split into sentences (。;) and clauses (,): a clause that starts with a date
+phrase (``taskflow.parsing.dates``) starts a step, clauses without one continue the step
+before. In a task's running text (not a 进度安排) a date counts only where the words make it a
+deadline: at the start of a clause, or after 于/在 ("第一批验收结果于6月30日前上报"), or
+followed by 前/底前; dates in sentences that report past work ("进行了", "已完成") are not
+deadlines. Recurrences (``taskflow.parsing.recurrence``) become duties. Nothing here makes up
+a date: a phrase that does not resolve stays in the text and is reported as an ``Issue``.
 """
 
 from __future__ import annotations
 
-import calendar
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
-from taskflow.parsing.numbers import cn_year, small_int
+from taskflow.parsing.dates import When, match_when, month_end, resolve
+from taskflow.parsing.recurrence import Recurrence, find_recurrences
 from taskflow.parsing.text import compact
 
-# -- tokens (on text without whitespace) ------------------------------------------------------
+__all__ = ["Duty", "Issue", "Recurrence", "Schedule", "Step", "When", "find_recurrences",
+           "match_when", "month_end", "parse_schedule", "resolve"]
 
-_M = r"(1[0-2]|0?[1-9]|十[一二]?|[一二三四五六七八九])"
-_D = r"(3[01]|[12][0-9]|0?[1-9]|[一二]?十[一二三四五六七八九]?|三十一?|[一二三四五六七八九])"
-_BEFORE = r"(?:前|之前|以前)?"
-_DASH = r"(?:至|到|-|—|–|~|～)"
-_Q = r"[一二三四1-4]"
-
-_PREFIX = re.compile(
-    r"^(?:力争|确保|争取|计划|预计|预定|务必|要求|最迟|不迟于|截至|截止到|截止|并于|并在|并|要在|"
-    r"须在|需在|应在|于|在|到|至|从|自|拟于|拟在|同时|其中|另|及时|分别|届时)*")
-_YEAR = re.compile(r"^(?P<y>\d{4}|20[xX×*]{2}|[〇零一二三四五六七八九]{4})年(?:度)?")
-_YEAR_RANGE = re.compile(rf"^(\d{{4}})年?{_DASH}(\d{{4}})年(?:度)?(?:底|末)?{_BEFORE}")
-_YEAR_WORD = re.compile(r"^(今年|本年度?|当年|明年|次年|翌年|第二年|下一年度?)")
-
-_MONTH_DAY_RANGE = re.compile(
-    rf"^{_M}月{_D}[日号]?{_DASH}(?:{_M}月)?{_D}[日号]{_BEFORE}")
-_MONTH_RANGE = re.compile(rf"^{_M}月?(?:{_DASH}|、|和){_M}月份?(底|末)?{_BEFORE}")
-_MONTH_DAY = re.compile(rf"^{_M}月{_D}(?:[日号](?:前|之前|以前)?|前|之前|以前|$)")
-_MONTH_PART = re.compile(rf"^{_M}月(上旬|中旬|下旬){_BEFORE}")
-_MONTH_END = re.compile(rf"^{_M}月(?:底|末){_BEFORE}")
-_MONTH_BEFORE = re.compile(rf"^{_M}月(?:前|之前|以前)")
-_MONTH = re.compile(rf"^{_M}月份?(?:内|中|间|期间)?")
-_QUARTER_RANGE = re.compile(
-    rf"^第?({_Q}(?:(?:{_DASH}|、|和)?第?{_Q})+)季度(末|底)?{_BEFORE}")
-_QUARTER = re.compile(rf"^第?({_Q})季度(末|底)?{_BEFORE}")
-_HALF = re.compile(r"^(上半年|下半年|年中)(末|底)?" + _BEFORE)
-_YEAR_END = re.compile(r"^(?:年底|年末|年内|年终|年度内|年度末|全年)" + _BEFORE)
-_AFTER_YEAR_END = re.compile(r"^(?:底|末|内|终)" + _BEFORE)
-_SINCE = re.compile(r"^(?:起|开始|以后|起步)")
-_PAST = re.compile(r"^(?:以来|来)")
-_FIVE_YEAR = re.compile(r"^[“\"]?十([二三四五六七八九])五[”\"]?(?:期间|时期|末|内)?")
-_SPLIT_YEARS = re.compile(r"^分([一二两三四五六七八九十]|\d{1,2})年(?:实施|建设|推进)?(?:完成)?")
-_SEMESTER = re.compile(r"^(春季学期|秋季学期|春季|秋季|上学期|下学期|寒假|暑假|暑期)")
-_ONGOING = re.compile(r"^(长期坚持|长期|持续推进|持续开展|持续|常态化|常态|经常性|常年|长效)")
-_ASAP = re.compile(r"^(尽快|尽早|立即|马上|即时|第一时间)")
 _RELATIVE = re.compile(
     r"(\d{1,3}|[一二两三四五六七八九十]{1,3})个?(工作日|日|天|周|个月|月)(?:内|之内|以内)")
 _TIMEISH = re.compile(r"(学期|适时|另行通知|另行安排|近期|择机|定期|不定期|适当时候|随时)")
-
-_RECURRENCE = re.compile(
-    r"(?<!每.)每(?P<n>\d{1,2}|[一二两三四五六七八九十])?个?(?P<u>半年|年度?|季度?|月|周|星期|旬)")
-_ONCE_PER = re.compile(r"一(年|季度?|月|周)一(?=[\u4e00-\u9fff])")
-_CONSECUTIVE = re.compile(r"连续(\d{1,2}|[一二两三四五六七八九十])年")
-_START_YEAR = re.compile(r"(?:从|自)?(\d{4}|20[xX×*]{2})年?(?:起|开始)")
-_COUNT = re.compile(r"(\d{1,3}|[一两二三四五六七八九十]{1,2})次")
 _SHARE = re.compile(r"(\d{1,3}(?:\.\d+)?)%")
 _YEARLY_QUANTITY = re.compile(
     r"(\d+(?:\.\d+)?)(万|亿)?(个|所|家|户|人次|名|人|座|项|村|套|台|辆|场|次|公里|万亩|亩|%)")
-
-
-def month_end(year: int, month: int) -> date:
-    return date(year, month, calendar.monthrange(year, month)[1])
-
-
-@dataclass(frozen=True)
-class When:
-    kind: str  # deadline | period | start | label | ongoing | asap
-    start: date | None
-    due: date | None
-    phrase: str  # the matched phrase (without whitespace)
-    end: int  # where the phrase ends, in the text without whitespace
-    year: int | None = None  # the explicit year the phrase named (for following clauses)
-
-
-def _safe(year: int, month: int | None, day: int | None) -> date | None:
-    if month is None or day is None:
-        return None
-    try:
-        return date(year, month, day)
-    except ValueError:
-        return None
-
-
-def _month(token: str | None) -> int | None:
-    value = small_int(token) if token else None
-    return value if value is not None and 1 <= value <= 12 else None
-
-
-def _quarter_span(year: int, first: int, last: int) -> tuple[date, date]:
-    return date(year, first * 3 - 2, 1), month_end(year, last * 3)
-
-
-def _single(s: str, year: int, explicit: bool) -> tuple[str, date | None, date | None, int] | None:
-    """One date expression at the start of ``s`` (after any year): (kind, start, due, length)."""
-    if (m := _MONTH_DAY_RANGE.match(s)):
-        m1, d1, m2, d2 = _month(m[1]), small_int(m[2]), _month(m[3] or m[1]), small_int(m[4])
-        start, due = _safe(year, m1, d1), _safe(year, m2, d2)
-        if start and due and start <= due:
-            return "period", start, due, m.end()
-        return None
-    if (m := _MONTH_RANGE.match(s)):
-        m1, m2 = _month(m[1]), _month(m[2])
-        if m1 and m2 and m1 <= m2:
-            return "period", date(year, m1, 1), month_end(year, m2), m.end()
-        return None
-    if (m := _MONTH_DAY.match(s)):
-        day = _safe(year, _month(m[1]), small_int(m[2]))
-        if day is None:
-            return None
-        end = m.end()
-        rest = s[end:]
-        if (r := re.match(rf"^{_DASH}(?:{_M}月)?{_D}[日号]?{_BEFORE}", rest)):
-            until = _safe(year, _month(r[1]) or day.month, small_int(r[2]))
-            if until and until >= day:
-                return "period", day, until, end + r.end()
-        return "deadline", day, day, end
-    if (m := _MONTH_PART.match(s)):
-        mo = _month(m[1])
-        if mo is None:
-            return None
-        first, last = {"上旬": (1, 10), "中旬": (11, 20), "下旬": (21, None)}[m[2]]
-        due = month_end(year, mo) if last is None else date(year, mo, last)
-        return "deadline", date(year, mo, first), due, m.end()
-    if (m := _MONTH_END.match(s)):
-        mo = _month(m[1])
-        return ("deadline", month_end(year, mo), month_end(year, mo), m.end()) if mo else None
-    if (m := _MONTH_BEFORE.match(s)):
-        mo = _month(m[1])
-        if mo is None:
-            return None
-        due = date(year - 1, 12, 31) if mo == 1 else month_end(year, mo - 1)
-        return "deadline", None, due, m.end()
-    if (m := _MONTH.match(s)):
-        mo = _month(m[1])
-        if mo is None:
-            return None
-        end = m.end()
-        # "6 月至 8 月", "6月1日至8月31日": a range whose first part is a bare month.
-        if (r := re.match(rf"^{_DASH}", s[end:])):
-            second = _single(s[end + r.end():], year, explicit)
-            if second and second[2] and second[2] >= date(year, mo, 1):
-                return "period", date(year, mo, 1), second[2], end + r.end() + second[3]
-        return "period", date(year, mo, 1), month_end(year, mo), end
-    if (m := _QUARTER_RANGE.match(s)):
-        quarters = [small_int(q) for q in re.findall(_Q, m[1])]
-        if all(quarters) and quarters == sorted(quarters):
-            start, due = _quarter_span(year, quarters[0], quarters[-1])  # type: ignore[arg-type]
-            return "period", start, due, m.end()
-        return None
-    if (m := _QUARTER.match(s)):
-        q = small_int(m[1])
-        if not q:
-            return None
-        start, due = _quarter_span(year, q, q)
-        return ("deadline" if m[2] else "period"), start, due, m.end()
-    if (m := _HALF.match(s)):
-        if m[1] == "年中":
-            return "deadline", date(year, 6, 30), date(year, 6, 30), m.end()
-        first = m[1] == "上半年"
-        start = date(year, 1 if first else 7, 1)
-        due = date(year, 6, 30) if first else date(year, 12, 31)
-        return ("deadline" if m[2] else "period"), start, due, m.end()
-    if (m := _YEAR_END.match(s)):
-        return "deadline", date(year, 1, 1), date(year, 12, 31), m.end()
-    if explicit and (m := _AFTER_YEAR_END.match(s)):
-        return "deadline", date(year, 1, 1), date(year, 12, 31), m.end()
-    return None
-
-
-def match_when(text: str, year: int) -> When | None:
-    """The date phrase at the start of ``text`` (no whitespace), or None.
-
-    Connectives before the phrase (到, 力争, 确保, 预计在…) are allowed and included in the match.
-    """
-    pre = _PREFIX.match(text)
-    pos = pre.end() if pre else 0
-    s = text[pos:]
-    for special in (_SEMESTER, _ONGOING, _ASAP):
-        if (m := special.match(s)):
-            kind = {_SEMESTER: "label", _ONGOING: "ongoing", _ASAP: "asap"}[special]
-            return When(kind, None, None, text[:pos + m.end()], pos + m.end())
-    if (m := _FIVE_YEAR.match(s)):
-        n = small_int(m[1]) + 10  # type: ignore[operator]
-        first = 1966 + 5 * (n - 3)
-        return When("period", date(first, 1, 1), date(first + 4, 12, 31),
-                    text[:pos + m.end()], pos + m.end())
-    if (m := _SPLIT_YEARS.match(s)):
-        n = small_int(m[1])
-        if n and 1 <= n <= 20:
-            return When("period", date(year, 1, 1), date(year + n - 1, 12, 31),
-                        text[:pos + m.end()], pos + m.end())
-    if (m := _YEAR_RANGE.match(s)):
-        y1, y2 = int(m[1]), int(m[2])
-        if 1949 <= y1 <= y2 <= 2200:
-            return When("period", date(y1, 1, 1), date(y2, 12, 31), text[:pos + m.end()],
-                        pos + m.end(), y2)
-        return None
-    explicit_year: int | None = None
-    named = False
-    if (m := _YEAR.match(s)):
-        token = m["y"]
-        if token.isdigit():
-            explicit_year = int(token)
-        elif token.startswith("20"):
-            explicit_year = year  # 20xx: the plan year
-        else:
-            explicit_year = cn_year(token)
-        if explicit_year is None or not 1949 <= explicit_year <= 2200:
-            return None
-        named = True
-        s, pos = s[m.end():], pos + m.end()
-    elif (m := _YEAR_WORD.match(s)):
-        explicit_year = year + (0 if m[1] in ("今年", "本年", "本年度", "当年") else 1)
-        named = True
-        s, pos = s[m.end():], pos + m.end()
-        # "明年底", "今年内": the year words lost their 年 to the year word.
-        if s[:1] in ("底", "末", "内", "终"):
-            s = "年" + s
-            pos -= 1
-    y = explicit_year if explicit_year is not None else year
-    single = _single(s, y, named)
-    if single is None:
-        if not named:
-            return None
-        if _SINCE.match(s):
-            m = _SINCE.match(s)
-            return When("start", date(y, 1, 1), None, text[:pos + m.end()], pos + m.end(),  # type: ignore[union-attr]
-                        explicit_year)
-        if _PAST.match(s):
-            return None
-        # A bare year: "2016 年完成400 个村", "确保 2016 年实现全覆盖", "至 2020 年".
-        return When("period", date(y, 1, 1), date(y, 12, 31), text[:pos], pos, explicit_year)
-    kind, start, due, length = single
-    end = pos + length
-    return When(kind, start, due, text[:end], end, explicit_year)
-
-
-def resolve(phrase: str, year: int) -> When | None:
-    """A whole phrase as one date (or None): the table-driven entry point."""
-    text, _ = compact(phrase)
-    when = match_when(text, year)
-    if when is None or when.end != len(text):
-        return None
-    return when
-
-
-# -- recurrences --------------------------------------------------------------------------------
-
-_PERIODS = {"年": ("YEARLY", 1), "年度": ("YEARLY", 1), "半年": ("MONTHLY", 6),
-            "季度": ("MONTHLY", 3), "季": ("MONTHLY", 3), "月": ("MONTHLY", 1),
-            "周": ("WEEKLY", 1), "星期": ("WEEKLY", 1)}
-_WEEKDAYS = {"一": "MO", "二": "TU", "三": "WE", "四": "TH", "五": "FR", "六": "SA", "日": "SU",
-             "天": "SU", "1": "MO", "2": "TU", "3": "WE", "4": "TH", "5": "FR", "6": "SA",
-             "7": "SU"}
-
-
-@dataclass(frozen=True)
-class Recurrence:
-    rrule: str  # RFC 5545, without the RRULE: prefix
-    phrase: str
-    start: date | None = None
-    count: int | None = None  # times per period ("至少组织 2 次")
-    pos: int = 0
-    period: str = ""
-
-
-def _rrule(freq: str, interval: int = 1, **by: str) -> str:
-    rule = f"FREQ={freq}" + (f";INTERVAL={interval}" if interval != 1 else "")
-    for key, value in by.items():
-        rule += f";{key}={value}"
-    return rule
-
-
-def find_recurrences(text: str, year: int) -> list[Recurrence]:
-    """Every recurrence in ``text`` (no whitespace): 每季度, 每 2 月, 每年2月底前, 一月一通报."""
-    out: list[Recurrence] = []
-    start: date | None = None
-    if (m := _START_YEAR.search(text)):
-        y = int(m[1]) if m[1].isdigit() else year
-        if 1949 <= y <= 2200:
-            start = date(y, 1, 1)
-    consecutive = _CONSECUTIVE.search(text)
-    for m in _RECURRENCE.finditer(text):
-        unit = m["u"]
-        if unit == "季":
-            unit = "季度"
-        n = small_int(m["n"]) if m["n"] else 1
-        if not n:
-            continue
-        rest = text[m.end():]
-        phrase_end = m.end()
-        if unit == "旬":
-            rule = _rrule("MONTHLY", BYMONTHDAY="10,20,-1")
-        else:
-            freq, factor = _PERIODS[unit]
-            rule = _rrule(freq, n * factor)
-            if unit == "季度" and n == 1:
-                if (q := re.match(rf"^末月{_D}[日号]?{_BEFORE}", rest)):
-                    day = small_int(q[1])
-                    if day and 1 <= day <= 31:
-                        rule = _rrule("YEARLY", BYMONTH="3,6,9,12", BYMONTHDAY=str(day))
-                        phrase_end += q.end()
-                elif (q := re.match(r"^(?:末|结束前)", rest)):
-                    rule = _rrule("YEARLY", BYMONTH="3,6,9,12", BYMONTHDAY="-1")
-                    phrase_end += q.end()
-            elif unit in ("年", "年度") and n == 1:
-                if (q := re.match(rf"^{_M}月(?:(底|末)|{_D}[日号]?)?{_BEFORE}", rest)):
-                    mo = _month(q[1])
-                    if mo:
-                        day = "-1" if q[2] else (str(small_int(q[3])) if q[3] else None)
-                        by = {"BYMONTH": str(mo)}
-                        if day:
-                            by["BYMONTHDAY"] = day
-                        rule = _rrule("YEARLY", **by)
-                        phrase_end += q.end()
-                elif (q := re.match(r"^(?:底|末|年底|年末)" + _BEFORE, rest)):
-                    rule = _rrule("YEARLY", BYMONTH="12", BYMONTHDAY="31")
-                    phrase_end += q.end()
-                if consecutive and consecutive.end() <= m.start() + 1:
-                    years = small_int(consecutive[1])
-                    if years:
-                        rule += f";COUNT={years}"
-            elif unit == "月" and n == 1:
-                if (q := re.match(rf"^{_D}[日号]{_BEFORE}", rest)):
-                    day = small_int(q[1])
-                    if day and 1 <= day <= 31:
-                        rule = _rrule("MONTHLY", BYMONTHDAY=str(day))
-                        phrase_end += q.end()
-                elif (q := re.match(r"^(?:底|末)" + _BEFORE, rest)):
-                    rule = _rrule("MONTHLY", BYMONTHDAY="-1")
-                    phrase_end += q.end()
-            elif unit in ("周", "星期") and n == 1 and \
-                    (q := re.match(r"^(?:周|星期)?([一二三四五六日天1-7])", rest)):
-                rule = _rrule("WEEKLY", BYDAY=_WEEKDAYS[q[1]])
-                phrase_end += q.end()
-        count = None
-        clause_rest = re.split(r"[,;。]", rest, maxsplit=1)[0]
-        if re.search(r"(?:的)?(?:原则|标准|规定)", clause_rest):
-            continue  # "按照…每三年命名表彰的原则": a rule quoted, not a duty
-        if (c := _COUNT.search(clause_rest)):
-            count = small_int(c[1])
-        out.append(Recurrence(rule, text[m.start():phrase_end], start, count, m.start(),
-                              unit))
-    for m in _ONCE_PER.finditer(text):
-        unit = "季度" if m[1].startswith("季") else m[1]
-        freq, factor = _PERIODS[unit]
-        out.append(Recurrence(_rrule(freq, factor), m[0], start, 1, m.start(), unit))
-    return sorted(out, key=lambda r: r.pos)
-
 
 # -- schedules ----------------------------------------------------------------------------------
 
@@ -380,6 +43,8 @@ class Step:
     share: Decimal | None = None  # "完成培训任务 30%"
     target: tuple[Decimal, str] | None = None  # "2016 年完成400 个村"
     detail: list[str] = field(default_factory=list)
+    lead_in: str = ""  # the words before a date inside its clause ("省政府各牵头部门要")
+    sentence: str = ""  # the sentence it was read from (its actor is found there)
 
 
 @dataclass
@@ -391,6 +56,7 @@ class Duty:
     phrase: str
     start: date | None
     line: int | None
+    sentence: str = ""
 
 
 @dataclass
@@ -429,6 +95,25 @@ class Schedule:
 _SENTENCES = re.compile(r"[^。;!?\n]+[。;!?]?")
 _CLAUSES = re.compile(r"[^,]+,?")
 _LEADING = re.compile(r"^(?:前|之前|以前|,|、|:|并且|并|要|需|须|再|将|起|开始)+")
+# Where a date may start inside a clause: after 于/在, or at a month, year or quarter word.
+_INNER = re.compile(
+    r"[于在](?=[\d一二三四五六七八九十今明次本年上下第每])|(?<![\d.])\d{1,4}(?=\s*(?:年|月|[.\-/]\d))|"
+    r"(?<![一二三四五六七八九十])[一二三四五六七八九十](?=[一二]?月)|"
+    r"年[底末终]|第?[一二三四]季度|[上下]半年|今年|明年")
+# Nothing in a text can be a date or a rhythm without one of these.
+_DATEISH = re.compile(r"[\d月年季旬底末半每逐周今明起〇○零]|持续|长期|常态|常年|经常|尽快|尽早|"
+                      r"立即|马上|第一时间|适时|学期|另行|工作日|十.五|择机|定期|近期|随时|季|春|秋|"
+                      r"暑|寒|长效|即时")
+# "年底兑现", "年底交账": a year's end followed by what is due then.
+_DUE_VERB = re.compile(r"^(?:兑现|交账|完成|建成|见效|达标|验收|到位|前)")
+# A year alone counts in running text only where the words make it a deadline.
+_YEAR_VERB = re.compile(
+    r"^(?:要|将|计划|力争|确保|全面|基本|累计|新建|新增|完成|实现|建成|达到|启动|实施|培训|"
+    r"帮扶|改造|覆盖|全部|底|末|内)")
+# Reports of work done: a date there is history, not a deadline.
+_PAST_WORK = re.compile(
+    r"[\u4e00-\u9fff](?:了)(?![解])|已经|已(?:完成|达标|建成|实施|启动|开展|制定|下达|拨付|"
+    r"全面|基本|落实|签订|印发|出台)")
 
 
 def _clean(title: str) -> str:
@@ -448,11 +133,15 @@ def parse_schedule(text: str, year: int, *, line: int | None = None,
     start of a clause count, and dateless text is simply text.
     """
     sched = Schedule()
+    if not _DATEISH.search(text):
+        if strict and text.strip():
+            sched.issues.append(Issue(text.strip(), "此句进度安排没有日期", line))
+        return sched
     last_step: Step | None = None
     for raw_sentence in _SENTENCES.findall(text):
         sentence = raw_sentence.strip().rstrip("。;!?").strip()
-        if not sentence:
-            continue
+        if not sentence or (not strict and not _DATEISH.search(sentence)):
+            continue  # running text without a date word: nothing to read here
         flat, _ = compact(sentence)
         recurrences = find_recurrences(flat, year)
         sentence_steps: list[Step] = []
@@ -465,8 +154,19 @@ def parse_schedule(text: str, year: int, *, line: int | None = None,
             if not c:
                 continue
             when = match_when(c, sticky_year)
+            lead_in = ""
+            if when is not None and when.bare and not strict and when.phrase[:1].isdigit() \
+                    and not _YEAR_VERB.match(c[when.end:]):
+                when = None  # "2015年贫困山区…项目": a year naming things, not a deadline
+            if when is None and (inner := _inner_when(c, sticky_year)) is not None:
+                when, at = inner
+                lead_in = clause[:index[at]].strip() if at else ""
             if when is not None and when.year is not None and when.kind != "start":
                 sticky_year = when.year
+            if when is not None and when.kind == "invalid":
+                sched.issues.append(Issue(when.phrase, f"“{when.phrase}”不是有效日期：未设完成"
+                                          "期限，请核对原文", line))
+                when = None
             rest = _clean(clause[index[when.end - 1] + 1:]) if when and when.end else clause
             if rel := _RELATIVE.search(c):
                 sched.issues.append(Issue(
@@ -498,7 +198,8 @@ def parse_schedule(text: str, year: int, *, line: int | None = None,
                 current = Step(clause.strip(), when, line)
                 sentence_steps.append(current)
                 continue
-            step = Step(label + rest if label and rest else (rest or label), when, line)
+            step = Step(label + rest if label and rest else (rest or label), when, line,
+                        lead_in=lead_in, sentence=sentence)
             if (share := _SHARE.search(squeeze_rest(rest))) and "完成" in rest:
                 step.share = Decimal(share[1])
             if when.kind == "period" and when.year is not None and when.start is not None \
@@ -508,6 +209,10 @@ def parse_schedule(text: str, year: int, *, line: int | None = None,
                 step.target = (Decimal(q[1]), (q[2] or "") + q[3])
             sentence_steps.append(step)
             current = step
+        if not strict:
+            # "7月中上旬,…进行了核准备案": a step whose words report work done is history.
+            sentence_steps = [st for st in sentence_steps
+                              if not _PAST_WORK.search(compact(st.lead_in + st.title)[0])]
         for step in sentence_steps:
             if not step.title:
                 step.title = label or step.when.phrase
@@ -524,7 +229,7 @@ def parse_schedule(text: str, year: int, *, line: int | None = None,
                 continue
             title = sentence if len(recurrences) == 1 else _clause_at(sentence, rec.pos)
             sched.duties.append(Duty(title.strip(), rec.rrule, rec.phrase, rec.start or
-                                     sched.start, line))
+                                     sched.start, line, sentence))
         if dated:
             last_step = dated[-1]
         if pending and not recurrences:
@@ -543,6 +248,33 @@ def parse_schedule(text: str, year: int, *, line: int | None = None,
             sched.issues.append(Issue(sentence, f"“{t[0]}”：无法换算为具体日期", line))
     _progress(sched, line)
     return sched
+
+
+def _inner_when(c: str, year: int) -> tuple[When, int] | None:
+    """A deadline inside a clause (no whitespace) and where it starts: "第一批验收结果于6月30日前
+    上报", "省政府各牵头部门要于1月底前完成", "年底兑现". Bare months and years inside a clause
+    are not deadlines ("对2016年度…项目进行了核准")."""
+    rhythm = "每" in c or "逐" in c
+    for m in _INNER.finditer(c, 1):
+        at = m.start()
+        if rhythm and c.count("(", 0, at) > c.count(")", 0, at):
+            continue  # "每季度末(分别在6月、9月和12月底)": the rhythm's months, no deadline
+        when = match_when(c[at:], year)
+        if when is None or when.kind in ("label", "ongoing", "asap", "start"):
+            continue
+        phrase = when.phrase
+        marked = c[at] in "于在"
+        if when.kind == "invalid" and (marked or phrase.endswith(("前", "日", "号"))):
+            return replace(when, end=at + when.end), at
+        if when.due is None or (when.bare and not _YEAR_VERB.match(c[at + when.end:])):
+            continue
+        before = phrase.endswith(("前", "之前", "以前")) or (
+            when.kind == "deadline" and phrase.endswith(("底", "末")))
+        year_end = phrase.endswith(("年底", "年末", "年终")) and _DUE_VERB.match(
+            c[at + when.end:])
+        if marked or before or year_end:
+            return replace(when, end=at + when.end), at
+    return None
 
 
 def _clause_at(sentence: str, pos: int) -> str:

@@ -31,6 +31,8 @@ _INLINE = re.compile(
     r"\d{1,2}[.、](?![\d%])|[(（]\d{1,2}[)）][\u4e00-\u9fff]|[①-⑳]))")
 _FIRST_SUB = re.compile(r"[(（]一[)）]|1[.、](?!\d)")
 PART = re.compile(r"^篇\s*([0-9]{1,3}|[一二三四五六七八九十]{1,3})\s*[:：]?\s*(.*)$")
+_ATTACHMENTS = re.compile(r"^附\s*件\s*\d{0,2}\s*[:：]")
+_ATTACHMENT_ITEM = re.compile(r"^\s*\d{1,2}\s*[.、．]")  # "2.2018年民生十件实事任务分解表"
 _LIST_BULLET = re.compile(r"^(?:[-*+]\s+|>\s*)")
 _MD_EMPHASIS = re.compile(r"\*\*|__|`")
 
@@ -84,6 +86,7 @@ class Part:
     end_line: int
     preamble: list[tuple[int, str]] = field(default_factory=list)
     nodes: list[Node] = field(default_factory=list)  # top level
+    back: list[tuple[int, str]] = field(default_factory=list)  # 附件 lists: not tasks
     tables_seen: int = 0
 
 
@@ -116,6 +119,13 @@ def _title_and_body(style: str, text: str) -> tuple[str, str, UnitRefs, str | No
     first_stop = re.search(r"[。;:]", text)
     end = first_stop.start() if first_stop else len(text)
     paren = find_parenthetical(text)
+    if paren and paren[0] > end + 1 and paren[1] >= len(text.rstrip("。;. ")) and first_stop:
+        # "1.保持帮扶政策总体稳定。…。(责任单位:X牵头,Y参加)": the units close the item.
+        start, stop, refs = paren
+        title = text[:end].strip()
+        body = (text[end + 1:start] + text[stop:]).strip().rstrip("。").strip()
+        short, rest, long_title = _shorten(title, body)
+        return short, rest, refs, long_title
     if paren and paren[0] <= end + 1:
         start, stop, refs = paren
         title = text[:start].strip().rstrip("。,;:").strip()
@@ -130,6 +140,24 @@ def _title_and_body(style: str, text: str) -> tuple[str, str, UnitRefs, str | No
         # "工作开展情况:…" after the title is a label for the body, kept as body.
     title, body, long_title = _shorten(title, body)
     return title, body, refs, long_title
+
+
+_TRAILING_PAREN = re.compile(r"^(?P<title>.+?)\s*[(（](?P<when>[^()（）]{2,30})[)）]\s*[。:：]?$")
+
+
+def heading_date(title: str) -> tuple[str, str | None]:
+    """"专项整治阶段(2010年6月23日至11月20日)" → ("专项整治阶段", "2010年6月23日至11月20日"):
+    a heading whose parenthesis is a date phrase and nothing else."""
+    from taskflow.parsing.dates import resolve
+    from taskflow.parsing.text import normalize
+
+    m = _TRAILING_PAREN.match(title)
+    if m is None:
+        return title, None
+    when = resolve(normalize(m["when"]), 2000)
+    if when is None or when.kind not in ("deadline", "period", "invalid"):
+        return title, None
+    return m["title"].strip(), m["when"].strip()
 
 
 def _shorten(title: str, body: str) -> tuple[str, str, str | None]:
@@ -159,6 +187,8 @@ class Builder:
         self.markdown = markdown
         self.styles: list[str] = []  # open styles, outermost first
         self.stack: list[Node] = []
+        self.attachments = False  # inside "附件:1.…\n2.…": a list of attachments, not tasks
+        self.carry: list[str] = []  # units a bracket said 下同 of: every item after it
 
     @property
     def current(self) -> Node | None:
@@ -170,15 +200,41 @@ class Builder:
             depth = self.styles.index(node.style)
             del self.styles[depth:]
             del self.stack[depth:]
+        elif node.style == "cn":
+            # "五、工作要求" after "(二)…", "1.…" in an excerpt: 一、 is never inside (一) or 1.
+            depth = next((i for i, st in enumerate(self.styles) if not st.startswith("md")),
+                         len(self.styles))
+            del self.styles[depth:]
+            del self.stack[depth:]
         parent = self.stack[-1] if self.stack else None
         (parent.children if parent else self.part.nodes).append(node)
         self.stack.append(node)
         self.styles.append(node.style)
 
+    def carry_units(self, node: Node) -> None:
+        """"〔责任单位:…。具体任务均涉及相关市(州)人民政府,不再做分工,下同。〕": those units
+        are on this item and every item after it that names units."""
+        if node.units.carry:
+            self.carry = list(node.units.carry)
+        elif self.carry and (node.units.lead or node.units.responsible):
+            added = [n for n in self.carry if n not in node.units.responsible]
+            node.units.responsible.extend(added)
+            if added:
+                node.extra["carried_units"] = added
+
     def paragraph(self, line: int, raw: str, ref: str | None = None) -> None:
         text = raw.strip()
         if self.markdown:
             text = _MD_EMPHASIS.sub("", _LIST_BULLET.sub("", text))
+        if _ATTACHMENTS.match(text):
+            self.attachments = True
+            self.part.back.append((line, text))
+            return
+        if self.attachments and _ATTACHMENT_ITEM.match(text) and len(text) <= 50 and \
+                not re.search(r"[。;,]", text):
+            self.part.back.append((line, text))  # "2.大英县2017年贫困户退出目标任务"
+            return
+        self.attachments = False
         for segment in _split_inline(text):
             self.segment(line, segment, ref)
 
@@ -198,8 +254,17 @@ class Builder:
                     self.part.preamble.append((line, rest))  # "# 方案标题"
                     return
             title, body, refs, long_title = _title_and_body(style, rest)
+            title, when = heading_date(title)
             node = Node(style, number, title or rest[:40], line, ref or f"line {line}",
                         units=refs, long_title=long_title)
+            if when:
+                node.labels.append(Labelled("schedule", when, line))
+                node.extra["heading_date"] = when
+            if refs.due:
+                node.labels.append(Labelled("due", refs.due, line))
+            if when or re.search(r"(?:阶段|步骤)$", node.title):
+                node.extra["phase"] = True
+            self.carry_units(node)
             self.open(node)
             if body:
                 self.attach(line, body)

@@ -19,22 +19,30 @@ from taskflow.parsing.units import UnitRefs, split_units, unit_phrase
 
 HEADERS: dict[str, tuple[str, ...]] = {
     "code": ("序号", "编号", "序"),
-    "category": ("类别", "分类", "领域", "板块", "任务类别", "工作类别"),
+    "category": ("类别", "分类", "领域", "板块", "任务类别", "工作类别", "考核项目", "考核类别"),
     "title": ("工作任务", "任务名称", "重点任务", "主要任务", "任务事项", "工作事项", "项目名称",
-              "具体任务", "任务", "事项", "项目", "工作名称", "达标项目", "指标名称", "指标"),
+              "具体任务", "任务", "事项", "项目", "工作名称", "达标项目", "指标名称", "指标",
+              "考核内容", "评价内容", "考核事项", "工作项目", "重点工作", "主要工作", "工作"),
     "text": ("主要内容", "工作内容", "具体措施", "任务内容", "工作措施", "具体内容", "主要措施",
-             "实施内容", "建设内容", "工作要求", "工作举措", "具体工作", "任务描述"),
+             "实施内容", "建设内容", "工作要求", "工作举措", "具体工作", "任务描述", "内容"),
     "lead": ("牵头单位", "牵头部门", "牵头"),
     "responsible": ("责任单位", "责任部门", "主责单位", "实施单位", "承办单位", "落实单位"),
     "cooperating": ("配合单位", "配合部门", "协办单位", "参与单位", "协助单位"),
     "person": ("责任领导", "分管领导", "牵头领导", "联系领导", "责任人", "负责人", "包保领导"),
-    "due": ("完成时限", "完成时间", "时间节点", "时限要求", "完成期限", "截止时间", "时限"),
+    "due": ("完成时限", "完成时间", "时间节点", "时限要求", "完成期限", "截止时间", "时限",
+            "起止时间", "实施时间"),
     "schedule": ("进度安排", "时间安排", "进度要求", "推进计划", "工作进度", "时间进度"),
     "target": ("工作目标", "任务目标", "目标任务", "绩效目标", "预期目标", "目标", "任务数",
                "目标值"),
     "funds": ("资金", "投资", "金额", "预算"),
     "note": ("备注", "说明"),
+    # Who scores a row (08 评分部门) is not among the units that do it.
+    "assessor": ("评分部门", "评分单位", "考核部门", "考核单位", "考评单位", "评价单位"),
 }
+# A column holding the unit of measure of the target ("单位": %, 万亩): only this exact header.
+_MEASURE_HEADERS = ("单位", "计量单位", "单位名称")
+# Which of several title-like columns names the row: "项目名称" over "考核内容" over "考核指标".
+_TITLE_RANK = ("名称", "考核内容", "评价内容", "工作项目", "任务", "事项", "项目", "指标")
 _KEYWORDS = sorted(((kw, kind) for kind, kws in HEADERS.items() for kw in kws),
                    key=lambda x: len(x[0]), reverse=True)
 _CODE_CELL = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2}){0,3}\.?|[一二三四五六七八九十]{1,3}、?|"
@@ -59,10 +67,12 @@ class PartBreak:
 
 
 def header_kind(cell: str) -> str | None:
-    flat = squeeze(normalize(cell))
+    flat = squeeze(normalize(cell)).rstrip("|")
     flat = re.sub(r"[(（][^)）]*[)）]$", "", flat)  # "资金(万元)"
     if not flat or len(flat) > 10 or marker(flat):
         return None
+    if flat in _MEASURE_HEADERS:
+        return "measure"
     for keyword, kind in _KEYWORDS:
         if flat == keyword or (keyword in flat and len(keyword) >= 2):
             return kind
@@ -72,8 +82,18 @@ def header_kind(cell: str) -> str | None:
 def header_map(row: list[str]) -> dict[int, str] | None:
     kinds = {i: k for i, cell in enumerate(row) if (k := header_kind(cell))}
     titles = [i for i, k in kinds.items() if k == "title"]
-    for i in titles[1:]:  # 工作任务 + 主要任务: the second describes the first
-        kinds[i] = "text"
+    if len(titles) > 1:
+        # "项目名称" + "主要内容": the name titles the row, the other describes it; "考核指标"
+        # before "考核内容" groups the rows.
+        def rank(i: int) -> int:
+            flat = squeeze(row[i])
+            return next((n for n, key in enumerate(_TITLE_RANK) if key in flat), len(_TITLE_RANK))
+
+        named = min(titles, key=lambda i: (rank(i), i))
+        for i in titles:
+            if i != named:
+                kinds[i] = "category" if i < named and "category" not in kinds.values() \
+                    else "text"
     values = set(kinds.values())
     if len(kinds) >= 2 and values & {"title", "text"} and \
             values & {"lead", "responsible", "due", "schedule", "target", "code", "person"}:
@@ -191,13 +211,41 @@ def nodes_from_table(table: Table) -> tuple[list[Node], list[tuple[str | None, s
             _fill(node, cells, line, funds_unit)
         place(node)
         previous, previous_key = node, key
+    if table.name.startswith("flattened"):
+        top = _ungroup(top)
+    for node in _all(top):
+        node.extra["found_by"] = table.name or "table"
     return top, notes
+
+
+def _all(nodes: list[Node]):
+    for node in nodes:
+        yield node
+        yield from _all(node.children)
+
+
+def _ungroup(nodes: list[Node]) -> list[Node]:
+    """Rows that only group the rows below them ("一、准备法律文件", a 考核项目 cell) are not
+    tasks: their rows stand on their own and carry the group's name in their text."""
+    out: list[Node] = []
+    for node in nodes:
+        grouping = node.children and not node.units and not node.labels and not node.body
+        if not grouping:
+            out.append(node)
+            continue
+        for child in _ungroup(node.children):
+            child.body.insert(0, (child.line, f"类别:{node.title}"))
+            out.append(child)
+    return out
 
 
 def _fill(node: Node, cells: dict[str, str], line: int, funds_unit: str) -> None:
     for role in ("lead", "responsible", "cooperating", "person"):
         if role in cells:
             _units_from(cells[role], role, node.units)
+    if "target" in cells and "measure" in cells and re.fullmatch(
+            r"[≥≤><=约]?\s*\d+(?:\.\d+)?", cells["target"]) and cells["measure"] not in "-—/":
+        cells = {**cells, "target": cells["target"] + cells["measure"]}  # "0.07" "万亩"
     for kind in ("text", "schedule", "due", "target"):
         if kind in cells and not any(lab.kind == kind and lab.text == cells[kind]
                                      for lab in node.labels):
@@ -213,122 +261,6 @@ def _fill(node: Node, cells: dict[str, str], line: int, funds_unit: str) -> None
                 {"source": "government", "amount": value, "note": "任务表资金列(来源未写明)"})
         else:
             node.labels.append(Labelled("funds", value, line))
-
-
-# -- flattened tables and Markdown tables in text ---------------------------------------------
-
-
-def markdown_table(lines: list[tuple[int, str]]) -> Table:
-    rows, refs, nums = [], [], []
-    for number, text in lines:
-        cells = [c.strip() for c in text.strip().strip("|").split("|")]
-        if all(re.fullmatch(r":?-{2,}:?", c) or not c for c in cells):
-            continue
-        rows.append(cells)
-        refs.append(f"line {number}")
-        nums.append(number)
-    return Table(rows, refs, nums, "markdown table")
-
-
-def flattened_table(paras: list, start: int) -> tuple[Table, int] | None:
-    """Header cells one per line from ``paras[start]``: the table and where it ends."""
-    headers: list[str] = []
-    i = start
-    while i < len(paras) and len(paras[i].text) <= 10 and header_kind(paras[i].text):
-        headers.append(paras[i].text)
-        i += 1
-    if len(headers) < 3 or header_map(headers) is None:
-        return None
-    kinds = header_map(headers) or {}
-    code_col = next((c for c, k in kinds.items() if k == "code"), None)
-    ncols = len(headers)
-    rows: list[list[str]] = [headers]
-    refs = [f"line {paras[start].line}"]
-    nums = [paras[start].line]
-    row: list[str] = []
-    row_line = 0
-    while i < len(paras):
-        text = paras[i].text
-        from taskflow.parsing.structure import PART
-
-        if PART.match(text):
-            break
-        m = marker(text)
-        is_code = bool(_CODE_CELL.fullmatch(text))
-        if m and m[0] == "cn" and not is_code and len(text) > 12 and not row:
-            break
-        starts_row = (code_col is not None and is_code) or \
-            (code_col is None and len(row) >= ncols)
-        if starts_row and row:
-            rows.append(row + [""] * (ncols - len(row)))
-            refs.append(f"line {row_line}")
-            nums.append(row_line)
-            row = []
-        if not row:
-            row_line = paras[i].line
-        row.append(text)
-        i += 1
-    if row:
-        rows.append(row + [""] * (ncols - len(row)))
-        refs.append(f"line {row_line}")
-        nums.append(row_line)
-    return Table(rows, refs, nums, "flattened table"), i
-
-
-_YEAR_HEAD = re.compile(r"^((?:19|20)\d{2})\s*年(.*)$")
-_VALUE = re.compile(r"^(\d+(?:\.\d+)?%?)(.*)$")
-
-
-def indicator_table(paras: list, start: int) -> tuple[str, list[Node], int] | None:
-    """An indicator table flattened one cell per line: 序号 / 达标项目 / 2016 年 … 2020 年, then
-    each indicator's name and its value for every year (a name often glued to the value before
-    it: "100%监测点任务完成率"). Returns (the text before 序号, one node per indicator, end).
-
-    A text cell (a column merged down all rows, "强化措施,巩固…") counts for its year in the
-    first row; rows with fewer values skip that year.
-    """
-    head = paras[start].text
-    if not head.endswith("序号") or start + 3 >= len(paras):
-        return None
-    i = start + 1
-    if header_kind(paras[i].text) not in ("title", "target"):
-        return None
-    i += 1
-    years: list[int] = []
-    first_label = ""
-    while i < len(paras) and (m := _YEAR_HEAD.match(paras[i].text)):
-        years.append(int(m[1]))
-        i += 1
-        if m[2].strip():
-            first_label = m[2].strip()
-            break
-    if len(years) < 2 or not first_label:
-        return None
-    rows: list[tuple[str, int, list[str]]] = [(first_label, paras[i - 1].line, [])]
-    while i < len(paras):
-        text = paras[i].text
-        if marker(text) or len(text) > 60:
-            break
-        m = _VALUE.match(text)
-        if m:
-            rows[-1][2].append(m[1])
-            if m[2].strip():
-                rows.append((m[2].strip(), paras[i].line, []))
-        else:
-            rows[-1][2].append(text)
-        i += 1
-    text_columns = {c for _, _, values in rows if len(values) == len(years)
-                    for c, v in enumerate(values) if not _VALUE.match(v)}
-    nodes = []
-    for label, line, values in rows:
-        columns = list(range(len(years)))
-        if len(values) < len(years):
-            columns = [c for c in columns if c not in text_columns]
-        pairs = [f"{years[c]} 年 {v}" for c, v in zip(columns, values, strict=False)]
-        node = Node("indicator", "", label, line, f"line {line}")
-        node.labels.append(Labelled("schedule", ";".join(pairs), line))
-        nodes.append(node)
-    return head.removesuffix("序号").strip(), nodes, i
 
 
 # -- files ----------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ _WIDTH.update({0x3000: 0x20, 0x00A0: 0x20, 0x2002: 0x20, 0x2003: 0x20, 0x2009: 0
                0x200B: None, 0x200C: None, 0x200D: None, 0xFEFF: None, 0x2060: None,
                0x3007: ord("〇")})
 # Variants of the same mark that plans use interchangeably.
-_WIDTH.update({ord("﹙"): ord("("), ord("﹚"): ord(")"), ord("〔"): ord("〔"),
+# 號 is the traditional form of 号 ("6月10號前"): the same day.
+_WIDTH.update({ord("號"): ord("号"), ord("﹙"): ord("("), ord("﹚"): ord(")"), ord("〔"): ord("〔"),
                ord("︰"): ord(":"), ord("﹕"): ord(":"), ord("﹔"): ord(";"), ord("﹐"): ord(",")})
 
 
@@ -86,6 +87,8 @@ class Para:
 
 _ENDS_SENTENCE = re.compile(r"[。;!?:)”’」』》]\s*$")
 _ENDS_WITH_TERMINATOR = re.compile(r"[。;!?]\s*$")
+# A numbered line without any sentence punctuation is a heading, whole as it is.
+_INNER_STOP = re.compile(r"[。;,:!?]")
 
 
 def paragraphs(lines: list[tuple[int, str]], starts_block) -> list[Para]:
@@ -103,7 +106,8 @@ def paragraphs(lines: list[tuple[int, str]], starts_block) -> list[Para]:
             continue
         prev = out[-1] if out else None
         if (prev is not None and len(prev.text) >= 20 and not _ENDS_SENTENCE.search(prev.text)
-                and _ENDS_WITH_TERMINATOR.search(text) and not starts_block(text)):
+                and _ENDS_WITH_TERMINATOR.search(text) and not starts_block(text)
+                and not (starts_block(prev.text) and not _INNER_STOP.search(prev.text))):
             prev.text += text
             prev.end_line = number
             continue

@@ -52,6 +52,9 @@ class UnitRefs:
     responsible: list[str] = field(default_factory=list)
     cooperating: list[str] = field(default_factory=list)
     persons: list[str] = field(default_factory=list)  # names set aside: not units
+    # "…涉及相关市(州)人民政府,不再做分工,下同": units for the items that follow as well.
+    carry: list[str] = field(default_factory=list)
+    due: str | None = None  # "(X牵头,Y配合,9月30日前完成)": the deadline said with the units
 
     def __bool__(self) -> bool:
         return bool(self.lead or self.responsible or self.cooperating or self.persons)
@@ -84,10 +87,14 @@ def split_top(text: str, seps: str = "、,;，；") -> list[str]:
 _AND = re.compile(r"(?<=[局委办部厅院会府处司行联])(?:和|及|与)(?=[区县市省各\u4e00-\u9fff])")
 
 
+_AND_OTHERS = re.compile(r"(?<=[局委办部厅院会府处室站所队])等(?=(?:有关|相关|其他)(?:部门|单位))")
+
+
 def split_units(text: str) -> list[str]:
     """"区委组织部、区委统战部" -> two names; collective names stay whole."""
     names: list[str] = []
-    for part in split_top(text):
+    # "县医疗保障局等有关部门": the listed unit and the others meant.
+    for part in split_top(_AND_OTHERS.sub("、", text)):
         for piece in _AND.split(part):
             name = piece.strip().strip("。.:：").strip()
             name = re.sub(r"^(?:等|由)", "", name)
@@ -131,16 +138,56 @@ def labelled(text: str) -> tuple[UnitRefs, dict[str, str], str]:
         value = text[m.end():end].strip().rstrip(";,；，").strip()
         kind = _ALL[m["label"]]
         if kind in ROLE_LABELS:
-            _add(refs, kind, value)
+            value, _, more = value.partition("。")
+            spoken = verbal(value) if kind != "person" else None
+            if spoken is not None and (spoken.cooperating or (
+                    spoken.lead and kind != "lead" and _LEAD_VERB.search(value))):
+                # "责任单位:县扶贫开发办牵头,县教育和体育局…参加,各镇街落实"
+                refs.merge(spoken)
+            elif spoken is not None:
+                # "责任单位:X、Y按职责分工负责": the label says the role.
+                for name in spoken.lead + spoken.responsible:
+                    if name not in getattr(refs, kind):
+                        getattr(refs, kind).append(name)
+            else:
+                _add(refs, kind, value)
+            if more:
+                _remarks(refs, more)
         else:
             other[kind] = (other[kind] + ";" + value) if kind in other else value
     return refs, other, before
 
 
 _LEAD_VERB = re.compile(r"^(?:由)?(?P<units>.+?)(?:牵头|负总责|总牵头)(?:负责)?$")
-_COOP_VERB = re.compile(r"^(?P<units>.+?)(?:配合|协助|参与|协同|共同负责|按职责分工负责|"
-                        r"分别负责|按职责负责)$")
-_RESP_VERB = re.compile(r"^(?:由)?(?P<units>.+?)(?:负责|具体负责|组织实施|实施)$")
+_COOP_VERB = re.compile(r"^(?P<units>.+?)(?:配合|协助|参与|参加|协同)$")
+# Each by its own duties: all responsible, none leads.
+_SHARED_VERB = re.compile(r"^(?P<units>.+?)(?:按职责分工负责|按职责分工落实|分别负责|按职责负责|"
+                          r"共同负责)$")
+_INVOLVED = re.compile(r"(?:涉及|均涉及|会同|并由)(?P<units>[^,;。]{2,40}?)(?:,|;|。|$)")
+
+
+def _remarks(refs: UnitRefs, text: str) -> None:
+    """The sentences after a bracket's units: "具体任务均涉及相关市(州)人民政府,不再做分工,
+    下同。" — the units involved, and for the items below too when it says 下同."""
+    names: list[str] = []
+    for m in _INVOLVED.finditer(text):
+        names.extend(n for n in split_units(m["units"]) if looks_like_unit(n))
+    for name in names:
+        if name not in refs.responsible:
+            refs.responsible.append(name)
+    if "下同" in text:
+        refs.carry.extend(n for n in names if n not in refs.carry)
+_RESP_VERB = re.compile(r"^(?:由)?(?P<units>.+?)(?:负责|具体负责|组织实施|实施|落实|承办|执行)$")
+
+
+_DATE_PART = re.compile(r"^(?:完成时限[:：]?|时限[:：]?)?(?P<when>.+?)(?:前完成|完成|前)?$")
+
+
+def _is_date(text: str) -> bool:
+    from taskflow.parsing.dates import resolve  # dates imports numbers only: no cycle at load
+
+    when = resolve(text.replace(" ", ""), 2000)
+    return when is not None and when.kind in ("deadline", "period", "invalid")
 
 
 def verbal(text: str) -> UnitRefs | None:
@@ -150,8 +197,13 @@ def verbal(text: str) -> UnitRefs | None:
     if not parts:
         return None
     for part in parts:
+        if _DATE_PART.match(part) and _is_date(_DATE_PART.match(part)["when"]):
+            refs.due = part
+            continue
         if (m := _LEAD_VERB.match(part)):
             _add(refs, "lead", m["units"])
+        elif (m := _SHARED_VERB.match(part)):
+            _add(refs, "responsible", m["units"])
         elif (m := _COOP_VERB.match(part)):
             _add(refs, "cooperating", m["units"])
         elif (m := _RESP_VERB.match(part)):
@@ -174,18 +226,26 @@ def unit_phrase(text: str) -> UnitRefs | None:
     return verbal(text.strip())
 
 
+_CLOSE = {"(": ")", "（": "）", "〔": "〕", "【": "】", "[": "]"}
+_UNITISH = re.compile(r"单位|部门|牵头|负责|配合|参加|参与|落实|协助|"
+                      r"[局委办厅会府室组队站所联社司]")
+
+
 def find_parenthetical(text: str) -> tuple[int, int, UnitRefs] | None:
-    """The last "(…)" group of ``text`` that names units: (start, end, refs)."""
+    """The last "(…)" (or "〔…〕", "【…】") group of ``text`` that names units: (start, end,
+    refs)."""
     stack: list[int] = []
     groups: list[tuple[int, int]] = []
     for i, ch in enumerate(text):
-        if ch in "(（":
+        if ch in _CLOSE:
             stack.append(i)
-        elif ch in ")）" and stack:
+        elif stack and ch == _CLOSE[text[stack[-1]]]:
             start = stack.pop()
             if not stack:
                 groups.append((start, i + 1))
     for start, end in reversed(groups):
+        if not _UNITISH.search(text, start, end):
+            continue  # "(以下简称自查组)", "(2010年6月23日至11月20日)": no unit in it
         refs = unit_phrase(text[start + 1:end - 1])
         if refs:
             return start, end, refs

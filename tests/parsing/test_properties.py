@@ -82,3 +82,68 @@ def test_a_month_day_deadline_is_that_day_or_nothing(month, day, suffix, space):
         assert sched.due is None
         return
     assert sched.due == expected
+
+
+# -- real text, cut and joined at random --------------------------------------------------------
+
+from tests.conftest import REPO  # noqa: E402
+
+_SOURCES = sorted((REPO.parent / "shared" / "corpus").glob("*.txt"))
+_SEED = REPO.parent / "shared" / "seed" / "000_cdc5908520cba364.txt"
+if _SEED.exists():
+    _SOURCES.append(_SEED)
+_TEXTS = [p.read_text(encoding="utf-8") for p in _SOURCES]
+
+
+@st.composite
+def cut_and_joined(draw) -> str:
+    """Pieces of real plans and notices, cut anywhere (mid-word, mid-bracket, mid-date) and
+    joined in any order, with stray characters between them."""
+    if not _TEXTS:
+        return draw(text_strategy)
+    pieces = []
+    for _ in range(draw(st.integers(1, 4))):
+        text = draw(st.sampled_from(_TEXTS))
+        start = draw(st.integers(0, len(text) - 1))
+        length = draw(st.integers(0, 1500))
+        pieces.append(text[start:start + length])
+        pieces.append(draw(st.sampled_from(["", "\n", "。", "(", ")", "|", "、", "\n\n", "篇3:"])))
+    return "".join(pieces)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(cut_and_joined(), st.sampled_from([None, 2016, 2025]))
+def test_real_text_cut_and_joined_never_raises_nor_invents_a_year(text, year):
+    result = parse_text(text, year=year)
+    for parsed in result.plans:
+        parsed.review.format()
+        if parsed.plan is None:
+            continue
+        parsed.to_yaml()
+        later = re.search(r"明年|次年|翌年|第二年|下一年", text)
+        allowed = allowed_years(text) | {parsed.plan["year"]} | (
+            {parsed.plan["year"] + 1} if later else set())
+        for found in dates_in(parsed.plan):
+            assert found.year in allowed, (found, text[:200])
+        for task in parsed.review.tasks:
+            assert 0.1 <= task.confidence <= 1.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1900, 2100), st.integers(0, 14), st.integers(0, 35),
+       st.sampled_from(["日前", "号前", "號前", "日", "日(星期五)前"]))
+def test_a_date_that_does_not_exist_is_never_given(year, month, day, suffix):
+    text = (f"一、重点工作\n1.开展培训(牵头单位:区总工会)\n"
+            f"进度安排:{year}年{month}月{day}{suffix}完成培训。\n")
+    result = parse_text(text, year=2025)
+    task = result.plan["tasks"][0]
+    task = task.get("children", [task])[0]
+    try:
+        expected = date(year, month, day)
+    except ValueError:
+        assert "due" not in task, text
+        assert result.review.unresolved, text
+        return
+    if 1949 <= year <= 2200:
+        assert task["due"] == expected

@@ -120,7 +120,22 @@ DATES = [
     ("持续推进", "ongoing", None, None),
     ("常态化", "ongoing", None, None),
     ("尽快", "asap", None, None),
+    # written as web pages and PDFs leave them
+    ("6月10號前", "deadline", d(6, 10), d(6, 10)),
+    ("4月20日(星期五)前", "deadline", d(4, 20), d(4, 20)),
+    ("4月20日（星期五）前", "deadline", d(4, 20), d(4, 20)),
+    ("2005.1—4", "period", d(1, 1, 2005), d(4, 30, 2005)),
+    ("2005.5—2006.6", "period", d(5, 1, 2005), d(6, 30, 2006)),
+    ("2019.12.31", "deadline", d(12, 31, 2019), d(12, 31, 2019)),
+    ("2016-08-29", "deadline", d(8, 29, 2016), d(8, 29, 2016)),
+    ("二○○七年四月十三日", "deadline", d(4, 13, 2007), d(4, 13, 2007)),
+    ("12 月底前", "deadline", d(12, 31), d(12, 31)),
+    ("5月中上旬", "deadline", d(5, 1), d(5, 20)),
 ]
+
+# written as dates, but no such day: never a due date, whatever else the phrase holds
+INVALID = ["2019年2月29日前", "2025年12月32日前", "12月32日前", "2月30日", "13月", "2025年13月底",
+           "6月31日前", "2005.13—4"]
 
 # phrases that are not dates at all (never given one)
 NOT_DATES = ["13 月底前", "6月31日", "2 月 30 日前", "五季度", "年度工作考评", "2019 年以来",
@@ -161,6 +176,55 @@ def test_date_phrase_resolves(phrase, kind, start, due):
 def test_not_a_date_is_not_given_one(phrase):
     when = resolve(phrase, Y)
     assert when is None or when.due is None
+
+
+@pytest.mark.parametrize("phrase", INVALID)
+def test_an_invalid_date_is_invalid_not_its_month_or_year(phrase):
+    when = resolve(phrase, Y)
+    assert when is not None and when.kind == "invalid" and when.due is None
+
+
+@pytest.mark.parametrize("phrase", INVALID)
+def test_an_invalid_date_is_reported_and_gives_no_due_in_a_plan(phrase):
+    from taskflow.parsing import parse_text
+
+    result = parse_text(f"一、重点工作\n1.开展培训(牵头单位:区总工会)\n"
+                        f"进度安排:{phrase}完成培训。\n", year=Y)
+    task = result.plan["tasks"][0]["children"][0] if "children" in result.plan["tasks"][0] \
+        else result.plan["tasks"][0]
+    assert "due" not in task and "milestones" not in task
+    assert any(phrase.replace(" ", "") in (i.phrase or "") for i in result.review.unresolved)
+
+
+def test_a_year_in_2019_without_29_february_but_2020_with_it():
+    assert resolve("2020年2月29日前", Y).due == d(2, 29, 2020)
+    assert resolve("2019年2月29日前", Y).kind == "invalid"
+
+
+def test_running_text_deadlines_inside_clauses_and_not_past_work():
+    sched = parse_schedule("验收工作由乡镇负责,第一批验收结果于6月30日前上报,"
+                           "第二批于8月31日前上报。"
+                           "7月中上旬,市扶贫办对项目进行了核准备案。各责任单位年底兑现。", Y,
+                           strict=False)
+    assert [s.when.due for s in sched.milestones] == [d(6, 30), d(8, 31), d(12, 31)]
+    assert sched.milestones[0].title == "上报" and sched.milestones[0].lead_in == "第一批验收结果"
+    # a year naming things ("2015年度…项目") is no deadline in running text
+    assert not parse_schedule("2015年贫困山区项目采取乡自验的方式进行。", Y, strict=False).steps
+    assert parse_schedule("2016 年完成400 个村的整合任务。", Y, strict=False).due == d(12, 31, 2016)
+
+
+@pytest.mark.parametrize(("phrase", "rrule", "start"), [
+    ("并于每月的23日将本月项目建设进度上报", "FREQ=MONTHLY;BYMONTHDAY=23", None),
+    ("从2022年第二季度起,要在每个季度第1个月的20日前报送",
+     "FREQ=YEARLY;BYMONTH=1,4,7,10;BYMONTHDAY=20", d(4, 1, 2022)),
+    ("从2022年3月起,务于每月25日前报送", "FREQ=MONTHLY;BYMONTHDAY=25", d(3, 1, 2022)),
+    ("逐月查账", "FREQ=MONTHLY", None),
+    ("每季度末(分别在6月、9月和12月底)报送", "FREQ=YEARLY;BYMONTH=3,6,9,12;BYMONTHDAY=-1", None),
+])
+def test_notice_rhythms(phrase, rrule, start):
+    [found] = find_recurrences(squeeze(phrase), Y)
+    assert (found.rrule, found.start) == (rrule, start)
+    assert not find_recurrences(squeeze("产量逐年增加"), Y)
 
 
 @pytest.mark.parametrize(("phrase", "rrule"), RECURRENCES, ids=[p for p, _ in RECURRENCES])

@@ -83,15 +83,23 @@ def test_unit_parenthetical_with_nested_parentheses():
     assert refs.responsible == ["区级相关部门(单位)", "街道办事处"]
 
 
-def test_unknown_units_are_reported_with_their_line(org):
+def test_unknown_units_are_proposed_as_new_units_with_their_line(org):
     from taskflow.parsing import parse_text
 
     text = PLAN.replace("区扶贫开发局", "区不存在局")
     result = parse_text(text, year=2025, units=org, jurisdiction="sc.dazhou.xq")
     checks = [i for i in result.review.of_kind("check") if i.phrase == "区不存在局"]
     assert checks and checks[0].ref == "line 2" and checks[0].line == 2
-    assert str(checks[0]).startswith("第2行 [1]：“区不存在局” 未知单位 '区不存在局'")
-    assert "需核对：\n  第2行 [1]：“区不存在局” 未知单位" in result.review.format()
+    assert str(checks[0]).startswith(
+        "第2行 [1]：“区不存在局” 单位名录中没有“区不存在局”：已作为新单位")
+    assert "需核对：\n  第2行 [1]：“区不存在局” 单位名录中没有" in result.review.format()
+    # Never dropped: kept on the task and declared in the plan's units, under the jurisdiction.
+    [proposed] = result.plans[0].proposed_units
+    assert (proposed.name, proposed.kind, proposed.parent) == ("区不存在局", "department",
+                                                              "sc.dazhou.xq")
+    assert result.plan["tasks"][0]["responsible"] == ["区不存在局"]
+    assert result.plan["units"] == [{"code": proposed.code, "name": "区不存在局",
+                                     "kind": "department"}]
 
 
 def test_review_is_in_chinese_and_names_the_year_to_give():
@@ -104,8 +112,9 @@ def test_review_is_in_chinese_and_names_the_year_to_give():
     assert "→ 方案 " in head and "\n任务：\n" in report and "\n需核对：\n" in report
     year = date.today().year  # no year in the text, none given: this year, questioned
     # the ref column right-aligned in terminal columns, a Chinese character counting two
-    assert f"\n{' ' * 11}第2行  1        开展就业援助行动  （限 {year}-12-10；2 个节点）\n" \
-        in report
+    # no unit named: a little less sure
+    line = f"第2行  1        开展就业援助行动  （限 {year}-12-10；2 个节点；可信度 0.90）"
+    assert f"\n{' ' * 11}{line}\n" in report
     assert f"未写明方案年度，按 {year} 年处理（可用 --year 指定）" in report
     assert "未能确定辖区（没有单位名录）：方案中暂填 todo.jurisdiction；" \
            "请用 --jurisdiction 指定辖区单位代码" in report
@@ -115,8 +124,8 @@ def test_a_plan_written_for_another_year_says_how_far_dates_move():
     from taskflow.parsing import parse_text
 
     result = parse_text(PLAN.replace("6 月 10 日", "2019 年 6 月 10 日"), year=2025)
-    assert "原文按 2019 年编写；`plan import --year 2025` 将把所有日期推后 6 年" in [
-        i.message for i in result.review.of_kind("info")]
+    assert "原文按 2019 年编写（文中期限“2019年6月10日前”）；`plan import --year 2025` 将把所有" \
+           "日期推后 6 年" in [i.message for i in result.review.of_kind("info")]
 
 
 @pytest.mark.parametrize(("ref", "shown"), [
