@@ -122,8 +122,9 @@ def _actions(session: Session, figures: StreamFigures, rows, until: datetime) ->
     acting = acting_units(session, task_ids, load_org(session)) if task_ids else {}
     units = dict(session.execute(select(Contact.id, Contact.unit_id)).all())
     for message, group in by_action.items():
-        if all(r.status == OutboxStatus.pending and r.not_before >= until for r in group):
-            continue  # due after the period (tomorrow's digest)
+        if all(r.status == OutboxStatus.skipped or (
+                r.status == OutboxStatus.pending and r.not_before >= until) for r in group):
+            continue  # due after the period (the next digest); copies on unused channels
         if all(r.status == OutboxStatus.withdrawn for r in group):
             figures.withdrawn += 1
             continue
