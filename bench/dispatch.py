@@ -51,15 +51,18 @@ PAYLOAD = {
 # -- the server -------------------------------------------------------------------------------
 
 
-def _serve(port: int, ready, control) -> None:
+def _serve(port: int, ready, control, keep: bool = False) -> None:
     from aiosmtpd.controller import Controller
 
     seen: dict[str, int] = {}
+    kept: list[tuple[str, bytes]] = []
 
     class Handler:
         async def handle_DATA(self, server, session, envelope):
             for rcpt in envelope.rcpt_tos:
                 seen[rcpt] = seen.get(rcpt, 0) + 1
+                if keep:
+                    kept.append((rcpt, envelope.content))
             return "250 OK"
 
     controller = Controller(Handler(), hostname="127.0.0.1", port=port, ready_timeout=10)
@@ -72,20 +75,26 @@ def _serve(port: int, ready, control) -> None:
             return
         if command == "reset":
             seen.clear()
+            kept.clear()
             control.send(None)
+        elif command == "messages":
+            control.send(kept)
         else:  # "count"
             control.send((sum(seen.values()), len(seen),
                           sum(1 for n in seen.values() if n > 1)))
 
 
 class Server:
-    def __init__(self):
+    """aiosmtpd in a process of its own (a core of its own); ``keep``: the messages too."""
+
+    def __init__(self, keep: bool = False):
         with closing(socket.socket()) as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         ready = mp.Event()
         self.control, child = mp.Pipe()
-        self.process = mp.Process(target=_serve, args=(self.port, ready, child), daemon=True)
+        self.process = mp.Process(target=_serve, args=(self.port, ready, child, keep),
+                                  daemon=True)
         self.process.start()
         if not ready.wait(30):
             raise SystemExit("the aiosmtpd server did not start")
@@ -93,6 +102,11 @@ class Server:
     def count(self) -> tuple[int, int, int]:
         """(messages, distinct recipients, recipients with more than one message)."""
         self.control.send("count")
+        return self.control.recv()
+
+    def messages(self) -> list[tuple[str, bytes]]:
+        """(recipient, message) of everything received (with ``keep``)."""
+        self.control.send("messages")
         return self.control.recv()
 
     def reset(self) -> None:

@@ -43,7 +43,7 @@ from notifications.policy import Policy
 from taskflow.db import read_session, write_session
 from taskflow.domain.messages import OutboxStatus
 from taskflow.models import Notification
-from taskflow.services.outbox import DIGEST_GONE
+from taskflow.services.outbox import digests_gone
 
 _N = Notification.__table__
 DUE = (OutboxStatus.pending, OutboxStatus.failed, OutboxStatus.ambiguous)
@@ -274,12 +274,9 @@ class Outbox:
         digests = [members for members in units if members[0].digest]
         if not digests:
             return units
-        ids = {r.id for members in digests for r in members}
-        gone = {tuple(found) for found in connection.execute(
-            select(_N.c.contact_id, _N.c.channel, _N.c.digest_on).where(
-                _N.c.contact_id.in_({m[0].contact_id for m in digests}),
-                _N.c.digest_on.in_({m[0].digest_on for m in digests}),
-                _N.c.status.in_(DIGEST_GONE), _N.c.id.notin_(ids))).all()}
+        gone = digests_gone(connection, {m[0].contact_id for m in digests},
+                            {m[0].digest_on for m in digests},
+                            but={r.id for members in digests for r in members})
         if not gone:
             return units
         keep, moves = [], []

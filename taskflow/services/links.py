@@ -46,7 +46,7 @@ from taskflow.domain.labels import STATE_LABELS
 from taskflow.domain.states import CLOSED
 from taskflow.errors import NotFound
 from taskflow.models import Contact, LinkToken, Task
-from taskflow.services.org import acting_units
+from taskflow.services.org import acting_units, load_org
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +214,7 @@ class OutboxLinkMinter:
         self.secret = settings.resolved_secret_key()
         self.ttl = timedelta(days=settings.link_ttl_days)
         self.base = settings.base_url.rstrip("/")
+        self._org = None  # the unit tree, read once per dispatcher (it rarely changes)
 
     def __call__(self, message: str, task_id: int | None, contact_id: int | None, *,
                  now: datetime | None = None) -> str | None:
@@ -234,7 +235,10 @@ class OutboxLinkMinter:
         with write_session(self.engine) as session:
             units = dict(session.execute(select(Contact.id, Contact.unit_id).where(
                 Contact.id.in_(sorted({c for _, _, c in wanted})))).all())
-            acting = acting_units(session, sorted({t for _, t, _ in wanted if t is not None}))
+            if self._org is None:
+                self._org = load_org(session)
+            acting = acting_units(session, sorted({t for _, t, _ in wanted if t is not None}),
+                                  self._org)
             for want in wanted:
                 message, task_id, contact_id = want
                 unit_id = units.get(contact_id)

@@ -88,6 +88,19 @@ def insert_outbox(connection: Connection, rows: Sequence[dict[str, Any]]
     return [tuple(found) for found in connection.execute(statement, list(rows)).all()]
 
 
+def digests_gone(connection: Connection, contact_ids: set[int | None], days: set[date], *,
+                 but: set[int] = frozenset()) -> set[tuple[int | None, str, date]]:
+    """(contact, channel, day) of the digests among ``contact_ids`` and ``days`` that have
+    gone out or are going out (rows ``but`` aside). Read through the digest index: the
+    status is checked here, since a condition on it lets SQLite pick the status index and
+    walk every sent row."""
+    return {(contact, channel, day) for contact, channel, day, status, row_id in
+            connection.execute(select(_N.c.contact_id, _N.c.channel, _N.c.digest_on,
+                                      _N.c.status, _N.c.id).where(
+                _N.c.contact_id.in_(contact_ids), _N.c.digest_on.in_(days))).all()
+            if status in DIGEST_GONE and row_id not in but}
+
+
 def assertion(*, state: str, due_on: date | None, level: int, unit_ids: Sequence[int]
               ) -> dict[str, Any]:
     """What a message about a task asserts (Notification.asserted)."""

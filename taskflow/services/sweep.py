@@ -41,9 +41,9 @@ from taskflow.domain.messages import MessageKind
 from taskflow.domain.reminders import Decision, TaskFacts, decide, digest_day, goes_alone
 from taskflow.domain.states import TaskState
 from taskflow.domain.workdays import Clock, Days
-from taskflow.models import AuditEvent, Notification, Plan, Task, TaskUnit
+from taskflow.models import AuditEvent, Plan, Task, TaskUnit
 from taskflow.plans.schema import PolicySpec
-from taskflow.services.outbox import DIGEST_GONE, assertion, insert_outbox, outbox_row
+from taskflow.services.outbox import assertion, digests_gone, insert_outbox, outbox_row
 from taskflow.services.recipients import Directory, Recipient
 from taskflow.services.weekly import sweep_weekly
 
@@ -423,12 +423,8 @@ def _after_sent_digests(connection: Connection, rows: list[dict[str, Any]],
     digest_rows = [row for row in rows if row["digest_on"] is not None]
     if not digest_rows:
         return
-    n = Notification.__table__.c
-    gone = {tuple(found) for found in connection.execute(
-        select(n.contact_id, n.channel, n.digest_on).where(
-            n.contact_id.in_({row["contact_id"] for row in digest_rows}),
-            n.digest_on.in_({row["digest_on"] for row in digest_rows}),
-            n.status.in_(DIGEST_GONE)).distinct()).all()}
+    gone = digests_gone(connection, {row["contact_id"] for row in digest_rows},
+                        {row["digest_on"] for row in digest_rows})
     for row in digest_rows:
         if (row["contact_id"], row["channel"], row["digest_on"]) in gone:
             ctx = contexts.cache[row["plan_id"]]

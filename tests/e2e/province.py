@@ -28,8 +28,10 @@ def _county(code: str, label: str) -> dict:
     return unit
 
 
-def write_files(directory: Path, counties: dict[str, str] = COUNTIES) -> tuple[Path, list[Path]]:
-    """The org file and one plan file per county; (org file, plan files)."""
+def write_files(directory: Path, counties: dict[str, str] = COUNTIES, *,
+                digests: bool = False) -> tuple[Path, list[Path]]:
+    """The org file and one plan file per county; (org file, plan files). The plans send
+    each reminder alone unless ``digests`` (the tests need many messages in flight)."""
     directory.mkdir(parents=True, exist_ok=True)
     org = {"units": [{"code": "p", "name": "示范省人民政府", "kind": "province",
                       "children": [_county(code, label) for code, label in counties.items()]}]}
@@ -41,6 +43,8 @@ def write_files(directory: Path, counties: dict[str, str] = COUNTIES) -> tuple[P
         text = (text.replace("code: demo", f"code: {code}-demo")
                 .replace("jurisdiction: t", f"jurisdiction: {code}")
                 .replace("测试县", f"{label}县"))
+        if not digests:  # one message per reminder: many messages in flight at once
+            text += "\npolicy:\n  digest: false\n"
         path = directory / f"{code}-plan.yaml"
         path.write_text(text, encoding="utf-8")
         plans.append(path)

@@ -54,6 +54,7 @@ pytestmark = pytest.mark.slow
 
 POOL = "e2e"
 SWEEP_NOW = "2025-06-05T10:00+08:00"
+WEEK_LATER = "2025-06-12T10:00+08:00"
 NEVER = "0 0 1 1 *"  # the deployments' own schedules stay out of the way: runs are triggered
 ACCEPT_BEFORE_KILL = 3  # messages the SMTP server accepts before it holds the next ones
 SMTP_CONNECTIONS = 2
@@ -360,6 +361,8 @@ def test_partitions_sweep_once_and_every_message_arrives_once_when_a_worker_dies
             assert conn.scalar(select(func.count()).select_from(Notification)) == outbox_rows
             assert conn.scalar(select(func.count()).select_from(AuditEvent).where(
                 AuditEvent.action == "task.activate")) == sum(activations.values())
+        # a week on, the tasks learned of that day are overdue and escalated: many messages
+        run_all({"now": WEEK_LATER})
 
         # 2. the email dispatch: a worker dies with messages in flight
         smtp.accept = ACCEPT_BEFORE_KILL
