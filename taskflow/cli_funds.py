@@ -41,7 +41,7 @@ def funds_disburse(
 ) -> None:
     """Record a disbursement (拨付) against a fund line; checked against its balance."""
     from taskflow.db import write_session
-    from taskflow.services.fund_rules import percent, wan
+    from taskflow.domain.funds import percent, wan
     from taskflow.services.funds import record_disbursement
 
     with common.user_errors():
@@ -63,7 +63,7 @@ def funds_disburse(
 def funds_status(plan: PlanOption, now: NowOption = None) -> None:
     """Budget by source, allocations, disbursed, balances, lagging lines, plan rules."""
     from taskflow.db import read_session
-    from taskflow.services.fund_rules import percent, wan
+    from taskflow.domain.funds import percent, wan
     from taskflow.services.funds import fund_status
 
     with common.user_errors():

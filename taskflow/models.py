@@ -218,7 +218,7 @@ class FundLine(SQLModel, table=True):
     amount: Decimal = Field(sa_column=Column(Money, nullable=False))  # yuan
     note: str | None = Field(default=None, sa_column=Column(Text))
     # When all of it must be disbursed ("6月底前补助到位"), and the planned cumulative shares
-    # before that ([{"by": ISO day, "share": "50"}]); see taskflow.services.fund_rules.
+    # before that ([{"by": ISO day, "share": "50"}]); see taskflow.domain.funds.
     disburse_by: date | None = None
     disburse_schedule: list[dict[str, Any]] | None = Field(default=None,
                                                            sa_column=Column(JSON))

@@ -1,7 +1,7 @@
 """The year-end assessment: each unit's 百分制 score in a plan (``assess``) and the Excel
 score sheet (``write_score_sheet``).
 
-The scoring rules are in ``taskflow.inspections`` (pure); this module gathers the facts from
+The scoring rules are in ``taskflow.domain.inspections`` (pure); this module gathers the facts from
 the database.
 """
 
@@ -15,9 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from taskflow.domain.labels import ASSESSMENT_PART_LABELS
-from taskflow.domain.states import TaskState
-from taskflow.inspections import (
+from taskflow.domain.inspections import (
     DEFAULT_WEIGHTS,
     UnitFacts,
     UnitScore,
@@ -25,6 +23,8 @@ from taskflow.inspections import (
     safe_cell,
     score_units,
 )
+from taskflow.domain.labels import ASSESSMENT_PART_LABELS
+from taskflow.domain.states import TaskState
 from taskflow.models import (
     Disbursement,
     FundLine,

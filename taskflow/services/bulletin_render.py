@@ -23,9 +23,9 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from taskflow.domain.funds import percent, wan
 from taskflow.errors import UserError
 from taskflow.services.bulletin import Bulletin
-from taskflow.services.fund_rules import percent, wan
 from taskflow.services.funds import FundStatus
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"

@@ -1,6 +1,6 @@
 """The sweep's pass over fund lines behind their disbursement schedule (kind ``fund_lag``).
 
-For a line behind (taskflow.services.fund_rules.disbursement_lag) the sweep writes reminders
+For a line behind (taskflow.domain.funds.disbursement_lag) the sweep writes reminders
 and escalations with the plan's policy, as for an overdue task, to the funded task's units
 (a line that funds no task: the office's coordinator and the issuer's head). Keys are unique
 per line, checkpoint, slot, level, recipient and channel, so a second sweep writes nothing.
@@ -18,13 +18,13 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
+from taskflow.domain.funds import KIND, disbursement_lag, lag_actions, percent, wan
 from taskflow.domain.labels import FUND_SOURCE_LABELS, label
 from taskflow.domain.reminders import digest_day, goes_alone
 from taskflow.domain.states import TaskState
 from taskflow.domain.workdays import Clock, Days
 from taskflow.models import Disbursement, FundLine, Plan, Task, TaskUnit
 from taskflow.plans.schema import PolicySpec
-from taskflow.services.fund_rules import KIND, disbursement_lag, lag_actions, percent, wan
 from taskflow.services.funds import _money
 from taskflow.services.outbox import insert_outbox, outbox_row
 

@@ -7,7 +7,7 @@
   (``disbursed:``, 篇3's 1079.4813万元, ``sync_stated_disbursements``), and the balance is
   budget minus disbursed.
 - ``fund_status``: each line's share against its schedule (behind or overdue by the rules of
-  taskflow.services.fund_rules) and the plan rules (篇4: 到户资金不低于到县总额的70%),
+  taskflow.domain.funds) and the plan rules (篇4: 到户资金不低于到县总额的70%),
   measured on tagged disbursements.
 
 Services over a caller's session (nothing commits here); the sweep's reminders for lagging
@@ -25,6 +25,14 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
+from taskflow.domain.funds import (
+    CENT,
+    disbursement_lag,
+    parse_amount,
+    percent,
+    planned_share_on,
+    wan,
+)
 from taskflow.domain.labels import (
     FUND_RULE_KIND_LABELS,
     FUND_SOURCE_LABELS,
@@ -44,14 +52,6 @@ from taskflow.models import (
     Unit,
 )
 from taskflow.plans.schema import PolicySpec
-from taskflow.services.fund_rules import (
-    CENT,
-    disbursement_lag,
-    parse_amount,
-    percent,
-    planned_share_on,
-    wan,
-)
 
 STATED_BY_PLAN = "plan file"
 

@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from taskflow.domain.inspections import DEFAULT_RECTIFY_WITHIN
 from taskflow.domain.states import TaskState
 from taskflow.errors import UserError
-from taskflow.inspections import DEFAULT_RECTIFY_WITHIN
 from taskflow.models import (
     AuditEvent,
     InspectionAssignment,

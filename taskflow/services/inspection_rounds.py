@@ -1,6 +1,6 @@
 """Inspection rounds: generating them and their notices, and finding a round and its checklist.
 
-The rules are in ``taskflow.inspections`` (pure); this module reads their inputs from the
+The rules are in ``taskflow.domain.inspections`` (pure); this module reads their inputs from the
 database and writes what they decide. The caller owns the transaction.
 
 - ``generate_rounds``: the rounds of a year for one plan or all, idempotent by (plan, cycle,
@@ -27,11 +27,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from taskflow.domain.reminders import digest_day
-from taskflow.domain.states import TaskState
-from taskflow.domain.workdays import Clock, Days
-from taskflow.errors import NotFound
-from taskflow.inspections import (
+from taskflow.domain.inspections import (
     DEFAULT_NOTICE_DAYS,
     ChecklistItem,
     assign_inspectors,
@@ -39,6 +35,10 @@ from taskflow.inspections import (
     round_dates,
     stratified_sample,
 )
+from taskflow.domain.reminders import digest_day
+from taskflow.domain.states import TaskState
+from taskflow.domain.workdays import Clock, Days
+from taskflow.errors import NotFound
 from taskflow.models import (
     AuditEvent,
     Contact,

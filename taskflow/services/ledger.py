@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from taskflow.domain.inspections import display_width, safe_cell
 from taskflow.domain.labels import LIGHT_SHORT_LABELS, STATE_LABELS
 from taskflow.errors import Problem, UserError
-from taskflow.inspections import display_width, safe_cell
 from taskflow.models import FundLine, Plan, ProgressReport, Task
 from taskflow.services import queries
 from taskflow.services.lights import latest_progress, lights

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
+from taskflow.domain.funds import parse_amount, percent, wan
 from taskflow.errors import UserError
-from taskflow.services.fund_rules import parse_amount, percent, wan
 
 
 @pytest.mark.parametrize(("text", "yuan"), [

@@ -8,8 +8,8 @@ from decimal import Decimal
 from sqlmodel import Session, select
 
 from taskflow.calendar import WorkCalendar
+from taskflow.domain.funds import disbursement_lag
 from taskflow.models import Notification
-from taskflow.services.fund_rules import disbursement_lag
 from taskflow.services.sweep import sweep
 
 SCHEDULE = [{"by": "2025-03-31", "share": "30"}]

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from taskflow.calendar import WorkCalendar
-from taskflow.inspections import (
+from taskflow.domain.inspections import (
     UnitFacts,
     assign_inspectors,
     round_dates,

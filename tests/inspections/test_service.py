@@ -241,7 +241,7 @@ def test_assessment_scores_match_a_hand_computation(plan_db, calendar, tmp_path)
 
 
 def test_score_sheet_neutralises_formula_text(tmp_path):
-    from taskflow.inspections import UnitFacts, score_units
+    from taskflow.domain.inspections import UnitFacts, score_units
     from taskflow.models import Plan
 
     scores = score_units([UnitFacts("=cmd", "=HYPERLINK(\"http://x\")", tasks_due=1)])

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from taskflow.db import read_session, write_session
+from taskflow.domain.funds import percent, wan
 from taskflow.errors import UserError
 from taskflow.models import Plan
-from taskflow.services.fund_rules import percent, wan
 from taskflow.services.funds import fund_status, record_disbursement
 from taskflow.web.access import Viewer
 from taskflow.web.deps import CurrentViewer, deny, get_engine, now_utc, verify_csrf
