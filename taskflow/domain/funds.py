@@ -136,26 +136,30 @@ def disbursement_lag(*, amount: Decimal, disbursed: Decimal,
 
 
 def lag_actions(lag: Lag, *, now: datetime, today: date, policy: PolicySpec, days: Days,
-                clock: Clock, recipients: tuple[str, ...]) -> list[Action]:
+                clock: Clock, recipients: tuple[str, ...], known_on: date | None = None
+                ) -> list[Action]:
     """The reminder and the escalation due for a lag at ``now`` (the latest slot of each).
 
     Reminders follow the task rules' overdue schedule (taskflow.domain.reminders
     .overdue_offsets: 1, 3, 5, 10 working days after the missed checkpoint, then weekly,
     ending after the top escalation step); escalation: the highest step of the policy's
     ladder whose ``after`` days have passed. Like the task rules, a sweep after downtime sends
-    where the line stands, not every slot it missed.
+    where the line stands, not every slot it missed, and chasing starts when taskflow learns
+    of the line: with ``known_on`` (the day its plan was imported) later than the missed
+    checkpoint, the days count from then.
     """
     actions: list[Action] = []
     behind = days.between(lag.since, today)
-    current, _ = overdue_offsets(policy, behind)
+    origin = max(lag.since, known_on) if known_on is not None else lag.since
+    current, _ = overdue_offsets(policy, days.between(origin, today))
     if current is not None:
-        day = days.add(lag.since, current)
+        day = days.add(origin, current)
         if clock.at(day) <= now:
             actions.append(Action(KIND, f"{lag.since.isoformat()}:lag{current}", recipients,
                                   days=behind))
     reached = None
     for step in policy.escalation:
-        day = days.add(lag.since, max(step.after, 1))
+        day = days.add(origin, max(step.after, 1))
         if clock.at(day) > now:
             break
         reached = step

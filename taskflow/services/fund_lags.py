@@ -111,8 +111,11 @@ def sweep_fund_lags(session: Session, *, now: datetime, calendar, directory,
             "responsible_units": directory.names(by_role.get("responsible", ())),
         }
         digest_on, send_at = digest_day(now, days, clock)
+        # chased from the day the plan was imported (a plan imported in December does not
+        # put the year's lagging lines before the leader at once)
+        known_on = clock.today(min(plan.imported_at, now))
         for action in lag_actions(lag, now=now, today=today, policy=policy, days=days,
-                                  clock=clock, recipients=notify):
+                                  clock=clock, recipients=notify, known_on=known_on):
             recipients = directory.resolve(action.recipients, units_by_role=by_role,
                                            jurisdiction_id=plan.jurisdiction_id,
                                            issuer_id=plan.issuer_id)

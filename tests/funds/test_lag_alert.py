@@ -88,3 +88,21 @@ def test_lag_message_renders_in_chinese(funds_cli, engine):
     assert out.subject == "【资金拨付滞后·一级督办】雨露计划补助发放"
     assert "> 资金：1.F1，安排10万元，已拨付1万元\n" in out.markdown
     assert "应拨付30.0%" in out.text and "10.0%" in out.text and "1.F1" in out.html
+
+
+def test_a_line_lagging_before_its_plan_was_imported_is_chased_from_the_import(
+        funds_cli, engine):
+    """The plan came in long after the checkpoint: no escalation on the first day; the
+    ladder counts from the import, like a task learned of after its deadline."""
+    from sqlalchemy import update
+
+    from taskflow.db import write_session
+    from taskflow.models import Plan
+
+    calendar = WorkCalendar()
+    with write_session(engine) as session:  # imported on 1 September, after 31 March
+        session.execute(update(Plan).values(imported_at=_at("2025-09-01T08:00+08:00")))
+    sweep(engine, now=_at("2025-09-01T09:30+08:00"), calendar=calendar)
+    assert {r.level for r in _fund_rows(engine)} <= {0}
+    sweep(engine, now=_at("2025-09-02T09:30+08:00"), calendar=calendar)
+    assert max(r.level for r in _fund_rows(engine)) == 1  # the next working day: level 1
