@@ -40,6 +40,7 @@ from taskflow.cli_simulate import simulate_cmd
 from taskflow.cli_tasks import task_app, tasks_cmd
 from taskflow.cli_units import units_app, units_import
 from taskflow.cli_users import user_app
+from taskflow.domain.labels import MESSAGE_KIND_SHORT_LABELS, label
 from taskflow.errors import UserError
 from workflows import cli as workflow_cli
 
@@ -176,6 +177,9 @@ def _print_sweep(report) -> None:
     console.print(f"到期处理：{report.tasks} 项任务，启动 {report.activated}，"
                   f"消息 {sum(report.messages.values())}（{kinds or '无'}），"
                   f"督办 {levels or '无'}，周期任务生成 {report.occurrences}", soft_wrap=True)
+    for plan, code, kind, selectors in report.unreachable_examples[:5]:
+        console.print(f"[yellow]  {plan} 任务 {code} 的{label(MESSAGE_KIND_SHORT_LABELS, kind)}"
+                      f"没有收件人（{selectors}）[/]", soft_wrap=True)
     if report.unreachable:
         console.print(f"[yellow]{report.unreachable} 条提醒找不到联系人[/]"
                       "（taskflow units 查看通讯录）")

@@ -45,6 +45,7 @@ class TaskFacts:
     escalation_level: int = 0
     recurrence: str | None = None
     materialized_until: date | None = None
+    has_units: bool = True  # False: a heading grouping other tasks, or a task nobody leads
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ def decide(task: TaskFacts, now: datetime, policy: PolicySpec, days: Days, clock
             return Decision(next_action_at=task.start_at)
         state, activated_at = "active", now
         task = replace(task, state="active", activated_at=activated_at)
-        if task.kind not in STEP_KINDS:
+        if _assignable(task):
             late = (days.between(task.due_on, clock.today(now))
                     if task.due_at is not None and task.due_on is not None
                     and task.due_at <= now else None)
@@ -123,7 +124,7 @@ def decide(task: TaskFacts, now: datetime, policy: PolicySpec, days: Days, clock
         plan.floor = (task.activated_at if task.kind not in STEP_KINDS
                       else clock.start_of(clock.today(task.activated_at)))
 
-    if task.state == "active" and task.kind not in STEP_KINDS:
+    if task.state == "active" and _assignable(task):
         _ack_chase(task, clock.today(task.activated_at or now), policy, days, clock, plan)
     if task.recurrence:
         horizon = clock.today(now) + timedelta(days=policy.occurrence_horizon)
@@ -150,6 +151,12 @@ def decide(task: TaskFacts, now: datetime, policy: PolicySpec, days: Days, clock
 
 def _first(pair: tuple) -> Any:
     return pair[0]
+
+
+def _assignable(task: TaskFacts) -> bool:
+    """Whether a task gets a 交办 and its 签收 is chased: not a step (milestone, occurrence),
+    nor a heading that only groups tasks and names no unit of its own."""
+    return task.kind not in STEP_KINDS and (task.has_units or task.is_leaf)
 
 
 def _origin(task: TaskFacts, clock: Clock) -> date:

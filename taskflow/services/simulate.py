@@ -376,6 +376,8 @@ def _summarise(engine: Engine, start: date, end: date, tz: ZoneInfo, calendar, u
         if measured:
             report.stream = stream_figures(session, since=window_start, until=window_end,
                                            tz=tz)
+            report.stream.unreachable = report.sweep.unreachable
+            report.stream.due_actions += report.sweep.unreachable
         for code in session.scalars(select(Plan.code).order_by(Plan.code)):
             _, _, scores = assess(session, plan_code=code, now=window_end, year=end.year)
             report.assessment.append((code, scores))

@@ -12,6 +12,8 @@ writes them with --report-json; bench/reminders.py checks its own run with them)
 - ``due_actions``: the reminders, chases, escalations and fund-lag notices the rules decided
   (one per task or fund line and slot: an outbox ``message``) that were still true when it
   was time to send them; the ones no longer true are ``withdrawn``;
+  (plus, when the caller knows them from the sweeps, the ``unreachable`` ones that found
+  nobody with an address and were never written);
 - ``due_actions_delivered``: of those, the ones sent (alone or in a digest) to at least one
   contact who can act on the task: a contact of a unit that acts on it (named, or a member of
   a named collective), or for an escalation one of the people the ladder names;
@@ -57,6 +59,7 @@ class StreamFigures:
     due_actions: int = 0
     due_actions_delivered: int = 0
     undelivered: list[str] = field(default_factory=list)  # the first few, for reading
+    unreachable: int = 0  # decided, but nobody with an address (counted in due_actions)
     withdrawn: int = 0
     stale_sent: int = 0
 

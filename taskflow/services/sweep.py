@@ -53,6 +53,7 @@ PUSH_BACK = timedelta(hours=1)  # a task whose rule raised is looked at again af
 BATCH_SIZE = 1000  # tasks per write transaction
 DECISION_MEMO = 50_000  # distinct decisions kept per plan and sweep
 ACTOR = "engine"
+UNREACHABLE_EXAMPLES = 10  # the sweep names this many of the actions nobody could receive
 
 
 @dataclass
@@ -65,6 +66,8 @@ class SweepReport:
     occurrences: int = 0
     lost_races: int = 0  # another sweep had already handled the task
     unreachable: int = 0  # actions whose selectors found nobody with an address
+    # the first few of them: (plan code, task code, kind, the selectors that found nobody)
+    unreachable_examples: list[tuple[str, str, str, str]] = field(default_factory=list)
     errors: list[tuple[int, str, str]] = field(default_factory=list)  # (task id, code, error)
     # wall-clock seconds by stage: directory, select, decide, write, commit
     seconds: Counter = field(default_factory=Counter)
@@ -75,6 +78,9 @@ class SweepReport:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.messages.update(other.messages)
         self.escalations.update(other.escalations)
+        self.unreachable_examples.extend(
+            other.unreachable_examples[:max(0, UNREACHABLE_EXAMPLES
+                                            - len(self.unreachable_examples))])
         self.errors.extend(other.errors)
         self.seconds.update(other.seconds)
 
@@ -87,11 +93,12 @@ _TASK_COLUMN_NAMES = (
     "due_on", "start_at", "due_at", "activated_at", "acknowledged_at", "escalation_level",
     "recurrence", "materialized_until", "next_action_at")
 _TASK_COLUMNS = tuple(_TASK.c[name] for name in _TASK_COLUMN_NAMES)
-# TaskFacts from a row: its fields but is_leaf (which the sweep works out), by position.
+# TaskFacts from a row: its fields but is_leaf and has_units (which the sweep works out),
+# by position; has_units is the last field.
 _FACT_FIELDS = [f.name for f in fields(TaskFacts)]
 _LEAF_AT = _FACT_FIELDS.index("is_leaf")
 _row_facts = itemgetter(*(_TASK_COLUMN_NAMES.index(name) for name in _FACT_FIELDS
-                          if name != "is_leaf"))
+                          if name not in ("is_leaf", "has_units")))
 # Every fact decide() looks at: all of TaskFacts but the id, which it never reads.
 _facts_but_id = attrgetter(*(name for name in _FACT_FIELDS if name != "id"))
 
@@ -293,9 +300,9 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _facts(task, is_leaf: bool) -> TaskFacts:
+def _facts(task, is_leaf: bool, has_units: bool) -> TaskFacts:
     values = _row_facts(task)
-    return TaskFacts(*values[:_LEAF_AT], is_leaf, *values[_LEAF_AT:])
+    return TaskFacts(*values[:_LEAF_AT], is_leaf, *values[_LEAF_AT:], has_units)
 
 
 def _sweep_batch(session: Session, *, now: datetime, batch_size: int,
@@ -340,7 +347,7 @@ def _sweep_batch(session: Session, *, now: datetime, batch_size: int,
         # Everything that can fail on a task's data is computed before anything is written,
         # so a bad row is pushed back whole instead of half-applied or stopping the sweep.
         try:
-            decision = ctx.decide(_facts(task, task.id not in parents), now)
+            decision = ctx.decide(_facts(task, task.id not in parents, bool(units)), now)
             occurrences = (_occurrence_rows(task, ctx, decision.materialize_until, now)
                            if decision.materialize_until is not None else [])
             messages = _messages(task, ctx, decision, directory, units, now, report)
@@ -395,6 +402,9 @@ def _messages(task, ctx: _PlanContext, decision: Decision, directory: Directory,
             issuer_id=ctx.plan.issuer_id)
         if not recipients:
             report.unreachable += 1
+            if len(report.unreachable_examples) < UNREACHABLE_EXAMPLES:
+                report.unreachable_examples.append(
+                    (ctx.plan.code, task.code, action.kind, "、".join(action.recipients)))
             continue
         if about is None:
             about = _about(task, ctx, directory, units)

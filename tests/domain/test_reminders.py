@@ -320,3 +320,17 @@ def test_a_milestone_started_during_its_reminder_day_still_gets_that_days_remind
                           activated_at=local(2025, 6, 6, 10))
     assert kinds(decide(milestone, local(2025, 6, 6, 10, 5), POLICY, DAYS, CLOCK)) == [
         ("due_soon", "2025-06-10:before2")]
+
+
+def test_a_heading_that_names_no_unit_gets_no_assignment_nor_chase():
+    """篇2's "(一)定点扶贫工作" groups tasks and names no unit: nobody to 交办 it to; a
+    leaf that names no unit is still decided (and reported as unreachable by the sweep)."""
+    heading = TaskFacts(id=1, state="pending", is_leaf=False, has_units=False)
+    first = decide(heading, local(2025, 1, 2), POLICY, DAYS, CLOCK)
+    assert first.state == "active" and first.actions == ()
+    started = TaskFacts(id=1, state="active", is_leaf=False, has_units=False,
+                        activated_at=local(2025, 1, 2))
+    assert decide(started, local(2025, 1, 10), POLICY, DAYS, CLOCK).actions == ()
+    orphan = TaskFacts(id=2, state="pending", has_units=False)
+    assert [a.kind for a in decide(orphan, local(2025, 1, 2), POLICY, DAYS, CLOCK).actions] \
+        == ["assigned"]
