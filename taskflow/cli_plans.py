@@ -61,8 +61,7 @@ def plan_check(
             with read_session(_engine()) as session:
                 known = unit_index(session)
         for file in files:
-            # a fresh directory per file: a plan's own units: must not leak into the next one
-            resolved = resolve_plan_file(file, known.copy(), year=year)
+            resolved = resolve_plan_file(file, known, year=year)
             console.print(f"{file}：通过 — 任务 {len(resolved.tasks)} 项，资金 "
                           f"{len(resolved.funds)} 条，检查考核 {len(resolved.inspections)} 项，"
                           f"年度 {resolved.year}")
