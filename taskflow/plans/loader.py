@@ -1,27 +1,23 @@
-"""Read plan files and units files from disk into validated, resolved objects."""
+"""Read plan files and units files from disk into validated objects."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from taskflow.errors import UserError
-from taskflow.plans.expand import ResolvedPlan, expand
 from taskflow.plans.schema import PlanFile
 from taskflow.plans.units import UnitIndex, check_units, entries_from_flat, read_units_files
 from taskflow.plans.yamlio import Located, read_located, validate
 
 
-def read_plan_file(path: Path) -> tuple[PlanFile, Located]:
-    located = read_located(path)
+def read_plan_file(path: Path, *, name: str | None = None) -> tuple[PlanFile, Located]:
+    """A plan YAML file, validated, with its positions; ``name`` is how problems name it."""
+    located = read_located(path, name)
     if isinstance(located.data, dict) and "units" in located.data and "tasks" not in \
             located.data and "code" not in located.data:
-        raise UserError.single("这是单位文件，请用 taskflow units import 导入", file=str(path))
+        raise UserError.single("这是单位名录文件，不是实施方案：单位名录请作为单位导入",
+                               file=located.file)
     return validate(PlanFile, located), located
-
-
-def resolve_plan_file(path: Path, units: UnitIndex, *, year: int | None) -> ResolvedPlan:
-    plan, located = read_plan_file(path)
-    return expand(plan, located, units, year=year)
 
 
 def index_from_units_files(paths: list[Path]) -> UnitIndex:

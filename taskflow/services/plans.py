@@ -113,7 +113,7 @@ def _current_fields(row: Task, parent_code: str | None,
     }
 
 
-def import_plan(session: Session, resolved: ResolvedPlan, *, actor: str, now: datetime,
+def import_plan(session: Session, *, resolved: ResolvedPlan, actor: str, now: datetime,
                 source_file: str | None = None) -> ImportReport:
     """Create or update the plan; the caller's transaction makes it all-or-nothing."""
     report = ImportReport(resolved.code, year=resolved.year, year_shift=resolved.year_shift,

@@ -9,11 +9,9 @@ from sqlmodel import Session, select
 
 from taskflow.db import write_session
 from taskflow.models import AuditEvent, FundLine, Plan, ProgressReport, Task, TaskUnit, Unit
-from taskflow.plans.expand import expand
-from taskflow.plans.loader import read_plan_file
 from taskflow.plans.units import read_units_files
-from taskflow.services.plans import import_plan
-from taskflow.services.units import import_units, unit_index
+from taskflow.services import intake
+from taskflow.services.units import import_units
 from tests.conftest import FIXTURES
 
 NOW = datetime(2025, 1, 2, 1, 0, tzinfo=UTC)
@@ -29,9 +27,8 @@ def org(engine):
 
 def do_import(engine, path: Path, *, year: int | None = 2025, now: datetime = NOW):
     with write_session(engine) as session:
-        plan_file, located = read_plan_file(path)
-        resolved = expand(plan_file, located, unit_index(session), year=year)
-        return import_plan(session, resolved, actor="test", now=now, source_file=str(path))
+        (taken,) = intake.import_file(session, path=path, year=year, actor="test", now=now)
+        return taken.report
 
 
 def write(tmp_path: Path, text: str, name: str = "plan.yaml") -> Path:

@@ -1,0 +1,109 @@
+"""The intake pipeline: a file → found plans with their positions → resolved → imported;
+documents and YAML alike."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import docx
+import pytest
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from taskflow.db import write_session
+from taskflow.errors import UserError
+from taskflow.models import Plan, Task
+from taskflow.plans.units import read_units_files
+from taskflow.services import intake
+from taskflow.services.units import import_units, unit_index
+from tests.conftest import FIXTURES
+
+NOW = datetime(2025, 1, 2, 1, 0, tzinfo=UTC)
+GOOD = (FIXTURES / "plan.yaml").read_text(encoding="utf-8")
+DOCUMENT = ("培训方案\n\n1.开展培训(牵头单位:县林业局)\n进度安排:6月底前完成。\n\n"
+            "2.开展调查(牵头单位:县扶贫开发局)\n进度安排:9月底前完成。\n")
+
+
+@pytest.fixture
+def org(engine):
+    with write_session(engine) as session:
+        import_units(session, read_units_files([FIXTURES / "org.yaml"]), actor="test", now=NOW)
+    return engine
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def take(engine, path: Path, *, now: datetime = NOW, jurisdiction: str | None = None,
+         name: str | None = None) -> list[intake.Intake]:
+    with write_session(engine) as session:
+        source = intake.Source(path, name=name)
+        reading = intake.read(source, units=unit_index(session), year=2025,
+                              jurisdiction=jurisdiction)
+        return intake.take_in(session, reading=reading, year=2025, actor="test", now=now)
+
+
+# -- positions as data -----------------------------------------------------------------------
+
+
+def test_a_documents_tasks_keep_their_lines_in_the_document(org, tmp_path):
+    (taken,) = take(org, write(tmp_path, "培训.txt", DOCUMENT), jurisdiction="t")
+    assert taken.report.created and taken.found.review is not None
+    with Session(org) as session:
+        rows = dict(session.execute(select(Task.code, Task.source_line).where(
+            Task.plan_id == select(Plan.id).where(Plan.code == taken.resolved.code)
+            .scalar_subquery())).all())
+        created = set(session.scalars(select(Task.created_at)))
+    # the lines of the text (the review's), not of a YAML dump of it; a milestone is at
+    # its task's line
+    assert rows == {"1": 3, "1.m1": 3, "2": 6, "2.m1": 6}
+    assert created == {NOW}  # the moment the system learned of them: the `now` given
+
+
+def test_a_problem_in_a_document_names_its_line_or_its_place(org, tmp_path):
+    bad = DOCUMENT.replace("牵头单位:县林业局", "牵头单位:县某某局")
+    with pytest.raises(UserError) as caught:
+        take(org, write(tmp_path, "培训.txt", bad), jurisdiction="t")
+    (problem,) = caught.value.problems
+    assert (problem.file, problem.line, problem.field) == (
+        str(tmp_path / "培训.txt"), 3, "tasks[0].lead[0]")
+    assert "未知单位 '县某某局'" in problem.message
+    # a .docx has paragraphs, not lines: the problem names the paragraph
+    document = docx.Document()
+    for line in bad.splitlines():
+        if line:
+            document.add_paragraph(line)
+    document.save(tmp_path / "培训.docx")
+    with pytest.raises(UserError) as caught:
+        take(org, tmp_path / "培训.docx", jurisdiction="t")
+    (problem,) = caught.value.problems
+    assert problem.file == f"{tmp_path / '培训.docx'}（第2段）" and problem.line is None
+    with Session(org) as session:
+        assert session.scalar(select(func.count()).select_from(Plan)) == 0
+
+
+def test_an_uploads_own_name_names_it_and_its_record(org, tmp_path):
+    staged = write(tmp_path, "upload.yaml", GOOD)
+    (taken,) = take(org, staged, name="县方案.yaml")
+    assert taken.found.label == "县方案.yaml"
+    with Session(org) as session:
+        assert session.scalar(select(Plan.source_file)) == "县方案.yaml"
+    with pytest.raises(UserError) as caught:
+        take(org, write(tmp_path, "upload.yaml", "code: x\n"), name="县方案.yaml")
+    assert all(p.file == "县方案.yaml" for p in caught.value.problems)
+
+
+def test_a_units_file_is_not_taken_for_a_plan(org, tmp_path):
+    with pytest.raises(UserError, match="这是单位名录文件，不是实施方案"):
+        take(org, FIXTURES / "org.yaml")
+
+
+def test_a_yaml_file_with_a_byte_order_mark_reads(org, tmp_path):
+    path = tmp_path / "bom.yaml"
+    path.write_bytes("\ufeff".encode() + GOOD.encode("utf-8"))
+    (taken,) = take(org, path)
+    assert taken.report.created
