@@ -237,10 +237,18 @@ def _parsing_units(paths: list[Path] | None):
 
 
 def _print_import(item, dry_run: bool) -> None:
+    from taskflow.domain.labels import PLAN_FIELD_LABELS, TASK_FIELD_LABELS
+
     print_ = partial(console.print, soft_wrap=True)  # one line per plan, for scripts and grep
     report, file = item.report, item.found.label
     prefix = "[yellow]（试运行）[/]" if dry_run else ""
     shift = (f"（日期平移 {report.year_shift:+d} 年）" if report.year_shift else "")
+    if item.match is not None and item.match.by == "title":
+        print_(f"{prefix}{file}：与已有方案 {item.match.code}「{item.match.title}」"
+               f"{item.match.reason}，按该方案更新")
+    if item.renamed:
+        print_(f"{prefix}{file}：已有方案标题为「{item.retitled_from}」，本方案标题定为"
+               f"「{item.resolved.title}」以示区别")
     if report.noop:
         print_(f"{prefix}{file}：方案 {report.plan_code} 无变化，无需导入")
         return
@@ -254,13 +262,13 @@ def _print_import(item, dry_run: bool) -> None:
     for code in report.added:
         print_(f"  [green]+ {code}[/]")
     for code, fields in report.changed.items():
-        print_(f"  [yellow]~ {code}[/]（{'、'.join(fields)}）")
+        print_(f"  [yellow]~ {code}[/]（{'、'.join(TASK_FIELD_LABELS[f] for f in fields)}）")
     for code in report.removed:
         print_(f"  [red]- {code}[/]（已归档，报送记录保留）")
     for code in report.restored:
         print_(f"  [green]↺ {code}[/]（已恢复）")
     for name in report.plan_changed:
-        print_(f"  [yellow]~ 方案 {name}[/]")
+        print_(f"  [yellow]~ 方案{PLAN_FIELD_LABELS[name]}[/]")
     for change in report.other_changes:
         print_(f"  [yellow]~ {change}[/]")
 

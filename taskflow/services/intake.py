@@ -8,9 +8,11 @@ seed plans, the web upload, simulate):
                        (YAML line:column, a document's own lines) and the parser's review
     resolve(found)     expanded against the unit directory (codes, dates, units; every
                        problem at once, file:line)
+    identify           the plan it updates: the same code, or the same title and issuer
+                       (plan_identity); a new plan whose title another has gets one of its own
     import             services.plans.import_plan: created, or added / changed / removed
 
-``take_in`` runs resolve → import for what ``read`` found, in the caller's session:
+``take_in`` runs resolve → identify → import for what ``read`` found, in the caller's session:
 the caller owns the transaction (a review is the same import in a transaction rolled back).
 Nothing here reads the clock; ``now`` is a parameter.
 """
@@ -32,6 +34,7 @@ from taskflow.plans.loader import read_plan_file
 from taskflow.plans.schema import PlanFile
 from taskflow.plans.units import UnitIndex
 from taskflow.plans.yamlio import Located, validate
+from taskflow.services.plan_identity import Match, identify
 from taskflow.services.plans import ImportReport, import_plan
 from taskflow.services.units import unit_index
 
@@ -79,11 +82,19 @@ class Reading:
 
 @dataclass
 class Intake:
-    """One plan taken in: what was found, what it resolved to, what changed."""
+    """One plan taken in: what was found, what it resolved to, what it updates, what changed."""
 
     found: Found
     resolved: ResolvedPlan
+    match: Match | None  # the existing plan it updates (None: a new plan)
     report: ImportReport
+    retitled_from: str | None = None  # the file's title, when another plan already has it
+
+    @property
+    def renamed(self) -> bool:
+        """The plan gets (or now gets) a title other than its file's: worth saying."""
+        return self.retitled_from is not None and (
+            self.report.created or "title" in self.report.plan_changed)
 
 
 # -- read ------------------------------------------------------------------------------------
@@ -141,7 +152,7 @@ def document_positions(plan: dict, review: Review, label: str) -> Located:
     return Located(plan, marks, label, places)
 
 
-# -- resolve, import -----------------------------------------------------------------
+# -- resolve, identify, import -----------------------------------------------------------------
 
 
 def resolve(found: Found, *, units: UnitIndex, year: int | None) -> ResolvedPlan:
@@ -151,15 +162,17 @@ def resolve(found: Found, *, units: UnitIndex, year: int | None) -> ResolvedPlan
 
 def take_in(session: Session, *, reading: Reading, year: int | None, actor: str,
             now: datetime) -> list[Intake]:
-    """Resolve and import every plan ``reading`` found, in ``session`` (all or nothing is
-    the caller's transaction; a review rolls it back)."""
+    """Resolve, identify and import every plan ``reading`` found, in ``session`` (all or
+    nothing is the caller's transaction; a review rolls it back)."""
     out = []
     for found in reading.found:
         # Fresh each time: a plan before this one may have declared units of its own.
         resolved = resolve(found, units=unit_index(session), year=year)
-        report = import_plan(session, resolved=resolved, actor=actor, now=now,
+        identity = identify(session, resolved)
+        report = import_plan(session, resolved=identity.resolved, actor=actor, now=now,
                              source_file=found.recorded_as)
-        out.append(Intake(found, resolved, report))
+        out.append(Intake(found, identity.resolved, identity.match, report,
+                          identity.retitled_from))
     return out
 
 

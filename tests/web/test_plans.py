@@ -215,3 +215,56 @@ def test_seed_plan_text_upload_reviews_then_imports(swept, signed_in, engine):
             Plan.code == "000-cdc5908520cba364-p2")).one()
         assert session.scalar(select(func.count()).where(Task.plan_id == plan.id)) > 14
     assert plan_count(engine) == before + 1
+
+
+def test_a_copy_under_another_code_shows_the_diff_and_updates_the_plan(swept, signed_in,
+                                                                       engine):
+    client = signed_in("coord")
+    text = (FIXTURES / "plan.yaml").read_text(encoding="utf-8").replace(
+        "code: demo", "code: demo-copy").replace("due: 4月", "due: 5月")
+    before = plan_count(engine)
+    sent = _upload(client, "方案副本.yaml", text.encode("utf-8"), year="2025")
+    review = client.get(sent.headers["location"])
+    assert review.status_code == 200, review.text
+    assert ("与已有方案「测试县扶贫专项实施方案」（demo）标题和发文单位相同：将更新该方案，"
+            "不新建方案") in review.text
+    assert "将更新已有方案：新增 0 项，修改 1 项，移除 0 项" in review.text
+    row = re.search(r'<tr class="change-修改">.*?</tr>', review.text, re.S).group(0)
+    assert "2.1 调查摸底" in row and "完成期限" in row
+    done = client.post(sent.headers["location"] + "/confirm",
+                       data={"csrf_token": csrf_of(review.text)})
+    assert done.status_code == 200 and "已更新" in done.text
+    assert plan_count(engine) == before
+    with Session(engine) as session:
+        due = session.scalar(select(Task.due_on).join(Plan).where(
+            Plan.code == "demo", Task.code == "2.1"))
+    assert due.month == 5
+
+
+def test_a_document_uploaded_twice_is_one_plan_with_a_title_of_its_own(swept, signed_in,
+                                                                       engine):
+    client = signed_in("coord")
+    text = ("测试县扶贫专项实施方案\n\n1.开展培训(牵头单位:县林业局)\n进度安排:6月底前完成。\n"
+            ).encode()
+    before = plan_count(engine)
+    sent = _upload(client, "培训方案.txt", text, year="2025", jurisdiction="t")
+    review = client.get(sent.headers["location"])
+    assert review.status_code == 200, review.text
+    assert ("已有其他方案名为「测试县扶贫专项实施方案」：本方案将命名为"
+            "「测试县扶贫专项实施方案（2025年）」以示区别") in review.text
+    done = client.post(sent.headers["location"] + "/confirm",
+                       data={"csrf_token": csrf_of(review.text)})
+    assert done.status_code == 200 and "已新建方案" in done.text
+    assert plan_count(engine) == before + 1
+    with Session(engine) as session:
+        plan = session.scalars(select(Plan).where(
+            Plan.title == "测试县扶贫专项实施方案（2025年）")).one()
+        created = set(session.scalars(select(Task.created_at).where(Task.plan_id == plan.id)))
+    assert created == {NOW}  # the page's clock: when the system learned of the tasks
+    again = _upload(client, "培训方案.txt", text, year="2025", jurisdiction="t")
+    review = client.get(again.headers["location"])
+    assert review.status_code == 200 and "内容没有变化（无变化）" in review.text
+    assert "以示区别" not in review.text
+    client.post(again.headers["location"] + "/confirm",
+                data={"csrf_token": csrf_of(review.text)})
+    assert plan_count(engine) == before + 1

@@ -2,9 +2,10 @@
 
 The flow is ``taskflow plan import [--dry-run]``'s: the intake pipeline (services.intake)
 reads the file (documents .txt .md .docx .xlsx through taskflow.parsing, or plan YAML),
-expands it against the unit directory and imports it (idempotent: confirming twice changes
-nothing the second time). The review is the same import in a rolled-back transaction, so it
-shows exactly what the confirm will do.
+expands it against the unit directory, finds the plan it updates (same code, or same title
+and issuer) and imports it (idempotent: confirming twice changes nothing the second time).
+The review is the same import in a rolled-back transaction, so it shows exactly what the
+confirm will do: a new plan, or the tasks added, changed and removed.
 
 The uploaded bytes wait under ``<data dir>/staging/plans/<random id>/`` with the options and
 the uploading user; only that user can review or confirm them. Nothing is imported before
@@ -25,8 +26,10 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from taskflow.models import Plan, Unit
+from taskflow.domain.labels import PLAN_FIELD_LABELS, TASK_FIELD_LABELS
+from taskflow.models import Task, Unit
 from taskflow.services import intake
+from taskflow.services.plan_identity import Match
 from taskflow.services.plans import ImportReport
 from taskflow.services.units import unit_index
 
@@ -132,11 +135,21 @@ def _sweep_old(root: Path) -> None:
 
 
 @dataclass
+class Change:
+    """One line of a re-import's difference, as the review shows it."""
+
+    what: str  # 新增 / 修改 / 移除 / 恢复 / 其他
+    code: str  # a task's code ("方案" for the plan's own fields)
+    title: str
+    detail: str = ""
+
+
+@dataclass
 class PlanPreview:
     taken: intake.Intake
     jurisdiction: str  # the jurisdiction's name
     tree: list[intake.OutlineRow] = field(default_factory=list)
-    existing_plan_id: int | None = None
+    changes: list[Change] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -158,6 +171,18 @@ class PlanPreview:
     def report(self) -> ImportReport:
         return self.taken.report
 
+    @property
+    def match(self) -> Match | None:
+        return self.taken.match
+
+    @property
+    def retitled_from(self) -> str | None:
+        """The file's title, when the plan is given another one to tell it apart."""
+        return self.taken.retitled_from if self.taken.renamed else None
+
+    @property
+    def existing_plan_id(self) -> int | None:
+        return self.taken.match.plan_id if self.taken.match else None
 
 
 @dataclass
@@ -175,15 +200,34 @@ def run_import(session: Session, staged: Staged, *, actor: str, now: datetime) -
     reading = intake.read(source, units=units, year=staged.year, part=staged.part,
                           jurisdiction=staged.jurisdiction)
     outcome = Outcome([], reviews=reading.reviews)
-    existing = dict(session.execute(select(Plan.code, Plan.id)).all())
     for taken in intake.take_in(session, reading=reading, year=staged.year, actor=actor,
                                 now=now):
         names = intake.unit_names(units, taken.resolved)
         jurisdiction = taken.resolved.jurisdiction_code
         outcome.previews.append(PlanPreview(
             taken, names.get(jurisdiction, jurisdiction),
-            intake.outline(taken.resolved.tasks, names), existing.get(taken.resolved.code)))
+            intake.outline(taken.resolved.tasks, names), _changes(session, taken)))
     return outcome
+
+
+def _changes(session: Session, taken: intake.Intake) -> list[Change]:
+    """What a re-import adds, changes, removes and restores, task by task."""
+    report = taken.report
+    if report.created or report.noop:
+        return []
+    titles = {task.code: task.title for task in taken.resolved.tasks}
+    if report.removed and taken.match is not None:
+        titles.update(session.execute(select(Task.code, Task.title).where(
+            Task.plan_id == taken.match.plan_id, Task.code.in_(report.removed))).all())
+    out = [Change("新增", code, titles[code]) for code in report.added]
+    out += [Change("修改", code, titles[code], "、".join(TASK_FIELD_LABELS[f] for f in fields))
+            for code, fields in report.changed.items()]
+    out += [Change("移除", code, titles.get(code, ""), "归档，已报送的进度保留")
+            for code in report.removed]
+    out += [Change("恢复", code, titles[code]) for code in report.restored]
+    out += [Change("修改", "方案", PLAN_FIELD_LABELS[name]) for name in report.plan_changed]
+    out += [Change("其他", "", change) for change in report.other_changes]
+    return out
 
 
 def jurisdiction_choices(session: Session) -> list[tuple[str, str]]:
