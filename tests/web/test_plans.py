@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -16,7 +15,6 @@ from tests.conftest import FIXTURES, REPO
 from tests.web.conftest import PASSWORD, csrf_of
 
 NOW = datetime(2025, 6, 6, 2, 0, tzinfo=UTC)
-SEED_DOCUMENT = Path("/work/shared/seed/000_cdc5908520cba364.txt")
 ROW = re.compile(r'<tr id="task-(\d+)"')
 
 
@@ -191,13 +189,11 @@ def test_review_options_can_be_changed_and_the_file_parsed_again(swept, signed_i
     assert "2025年6月30日" in review.text and "测试县人民政府" in review.text
 
 
-@pytest.mark.skipif(not SEED_DOCUMENT.exists(), reason=f"seed document not found at "
-                                                       f"{SEED_DOCUMENT}")
-def test_seed_plan_text_upload_reviews_then_imports(swept, signed_in, engine):
+def test_seed_plan_text_upload_reviews_then_imports(swept, signed_in, engine, seed_document):
     swept("units", "import", str(REPO / "seed_plans" / "org"))  # the seed plans' units
     client = signed_in("admin")
     before = plan_count(engine)
-    sent = _upload(client, SEED_DOCUMENT.name, SEED_DOCUMENT.read_bytes(), year="2025",
+    sent = _upload(client, seed_document.name, seed_document.read_bytes(), year="2025",
                    part="2")
     assert sent.status_code == 303
     review = client.get(sent.headers["location"])
