@@ -114,6 +114,11 @@ class ResolvedPlan:
     assessment: dict[str, Any] | None = None  # AssessmentSpec as JSON, when the file has one
 
 
+_CODE = re.compile(CODE_PATTERN)
+_YEAR = re.compile(r"\d{4}")
+_ROLES = tuple(role.value for role in TaskUnitRole)
+
+
 def _share(text: str | Decimal) -> tuple[Decimal, bool]:
     """'40%' -> (40, True); 400 -> (400, False)."""
     if isinstance(text, str):
@@ -126,6 +131,8 @@ class _Expander:
         self.plan = plan
         self.loc = located
         self.units = units
+        self.resolved_units: dict[str, str | ValueError] = {}
+        self.resolved_dates: dict[tuple, date | PhraseError] = {}
         self.problems: list[Problem] = []
         self.tasks: list[ResolvedTask] = []
         self.task_paths: dict[str, tuple] = {}
@@ -148,30 +155,44 @@ class _Expander:
     def date(self, phrase, year: int, path: tuple, bound: str) -> date | None:
         if phrase is None:
             return None
-        try:
-            resolved = resolve_date(phrase, year, bound=bound)
-        except PhraseError as exc:
-            self.fail(path, str(exc))
+        key = (phrase, year, bound)  # a plan repeats its few phrases ("6月底前") many times
+        found = self.resolved_dates.get(key)
+        if found is None:
+            try:
+                found = resolve_date(phrase, year, bound=bound)
+                # An ISO date or an explicit year in the file moves with the plan year; the
+                # plan year itself is already the new one, so shift only what names a year.
+                if isinstance(phrase, date) or _YEAR.search(str(phrase)):
+                    found = shift_years(found, self.shift)
+            except PhraseError as exc:
+                found = exc
+            self.resolved_dates[key] = found
+        if isinstance(found, PhraseError):
+            self.fail(path, str(found))
             return None
-        # An ISO date or an explicit year in the file moves with the plan year; the plan year
-        # itself is already the new one, so shift only what names a year of its own.
-        names_year = isinstance(phrase, date) or re.search(r"\d{4}", str(phrase))
-        return shift_years(resolved, self.shift) if names_year else resolved
+        return found
 
     def unit(self, name: str, path: tuple) -> str | None:
-        try:
-            return self.units.resolve(name, self.plan.jurisdiction)
-        except ValueError as exc:
-            self.fail(path, str(exc))
+        # A plan names a few dozen units over and over: resolve each name once.
+        found = self.resolved_units.get(name)
+        if found is None:
+            try:
+                found = self.units.resolve(name, self.plan.jurisdiction)
+            except ValueError as exc:
+                found = exc
+            self.resolved_units[name] = found
+        if isinstance(found, ValueError):
+            self.fail(path, str(found))
             return None
+        return found
 
     def unit_refs(self, spec, path: tuple) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
-        for role in TaskUnitRole:
-            for i, name in enumerate(getattr(spec, role.value, []) or []):
-                code = self.unit(name, (*path, role.value, i))
-                if code is not None and (code, role.value) not in out:
-                    out.append((code, role.value))
+        for role in _ROLES:
+            for i, name in enumerate(getattr(spec, role) or ()):
+                code = self.unit(name, (*path, role, i))
+                if code is not None and (code, role) not in out:
+                    out.append((code, role))
         return out
 
     # -- tasks ----------------------------------------------------------------------------
@@ -184,7 +205,7 @@ class _Expander:
             if not 1990 <= spec.year <= 2200:
                 self.fail((*path, "year"), f"年度 {spec.year} 超出范围 1990-2200")
             year = spec.year + self.shift
-        if not re.fullmatch(CODE_PATTERN, code) or "{" in code:
+        if not _CODE.fullmatch(code) or "{" in code:
             self.fail((*path, "code"), f"{code!r} 不是有效的编号")
             return
         if code in self.task_paths:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from taskflow.errors import UserError
@@ -17,7 +18,10 @@ def read_plan_file(path: Path, *, name: str | None = None) -> tuple[PlanFile, Lo
             located.data and "code" not in located.data:
         raise UserError.single("这是单位名录文件，不是实施方案：单位名录请作为单位导入",
                                file=located.file)
-    return validate(PlanFile, located), located
+    plan = validate(PlanFile, located)
+    # the raw data has become the plan: keep only the positions (a large file's data is
+    # most of the memory an import takes)
+    return plan, replace(located, data=None)
 
 
 def index_from_units_files(paths: list[Path]) -> UnitIndex:

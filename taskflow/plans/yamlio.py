@@ -12,6 +12,7 @@ line:column marks; a parsed document gives each task's line in the document, or 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from taskflow.errors import Problem, UserError
+from taskflow.plans import yamlevents
 
 Path_ = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
@@ -34,6 +36,10 @@ class Located:
     marks: dict[Path_, tuple[int, int | None]]
     file: str
     places: dict[Path_, str] = field(default_factory=dict)
+    # Every value's mark, worked out again only when a problem must be located at a field
+    # (a large file keeps only its mappings' and sequences' marks).
+    exact: Callable[[], dict[Path_, tuple[int, int | None]]] | None = field(
+        default=None, repr=False, compare=False)
 
     def _nearest(self, positions: dict[Path_, Any], path: Path_) -> Any:
         probe = tuple(path)
@@ -55,6 +61,8 @@ class Located:
 
     def where(self, path: Path_) -> dict[str, Any]:
         """Location keyword arguments for a Problem at ``path`` (or its nearest parent)."""
+        if self.exact is not None and tuple(path) not in self.marks:
+            self.marks, self.exact = self.exact(), None
         line, column = self._nearest(self.marks, path) or (None, None)
         file = self.file
         if line is None and (place := self._nearest(self.places, path)):
@@ -96,17 +104,42 @@ def _walk(node: yaml.Node, path: Path_, marks: dict, problems: list[Problem], fi
 def load_located(text: str, file: str) -> Located:
     """Parse YAML text; syntax errors and duplicate keys raise UserError with line:column."""
     try:
+        built = yamlevents.build(text)
+    except yaml.MarkedYAMLError as exc:
+        raise _syntax_error(exc, file) from None
+    except yamlevents.BadScalar as bad:
+        raise UserError.single(f"{bad.value!r} 不是有效日期（{bad}）", file=file,
+                               line=bad.line, column=bad.column) from None
+    if built is None:  # anchors, merge keys, tags: PyYAML's own path
+        return _load_nodes(text, file)
+    if built is yamlevents.EMPTY:
+        raise UserError.single("文件是空的", file=file)
+    data, marks, duplicates = built
+    if duplicates:
+        raise UserError([Problem(f"重复的键 {key!r}（第一次出现在第 {first} 行）", file=file,
+                                 line=line, column=column, field=dotted(path))
+                         for key, path, line, column, first in duplicates])
+    return Located(data, marks, file, exact=lambda: yamlevents.build(text, scalars=True)[1])
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, file: str) -> UserError:
+    mark = exc.problem_mark or exc.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+    message = f"YAML 语法错误：{exc.problem or exc.context}"
+    return UserError([Problem(message, file=file, line=line, column=column)])
+
+
+def _load_nodes(text: str, file: str) -> Located:
+    """PyYAML's node tree: for YAML beyond plain data (anchors, merge keys, tags)."""
+    try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        message = f"YAML 语法错误：{exc.problem or exc.context}"
-        raise UserError([Problem(message, file=file, line=line, column=column)]) from None
+        raise _syntax_error(exc, file) from None
     except yaml.YAMLError as exc:
         raise UserError.single(f"YAML 错误：{exc}", file=file) from None
     if node is None:
         raise UserError.single("文件是空的", file=file)
-    marks: dict[Path_, tuple[int, int]] = {}
+    marks: dict[Path_, tuple[int, int | None]] = {}
     problems: list[Problem] = []
     _walk(node, (), marks, problems, file)
     if problems:
