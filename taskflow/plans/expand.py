@@ -33,7 +33,7 @@ from taskflow.plans.units import UnitIndex, entries_from_flat, flatten
 from taskflow.plans.yamlio import Located
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ResolvedTask:
     code: str
     parent_code: str | None

@@ -52,7 +52,7 @@ class BadScalar(ValueError):
 
 
 @contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
+def no_cyclic_gc() -> Iterator[None]:
     """Building a large acyclic structure, the cyclic collector only rescans it over and over
     (it was two thirds of a 100,000-task load): pause it while building."""
     was = gc.isenabled()
@@ -74,7 +74,7 @@ def build(text: str, *, scalars: bool = False) -> Built | None:
     A duplicate key is (key, path, line, column, first line). Syntax errors raise PyYAML's
     MarkedYAMLError; an impossible scalar raises BadScalar.
     """
-    with _no_cyclic_gc():
+    with no_cyclic_gc():
         return _build(text, scalars)
 
 

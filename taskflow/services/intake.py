@@ -67,7 +67,7 @@ class Found:
     """One plan found in a source: validated, positioned, not yet resolved."""
 
     label: str  # the file, and the part (篇) of a document that holds several plans
-    plan: PlanFile
+    plan: PlanFile | None  # None once take_in has resolved it
     located: Located
     review: Review | None = None  # documents: what the parser found, what to check by hand
     recorded_as: str | None = None  # the plan's source_file
@@ -157,6 +157,8 @@ def document_positions(plan: dict, review: Review, label: str) -> Located:
 
 def resolve(found: Found, *, units: UnitIndex, year: int | None) -> ResolvedPlan:
     """The plan expanded against ``units``; UserError listing every problem."""
+    if found.plan is None:
+        raise ValueError(f"{found.label} was taken in already")
     return expand(found.plan, found.located, units, year=year)
 
 
@@ -168,6 +170,9 @@ def take_in(session: Session, *, reading: Reading, year: int | None, actor: str,
     for found in reading.found:
         # Fresh each time: a plan before this one may have declared units of its own.
         resolved = resolve(found, units=unit_index(session), year=year)
+        # The plan file has become the resolved plan: let it go before the rows are compared
+        # (a large plan's validated file is most of the memory an import takes).
+        found.plan = None
         identity = identify(session, resolved)
         report = import_plan(session, resolved=identity.resolved, actor=actor, now=now,
                              source_file=found.recorded_as)

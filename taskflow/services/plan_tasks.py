@@ -10,6 +10,7 @@ task: a plan of 100,000 tasks is a few statements, not 100,000 objects to track 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -18,9 +19,10 @@ from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Text, bindparam, cast, func, insert, select, update
 from sqlmodel import Session
 
+from taskflow.db import json_text
 from taskflow.domain.states import GENERATED_KINDS, TaskState
 from taskflow.models import AuditEvent, Task, TaskUnit
 from taskflow.plans.expand import ResolvedPlan, ResolvedTask
@@ -102,6 +104,22 @@ class _Days:
         return found
 
 
+_JSON = {"progress_plan", "acceptance"}
+_PROGRESS = 5 + COLUMNS.index("progress_plan")  # positions in a selected row
+_ACCEPTANCE = 5 + COLUMNS.index("acceptance")
+
+
+def _decoded(text: str, wanted: Any) -> Any:
+    """A JSON column's value: ``wanted`` itself when the text is what it encodes to."""
+    if text == ("[]" if wanted == [] else json_text(wanted)):
+        return wanted
+    return json.loads(text)
+
+
+def _sorted(units: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return units if len(units) < 2 else sorted(units)
+
+
 def _values(spec: ResolvedTask, days: _Days) -> tuple:
     """The row a task's spec asks for, in COLUMNS order."""
     return (spec.kind, spec.title, spec.text, spec.schedule_text, spec.position, spec.start_on,
@@ -124,17 +142,19 @@ def sync_tasks(session: Session, *, plan_id: int, resolved: ResolvedPlan,
     changes = TaskChanges()
     days = _Days(ZoneInfo(resolved.timezone))
     year_start = days.start(date(resolved.year, 1, 1))
-    columns = [_TASK.c[name] for name in COLUMNS]
+    # JSON columns come as their text: most are "[]", compared without decoding
+    columns = [cast(_TASK.c[name], Text) if name in _JSON else _TASK.c[name]
+               for name in COLUMNS]
     rows = {row.code: row for row in session.execute(select(
         _TASK.c.id, _TASK.c.code, _TASK.c.parent_id, _TASK.c.archived_at,
-        _TASK.c.next_action_at, *columns).where(_TASK.c.plan_id == plan_id))}
+        _TASK.c.next_action_at, *columns).where(_TASK.c.plan_id == plan_id)).all()}
     code_by_id = {row.id: code for code, row in rows.items()}
     unit_codes = {uid: code for code, uid in unit_ids.items()}
     links: dict[int, dict[tuple[int, str], tuple[int, int]]] = {}
     for link_id, task_id, unit_id, role, position in session.execute(
             select(_LINK.c.id, _LINK.c.task_id, _LINK.c.unit_id, _LINK.c.role,
                    _LINK.c.position).join(_TASK, _TASK.c.id == _LINK.c.task_id)
-            .where(_TASK.c.plan_id == plan_id)):
+            .where(_TASK.c.plan_id == plan_id)).all():
         links.setdefault(task_id, {})[(unit_id, role)] = (link_id, position)
 
     audits: list[dict[str, Any]] = []
@@ -152,13 +172,15 @@ def sync_tasks(session: Session, *, plan_id: int, resolved: ResolvedPlan,
         if row.due_on != row.planned_due_on:
             # A coordinator extended the deadline: the file moves the planned date only.
             values = (*values[:6], row.due_on, values[7], values[8], row.due_at, *values[10:])
+        progress_plan = _decoded(row[_PROGRESS], spec.progress_plan)
+        acceptance = _decoded(row[_ACCEPTANCE], spec.acceptance)
         current = (code_by_id.get(row.parent_id), row.kind, row.title, row.text,
                    row.schedule_text, row.start_on, row.planned_due_on,
-                   _number(row.target_value), row.target_unit, row.progress_plan,
-                   row.recurrence, row.acceptance,
-                   sorted((unit_codes[unit_id], role)
-                          for unit_id, role in links.get(row.id, {})))
-        wanted = _wanted(spec, sorted(spec.units))
+                   _number(row.target_value), row.target_unit, progress_plan,
+                   row.recurrence, acceptance,
+                   _sorted([(unit_codes[unit_id], role)
+                            for unit_id, role in links.get(row.id, ())]))
+        wanted = _wanted(spec, _sorted(spec.units))
         changed = [name for name, have, want in zip(TASK_FIELDS, current, wanted, strict=True)
                    if have != want]
         extra: dict[str, Any] = {}
@@ -181,7 +203,8 @@ def sync_tasks(session: Session, *, plan_id: int, resolved: ResolvedPlan,
                 extra["next_action_at"] = min(extra.get("next_action_at", row.next_action_at)
                                               or now, now)
             extra["updated_at"] = now
-        have_values = tuple(row[5:])
+        have_values = (*row[5:_PROGRESS], progress_plan, *row[_PROGRESS + 1:_ACCEPTANCE],
+                       acceptance, *row[_ACCEPTANCE + 1:])
         if extra or have_values != values:
             updates.append({"_id": row.id, **dict(zip(COLUMNS, values, strict=True)),
                             "parent_id": extra.pop("parent_id", row.parent_id),
@@ -216,8 +239,9 @@ def _insert_new(session: Session, new: list[ResolvedTask], plan_id: int, ids: di
         level = depth[spec.parent_code] + 1 if spec.parent_code in depth else 0
         depth[spec.code] = level
         levels.setdefault(level, []).append(spec)
-    statement = insert(_TASK).returning(_TASK.c.code, _TASK.c.id)
     for level in sorted(levels):
+        # rows inserted now get ids above any this plan has (ids only grow)
+        floor = session.scalar(select(func.max(_TASK.c.id))) or 0
         for chunk in _chunks(levels[level], CHUNK):
             params = []
             for spec in chunk:
@@ -230,7 +254,9 @@ def _insert_new(session: Session, new: list[ResolvedTask], plan_id: int, ids: di
                            next_action_at=row["start_at"] or year_start, created_at=now,
                            updated_at=now)
                 params.append(row)
-            ids.update(session.execute(statement, params).all())
+            session.execute(insert(_TASK), params)
+        ids.update(session.execute(select(_TASK.c.code, _TASK.c.id).where(
+            _TASK.c.plan_id == plan_id, _TASK.c.id > floor)).all())
 
 
 def _update_rows(session: Session, updates: list[dict[str, Any]]) -> None:

@@ -137,7 +137,7 @@ def test_a_document_taken_in_again_under_another_name_updates_its_plan(org, tmp_
     (second,) = take(org, again, now=LATER, jurisdiction="t")
     # another file name gives another code; the same title in the same jurisdiction (a
     # parsed document has no issuer) is the same plan
-    assert second.found.plan.code != first.resolved.code
+    assert second.found.located.data["code"] != first.resolved.code
     assert (second.match.code, second.match.by) == (first.resolved.code, "title")
     report = second.report
     assert not (report.created or report.added or report.changed or report.removed)

@@ -5,6 +5,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from taskflow.db import write_session
@@ -135,3 +136,14 @@ def test_dated_plan_without_year_keeps_its_dates(org, tmp_path):
     text = GOOD.replace("year: 20xx", "year: 2016")
     report = do_import(org, write(tmp_path, text), year=None)
     assert report.year == 2016 and report.year_shift == 0
+
+
+def test_json_written_another_way_is_no_change(org, tmp_path):
+    path = write(tmp_path, GOOD)
+    do_import(org, path)
+    with write_session(org) as session:  # as an older writer spelled it: spaces, escapes
+        session.execute(text("UPDATE task SET progress_plan = :value WHERE code = '2'"),
+                        {"value": '[ {"by": "2025-06-30", "cumulative": "40", "share": true},'
+                                  ' {"by": "2025-12-31", "cumulative": "100", "share": true} ]'})
+        session.execute(text("UPDATE task SET acceptance = '[ ]' WHERE code = '2.1'"))
+    assert do_import(org, path, now=datetime(2025, 3, 1, tzinfo=UTC)).noop
