@@ -232,7 +232,8 @@ class _Expander:
             if by is not None:
                 progress_plan.append({"by": by.isoformat(), "cumulative": str(value),
                                       "share": is_share})
-        if [p["by"] for p in progress_plan] != sorted(p["by"] for p in progress_plan):
+        if len(progress_plan) > 1 and [p["by"] for p in progress_plan] != sorted(
+                p["by"] for p in progress_plan):
             self.fail((*path, "progress_plan"), "进度节点须按日期先后排列")
         kind, recurrence = spec.kind.value, None
         if spec.recurrence is not None:

@@ -41,6 +41,10 @@ _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
 _COLLECTION_TAGS = {None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 _CONSTRUCTORS = SafeConstructor.yaml_constructors
+# The first characters of the implicit types (int, float, bool, null, dates...); None would
+# mean a resolver for any start, in which case every plain scalar is resolved.
+_TYPED_STARTS = (set(Resolver.yaml_implicit_resolvers) - {None}
+                 if None not in Resolver.yaml_implicit_resolvers else None)
 
 
 class BadScalar(ValueError):
@@ -96,12 +100,18 @@ def _build(text: str, scalars: bool):
             if kind is ScalarEvent:
                 if event.anchor is not None:
                     return None
-                tag = event.tag
+                tag, value = event.tag, event.value
                 if tag is None or tag == "!":
-                    tag = resolver.resolve(ScalarNode, event.value, event.implicit)
+                    # A quoted scalar, or a plain one no implicit type can start with (most
+                    # text here is Chinese), is a string without asking the resolver.
+                    if event.implicit[0] and (not value or _TYPED_STARTS is None
+                                              or value[0] in _TYPED_STARTS):
+                        tag = resolver.resolve(ScalarNode, value, event.implicit)
+                    else:
+                        tag = _STR
                 mark = event.start_mark
                 if tag == _STR:
-                    value: Any = event.value
+                    pass
                 elif tag == _MERGE or tag not in _CONSTRUCTORS:
                     return None
                 else:
