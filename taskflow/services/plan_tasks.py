@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -53,10 +54,13 @@ class TaskChanges:
     restored: list[str] = field(default_factory=list)
 
 
+# A plan has a few hundred distinct days and 100,000 tasks: each day's instants once.
+@lru_cache(maxsize=4096)
 def day_start(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tz).astimezone(UTC)
 
 
+@lru_cache(maxsize=4096)
 def day_end(day: date, tz: ZoneInfo) -> datetime:
     """The end of ``day`` in ``tz``: the first instant of the next day, as UTC."""
     return datetime.combine(day + timedelta(days=1), time(0), tz).astimezone(UTC)
@@ -79,31 +83,6 @@ def _number(value: Decimal | None) -> Decimal | None:
     return value.normalize() if value is not None else None
 
 
-class _Days:
-    """The instants of a plan's days (a plan has a few hundred distinct days, not 100,000)."""
-
-    def __init__(self, tz: ZoneInfo):
-        self.tz = tz
-        self.starts: dict[date, datetime] = {}
-        self.ends: dict[date, datetime] = {}
-
-    def start(self, day: date | None) -> datetime | None:
-        if day is None:
-            return None
-        found = self.starts.get(day)
-        if found is None:
-            found = self.starts[day] = day_start(day, self.tz)
-        return found
-
-    def end(self, day: date | None) -> datetime | None:
-        if day is None:
-            return None
-        found = self.ends.get(day)
-        if found is None:
-            found = self.ends[day] = day_end(day, self.tz)
-        return found
-
-
 _JSON = {"progress_plan", "acceptance"}
 _PROGRESS = 5 + COLUMNS.index("progress_plan")  # positions in a selected row
 _ACCEPTANCE = 5 + COLUMNS.index("acceptance")
@@ -120,10 +99,11 @@ def _sorted(units: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return units if len(units) < 2 else sorted(units)
 
 
-def _values(spec: ResolvedTask, days: _Days) -> tuple:
+def _values(spec: ResolvedTask, tz: ZoneInfo) -> tuple:
     """The row a task's spec asks for, in COLUMNS order."""
     return (spec.kind, spec.title, spec.text, spec.schedule_text, spec.position, spec.start_on,
-            spec.due_on, spec.due_on, days.start(spec.start_on), days.end(spec.due_on),
+            spec.due_on, spec.due_on, day_start(spec.start_on, tz) if spec.start_on else None,
+            day_end(spec.due_on, tz) if spec.due_on else None,
             spec.target_value, spec.target_unit, spec.progress_plan, spec.recurrence,
             spec.acceptance, spec.source_line)
 
@@ -140,8 +120,8 @@ def sync_tasks(session: Session, *, plan_id: int, resolved: ResolvedPlan,
     """Make the plan's task rows and unit links what ``resolved`` says, in the session's
     transaction; the caller flushed its own pending changes first."""
     changes = TaskChanges()
-    days = _Days(ZoneInfo(resolved.timezone))
-    year_start = days.start(date(resolved.year, 1, 1))
+    tz = ZoneInfo(resolved.timezone)
+    year_start = day_start(date(resolved.year, 1, 1), tz)
     # JSON columns come as their text: most are "[]", compared without decoding
     columns = [cast(_TASK.c[name], Text) if name in _JSON else _TASK.c[name]
                for name in COLUMNS]
@@ -162,13 +142,13 @@ def sync_tasks(session: Session, *, plan_id: int, resolved: ResolvedPlan,
     ids = {code: row.id for code, row in rows.items()}
     new = [spec for spec in resolved.tasks if spec.code not in rows]
     changes.added = [spec.code for spec in new]
-    _insert_new(session, new, plan_id, ids, days, year_start, now)
+    _insert_new(session, new, plan_id, ids, tz, year_start, now)
 
     for spec in resolved.tasks:
         row = rows.get(spec.code)
         if row is None:
             continue
-        values = _values(spec, days)
+        values = _values(spec, tz)
         if row.due_on != row.planned_due_on:
             # A coordinator extended the deadline: the file moves the planned date only.
             values = (*values[:6], row.due_on, values[7], values[8], row.due_at, *values[10:])
@@ -231,7 +211,7 @@ def sync_tasks(session: Session, *, plan_id: int, resolved: ResolvedPlan,
 
 
 def _insert_new(session: Session, new: list[ResolvedTask], plan_id: int, ids: dict[str, int],
-                days: _Days, year_start: datetime, now: datetime) -> None:
+                tz: ZoneInfo, year_start: datetime, now: datetime) -> None:
     """Insert new tasks level by level, each level's rows knowing their parent's id."""
     depth: dict[str, int] = {}
     levels: dict[int, list[ResolvedTask]] = {}
@@ -245,7 +225,7 @@ def _insert_new(session: Session, new: list[ResolvedTask], plan_id: int, ids: di
         for chunk in _chunks(levels[level], CHUNK):
             params = []
             for spec in chunk:
-                row = dict(zip(COLUMNS, _values(spec, days), strict=True))
+                row = dict(zip(COLUMNS, _values(spec, tz), strict=True))
                 # The engine activates the task at its start; a task without one runs from
                 # the start of the plan year (a sweep after that activates it).
                 row.update(plan_id=plan_id, code=spec.code,

@@ -34,9 +34,7 @@ from taskflow.services.plans import ImportReport
 from taskflow.services.units import unit_index
 
 MAX_BYTES = 5 * 1024 * 1024
-DOCUMENTS = (".txt", ".md", ".docx", ".xlsx")
-YAML = (".yaml", ".yml")
-ALLOWED = (*DOCUMENTS, *YAML)
+ALLOWED = (*intake.DOCUMENT_SUFFIXES, *intake.YAML_SUFFIXES)
 STAGING_ID = re.compile(r"[A-Za-z0-9_-]{20,64}")
 KEEP_SECONDS = 2 * 86400  # staged files older than this are removed at the next upload
 GOVERNMENT_KINDS = ("province", "city", "county", "township")
@@ -146,43 +144,22 @@ class Change:
 
 @dataclass
 class PlanPreview:
-    taken: intake.Intake
+    """One plan of the file as the review and the confirmation show it."""
+
+    label: str
+    code: str
+    title: str
+    year: int
     jurisdiction: str  # the jurisdiction's name
+    report: ImportReport
+    match: Match | None  # the existing plan it updates
+    retitled_from: str | None  # the file's title, when the plan gets another to tell it apart
     tree: list[intake.OutlineRow] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
 
     @property
-    def label(self) -> str:
-        return self.taken.found.label
-
-    @property
-    def code(self) -> str:
-        return self.taken.resolved.code
-
-    @property
-    def title(self) -> str:
-        return self.taken.resolved.title
-
-    @property
-    def year(self) -> int:
-        return self.taken.resolved.year
-
-    @property
-    def report(self) -> ImportReport:
-        return self.taken.report
-
-    @property
-    def match(self) -> Match | None:
-        return self.taken.match
-
-    @property
-    def retitled_from(self) -> str | None:
-        """The file's title, when the plan is given another one to tell it apart."""
-        return self.taken.retitled_from if self.taken.renamed else None
-
-    @property
     def existing_plan_id(self) -> int | None:
-        return self.taken.match.plan_id if self.taken.match else None
+        return self.match.plan_id if self.match else None
 
 
 @dataclass
@@ -202,11 +179,13 @@ def run_import(session: Session, staged: Staged, *, actor: str, now: datetime) -
     outcome = Outcome([], reviews=reading.reviews)
     for taken in intake.take_in(session, reading=reading, year=staged.year, actor=actor,
                                 now=now):
-        names = intake.unit_names(units, taken.resolved)
-        jurisdiction = taken.resolved.jurisdiction_code
+        resolved = taken.resolved
+        names = intake.unit_names(units, resolved)
         outcome.previews.append(PlanPreview(
-            taken, names.get(jurisdiction, jurisdiction),
-            intake.outline(taken.resolved.tasks, names), _changes(session, taken)))
+            taken.found.label, resolved.code, resolved.title, resolved.year,
+            names.get(resolved.jurisdiction_code, resolved.jurisdiction_code), taken.report,
+            taken.match, taken.retitled_from if taken.renamed else None,
+            intake.outline(resolved.tasks, names), _changes(session, taken)))
     return outcome
 
 
