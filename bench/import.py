@@ -2,7 +2,7 @@
 re-imported with 1% of its tasks changed, on SQLite and on PostgreSQL.
 
     .venv/bin/python bench/import.py [--tasks 100000] [--dir DIR] [--profile]
-        [--pg-url postgresql://postgres@127.0.0.1:5432/postgres]
+        [--pg-url postgresql://postgres@127.0.0.1:5432/postgres] [--before SRC]
 
 Writes a county's org chart (30 departments, 20 townships, their collective) and a plan file
 with ``--tasks`` tasks written out, as a plan exported from a spreadsheet is: top-level tasks
@@ -22,7 +22,12 @@ write, commit):
 On SQLite (a file in the work directory) and, with --pg-url (an administrator's URL;
 PostgreSQL at 127.0.0.1:5432 with trust auth here), on a scratch database created and
 dropped by the run. Printed as a table with the goal beside each figure, then each phase's
-stages (read, resolve and write, commit). Times are wall clock on whatever machine runs this.
+stages (read, resolve and write, commit). Times are wall clock on whatever machine runs this,
+with the phase's CPU time beside them (on a shared machine the CPU time is the steadier one).
+
+--before SRC also runs the three phases on SQLite with the import as it was before the intake
+pipeline (read_plan_file, expand, import_plan through the ORM), from a source tree of an
+earlier taskflow (`git archive <commit> | tar -x -C SRC`), side by side in the same run.
 """
 
 from __future__ import annotations
@@ -113,6 +118,7 @@ def run_phase(url: str, path: Path, now: datetime, profile: bool) -> dict:
         stages[name] = time.perf_counter() - mark
         mark = time.perf_counter()
 
+    cpu = time.process_time()
     profiler = cProfile.Profile() if profile else None
     if profiler:
         profiler.enable()
@@ -129,7 +135,32 @@ def run_phase(url: str, path: Path, now: datetime, profile: bool) -> dict:
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(30)
     engine.dispose()
     report = taken.report
-    return {"seconds": total, "stages": stages,
+    return {"seconds": total, "cpu": time.process_time() - cpu, "stages": stages,
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "created": report.created, "added": len(report.added),
+            "changed": len(report.changed), "noop": report.noop}
+
+
+def run_before_phase(url: str, path: Path, now: datetime) -> dict:
+    """The same phase with the import of an earlier source tree (first on sys.path)."""
+    from taskflow.db import make_engine, write_session
+    from taskflow.plans.expand import expand
+    from taskflow.plans.loader import read_plan_file
+    from taskflow.services.plans import import_plan
+    from taskflow.services.units import unit_index
+
+    engine = make_engine(url)
+    began, cpu = time.perf_counter(), time.process_time()
+    plan_file, located = read_plan_file(path)
+    read = time.perf_counter() - began
+    with write_session(engine) as session:
+        resolved = expand(plan_file, located, unit_index(session), year=2025)
+        report = import_plan(session, resolved, actor="bench", now=now)
+        written = time.perf_counter() - began - read
+    total = time.perf_counter() - began
+    engine.dispose()
+    return {"seconds": total, "cpu": time.process_time() - cpu,
+            "stages": {"read": read, "resolve+write": written, "commit": total - read - written},
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "created": report.created, "added": len(report.added),
             "changed": len(report.changed), "noop": report.noop}
@@ -193,8 +224,8 @@ def verdict(value: float, goal: float | None) -> str:
 
 def print_table(results: dict[str, dict[str, dict]], tasks: int) -> None:
     print(f"\nplan import, {tasks:,} tasks written out (phases in their own processes)\n")
-    header = (f"{'database':<11}{'phase':<11}{'seconds':>9}  {'goal':<13}"
-              f"{'peak RSS MB':>12}  {'goal':<13}what it did")
+    header = (f"{'database':<20}{'phase':<11}{'seconds':>9}  {'goal':<13}{'CPU s':>7}"
+              f"{'peak RSS MB':>13}  {'goal':<13}what it did")
     print(header)
     print("-" * len(header))
     for backend, phases in results.items():
@@ -202,15 +233,15 @@ def print_table(results: dict[str, dict[str, dict]], tasks: int) -> None:
             seconds_goal, rss_goal = GOALS[phase]
             did = ("created, " if r["created"] else "") + (
                 "no change" if r["noop"] else f"{r['added']:,} added, {r['changed']:,} changed")
-            print(f"{backend:<11}{phase:<11}{r['seconds']:>9.2f}  "
-                  f"{verdict(r['seconds'], seconds_goal):<13}{r['rss_mb']:>12.0f}  "
-                  f"{verdict(r['rss_mb'], rss_goal):<13}{did}")
+            print(f"{backend:<20}{phase:<11}{r['seconds']:>9.2f}  "
+                  f"{verdict(r['seconds'], seconds_goal):<13}{r['cpu']:>7.2f}"
+                  f"{r['rss_mb']:>13.0f}  {verdict(r['rss_mb'], rss_goal):<13}{did}")
     print("\nstages (seconds): read = YAML and validation; resolve+write = expand, the plan it "
           "updates, diff and statements; commit")
     for backend, phases in results.items():
         for phase, r in phases.items():
             parts = "  ".join(f"{k} {v:.2f}" for k, v in r["stages"].items())
-            print(f"  {backend:<11}{phase:<11}{parts}")
+            print(f"  {backend:<20}{phase:<11}{parts}")
 
 
 def main() -> None:
@@ -219,6 +250,8 @@ def main() -> None:
     parser.add_argument("--pg-url", help="PostgreSQL administrator URL: also run there")
     parser.add_argument("--dir", type=Path, help="work directory to keep (default: temporary)")
     parser.add_argument("--profile", action="store_true", help="cProfile each phase (stderr)")
+    parser.add_argument("--before", type=Path, help="an earlier taskflow source tree to run "
+                        "side by side on SQLite")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
@@ -227,6 +260,11 @@ def main() -> None:
 
     if args.phase == "setup":
         setup(args.url, args.file)
+        return
+    if args.phase and args.before:
+        sys.path.insert(0, str(args.before.resolve()))  # before any taskflow import
+        print(json.dumps(run_before_phase(args.url, args.file,
+                                          datetime.fromisoformat(args.now))))
         return
     if args.phase:
         print(json.dumps(run_phase(args.url, args.file, datetime.fromisoformat(args.now),
@@ -237,25 +275,30 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     org, plan, changed = write_files(work, args.tasks)
     print(f"files in {work}: {plan.stat().st_size / 1e6:.1f} MB of plan YAML", flush=True)
-    backends = [("SQLite", f"sqlite:///{work / 'bench.db'}", None)]
-    if (work / "bench.db").exists():
-        (work / "bench.db").unlink()
+    backends = [("SQLite", f"sqlite:///{work / 'bench.db'}", None, None)]
+    if args.before:
+        backends.insert(0, ("SQLite, before", f"sqlite:///{work / 'before.db'}", None,
+                            args.before))
+    for name in ("bench.db", "before.db"):
+        for suffix in ("", "-wal", "-shm"):
+            (work / f"{name}{suffix}").unlink(missing_ok=True)
     if args.pg_url:
         url, drop = scratch_pg(args.pg_url)
-        backends.append(("PostgreSQL", url, drop))
+        backends.append(("PostgreSQL", url, drop, None))
     results: dict[str, dict[str, dict]] = {}
     try:
-        for name, url, _ in backends:
+        for name, url, _, before in backends:
             child(["--phase", "setup", "--url", url, "--file", str(org)])
             results[name] = {}
             for phase, path, now in (("import", plan, NOW), ("unchanged", plan, LATER),
                                      ("changed", changed, LATER)):
                 extra = ["--profile"] if args.profile else []
+                extra += ["--before", str(before)] if before else []
                 results[name][phase] = child(["--phase", phase, "--url", url, "--file",
                                               str(path), "--now", now.isoformat(), *extra])
                 print(f"  {name} {phase}: {results[name][phase]['seconds']:.2f} s", flush=True)
     finally:
-        for _, _, drop in backends:
+        for _, _, drop, _ in backends:
             if drop is not None:
                 drop()
     print_table(results, args.tasks)
