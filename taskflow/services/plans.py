@@ -16,10 +16,8 @@ from sqlmodel import Session, col, delete, select
 from taskflow.models import AuditEvent, FundLine, InspectionCycle, Plan, PlanRule, Task, Unit
 from taskflow.plans.expand import ResolvedPlan
 from taskflow.services.funds import sync_stated_disbursements
-from taskflow.services.plan_tasks import TASK_FIELDS, jsonable, sync_tasks
+from taskflow.services.plan_tasks import jsonable, sync_tasks
 from taskflow.services.units import import_units
-
-__all__ = ["TASK_FIELDS", "ImportReport", "content_hash", "import_plan"]
 
 
 @dataclass

@@ -17,7 +17,7 @@ from taskflow.errors import UserError
 from taskflow.models import Plan, Task
 from taskflow.plans.units import read_units_files
 from taskflow.services import intake
-from taskflow.services.plans import TASK_FIELDS
+from taskflow.services.plan_tasks import TASK_FIELDS
 from taskflow.services.units import import_units, unit_index
 from tests.conftest import FIXTURES
 
