@@ -71,6 +71,8 @@ def test_plan_check_reads_documents_too_and_writes_nothing(cli, engine, tmp_path
     out = cli("plan", "check", str(path), "--year", "2025", "--jurisdiction", "t")
     assert f"{path}：通过 — 任务 4 项" in out
     assert set(plans(engine)) == {"demo"}
-    path.write_text(DOCUMENT.replace("县林业局", "县某某局"), encoding="utf-8")
-    bad = cli("plan", "check", str(path), "--year", "2025", "--jurisdiction", "t", code=2)
-    assert f"{path}:3: tasks[0].lead[0]: 未知单位 '县某某局'" in bad
+    bad = cli("plan", "check", str(path), "--year", "2025", "--part", "3", code=2)
+    assert f"{path}: 文档中没有 篇3" in bad
+    path.write_text("培训方案\n\n二〇二五年三月\n", encoding="utf-8")
+    empty = cli("plan", "check", str(path), "--year", "2025", "--jurisdiction", "t", code=2)
+    assert f"{path}: 文件中没有找到实施方案的任务" in empty
