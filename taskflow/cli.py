@@ -12,7 +12,7 @@ users, simulate), the helpers they share in taskflow/cli_common.py.
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Annotated
@@ -100,24 +100,27 @@ def init(
                     ] = True,
     year: Annotated[int | None, typer.Option(help="Year for the seed plans (default: this year).")
                     ] = None,
+    now: NowOption = None,
 ) -> None:
     """Create or upgrade the database in the data directory and import the seed plans."""
     from taskflow.settings import get_settings
 
     with user_errors():
         settings = get_settings()
+        moment = _parse_now(now)  # when the system learns of the seed plans' tasks
         settings.resolved_secret_key()  # generated once, owner-only, at first start
         db_upgrade()
         if seed:
             seed_dir = seed_plans_dir()
-            units_import([seed_dir / "org"])
+            units_import([seed_dir / "org"], now=moment.isoformat())
             plan_import(sorted(seed_dir.glob("p*.yaml")),
-                        year=year or datetime.now(settings.tz).year)
-        _first_admin(settings)
+                        year=year or moment.astimezone(settings.tz).year,
+                        now=moment.isoformat())
+        _first_admin(settings, now=moment)
         console.print(f"数据目录：{settings.data_dir}")
 
 
-def _first_admin(settings) -> None:
+def _first_admin(settings, *, now: datetime) -> None:
     """A fresh database gets one administrator, so that the web app can be signed in to.
 
     Its random password is printed once and kept in <data dir>/initial_admin_password
@@ -135,7 +138,6 @@ def _first_admin(settings) -> None:
         if session.scalar(select(func.count()).select_from(User)):
             return
         password = secrets.token_urlsafe(12)
-        now = datetime.now(UTC)
         user = add_user(session, username="admin", display_name="管理员", password=password,
                         actor=_actor(), now=now)
         grant(session, user=user, role="admin", actor=_actor(), now=now)

@@ -43,15 +43,19 @@ JurisdictionOption = Annotated[str | None, typer.Option(
 
 @plan_app.command("check")
 def plan_check(
-    files: Annotated[list[Path], typer.Argument(help="Plan YAML files.")],
+    files: Annotated[list[Path], typer.Argument(
+        help="Plan YAML files, or plan documents (.txt .md .docx .xlsx) to parse.")],
     units: Annotated[list[Path] | None, typer.Option(
         "--units", help="Units files or directories (default: the units in the database).")
     ] = None,
     year: YearOption = None,
+    part: PartOption = None,
+    jurisdiction: JurisdictionOption = None,
 ) -> None:
     """Validate plan files; writes nothing."""
     from taskflow.db import read_session
-    from taskflow.plans.loader import index_from_units_files, resolve_plan_file
+    from taskflow.plans.loader import index_from_units_files
+    from taskflow.services import intake
     from taskflow.services.units import unit_index
 
     with user_errors():
@@ -61,11 +65,15 @@ def plan_check(
             with read_session(_engine()) as session:
                 known = unit_index(session)
         for file in files:
-            # a fresh directory per file: a plan's own units: must not leak into the next one
-            resolved = resolve_plan_file(file, known.copy(), year=year)
-            console.print(f"{file}：通过 — 任务 {len(resolved.tasks)} 项，资金 "
-                          f"{len(resolved.funds)} 条，检查考核 {len(resolved.inspections)} 项，"
-                          f"年度 {resolved.year}")
+            reading = intake.read(intake.Source(file), units=known, year=year, part=part,
+                                  jurisdiction=jurisdiction)
+            for review in reading.reviews:
+                _print_review(review)
+            for found in reading.found:
+                resolved = intake.resolve(found, units=known, year=year)
+                console.print(f"{found.label}：通过 — 任务 {len(resolved.tasks)} 项，资金 "
+                              f"{len(resolved.funds)} 条，检查考核 {len(resolved.inspections)}"
+                              f" 项，年度 {resolved.year}", soft_wrap=True)
 
 
 @plan_app.command("import")
@@ -80,9 +88,7 @@ def plan_import(
 ) -> None:
     """Import plan files; re-importing updates by task code and keeps recorded progress."""
     from taskflow.db import write_session
-    from taskflow.plans.expand import expand
-    from taskflow.plans.loader import read_plan_file
-    from taskflow.services.plans import import_plan
+    from taskflow.services import intake
     from taskflow.services.units import unit_index
 
     with user_errors():
@@ -90,23 +96,28 @@ def plan_import(
         engine = _engine()
         if _import_ledgers(engine, files, dry_run=dry_run, now=moment):
             return
-        documents = [f for f in files if f.suffix.lower() not in (".yaml", ".yml")]
-        # all files valid first
-        parsed = [(file, *read_plan_file(file)) for file in files if file not in documents]
-        reports = []
+        sources = [intake.Source(file) for file in files]
+        # Plan YAML files are all read first: a mistake in any of them is said at once.
+        readings = {source: intake.read(source, units=None, year=year)
+                    for source in sources if source.is_yaml}
+        taken = []
         # One transaction for all files: a problem in any of them writes none of them.
         with write_session(engine, dry_run=dry_run) as session:
-            for file in documents:
-                parsed.extend(_parsed_documents(file, year=year, part=part,
-                                                jurisdiction=jurisdiction,
-                                                units=unit_index(session), dry_run=dry_run))
-            for file, plan_file, located in parsed:
-                resolved = expand(plan_file, located, unit_index(session), year=year)
-                reports.append((file, import_plan(session, resolved, actor=_actor(),
-                                                  now=moment,
-                                                  source_file=str(file))))
-        for file, report in reports:
-            _print_import(file, report, dry_run)
+            for source in sources:
+                if source not in readings:  # a document, checked against the known units
+                    readings[source] = intake.read(source, units=unit_index(session),
+                                                   year=year, part=part,
+                                                   jurisdiction=jurisdiction)
+                    for review in readings[source].reviews:
+                        _print_review(review)
+            for source in dict.fromkeys(sources):
+                for item in intake.take_in(session, reading=readings[source], year=year,
+                                           actor=_actor(), now=moment):
+                    if dry_run and item.found.review is not None:
+                        _print_outline(item, unit_index(session))
+                    taken.append(item)
+        for item in taken:
+            _print_import(item, dry_run)
 
 
 def _import_ledgers(engine, files: list[Path], *, dry_run: bool, now: datetime) -> bool:
@@ -132,52 +143,31 @@ def _import_ledgers(engine, files: list[Path], *, dry_run: bool, now: datetime) 
     return True
 
 
-def _parsed_documents(file: Path, *, year: int | None, part: int | None,
-                      jurisdiction: str | None, units, dry_run: bool) -> list[tuple]:
-    """Parse a plan document for `plan import`: (label, PlanFile, Located) per plan found."""
-    from taskflow.parsing import dump_plan, parse_file
-    from taskflow.plans.schema import PlanFile
-    from taskflow.plans.yamlio import load_located, validate
-
-    result = parse_file(file, year=year, units=units, jurisdiction=jurisdiction)
-    chosen = [result.part(part)] if part is not None else result.found
-    out = []
-    for parsed in chosen:
-        _print_review(parsed.review)
-        if parsed.plan is None:
-            continue
-        if dry_run:
-            _print_parsed_tree(parsed.plan)
-        label = f"{file}" + (f" (篇{parsed.part})" if parsed.part is not None else "")
-        located = load_located(dump_plan(parsed.plan), label)
-        out.append((Path(label), validate(PlanFile, located), located))
-    if not out:
-        raise UserError.single("文档中没有找到方案", file=str(file))
-    return out
-
-
 def _print_review(review) -> None:
     err_console.print(review.format(), markup=False, highlight=False, soft_wrap=True)
 
 
-def _print_parsed_tree(plan: dict) -> None:
-    tree = Tree(f"[bold]{plan['code']}[/] {plan['title']} [dim]({plan['year']}, "
-                f"{plan['jurisdiction']})[/]")
+def _print_outline(item, units) -> None:
+    """The tree a document resolved to, for a dry run."""
+    from taskflow.services import intake
 
-    def add(node: Tree, task: dict) -> None:
-        facts = [f"牵头 {'、'.join(task['lead'])}" if task.get("lead") else "",
-                 f"限 {task['due']}" if task.get("due") else "",
-                 f"周期 {task['recurrence']}" if task.get("recurrence") else ""]
-        label = f"[cyan]{task['code']}[/] {task['title']}"
+    resolved = item.resolved
+    names = intake.unit_names(units, resolved)
+    tree = Tree(f"[bold]{resolved.code}[/] {resolved.title} [dim]({resolved.year}, "
+                f"{names.get(resolved.jurisdiction_code, resolved.jurisdiction_code)})[/]")
+    branches: list[Tree] = [tree]
+    for row in intake.outline(resolved.tasks, names):
+        del branches[row.depth + 1:]
+        if row.kind == "milestone":
+            branches.append(branches[-1].add(f"[dim]◆ {row.due_on or ''} {row.title}[/]"))
+            continue
+        facts = [f"牵头 {'、'.join(row.lead)}" if row.lead else "",
+                 f"限 {row.due_on}" if row.due_on else "",
+                 f"周期 {row.recurrence}" if row.recurrence else ""]
         facts = [f for f in facts if f]
-        branch = node.add(label + (f" [dim]{' · '.join(facts)}[/]" if facts else ""))
-        for ms in task.get("milestones", []):
-            branch.add(f"[dim]◆ {ms['due']} {ms['title']}[/]")
-        for child in task.get("children", []):
-            add(branch, child)
-
-    for task in plan["tasks"]:
-        add(tree, task)
+        label = f"[cyan]{row.code}[/] {row.title}"
+        branches.append(branches[-1].add(label + (f" [dim]{' · '.join(facts)}[/]"
+                                                  if facts else "")))
     console.print(tree)
 
 
@@ -246,10 +236,19 @@ def _parsing_units(paths: list[Path] | None):
         return None
 
 
-def _print_import(file: Path, report, dry_run: bool) -> None:
+def _print_import(item, dry_run: bool) -> None:
+    from taskflow.domain.labels import PLAN_FIELD_LABELS, TASK_FIELD_LABELS
+
     print_ = partial(console.print, soft_wrap=True)  # one line per plan, for scripts and grep
+    report, file = item.report, item.found.label
     prefix = "[yellow]（试运行）[/]" if dry_run else ""
     shift = (f"（日期平移 {report.year_shift:+d} 年）" if report.year_shift else "")
+    if item.match is not None and item.match.by == "title":
+        print_(f"{prefix}{file}：与已有方案 {item.match.code}「{item.match.title}」"
+               f"{item.match.reason}，按该方案更新")
+    if item.renamed:
+        print_(f"{prefix}{file}：已有方案标题为「{item.retitled_from}」，本方案标题定为"
+               f"「{item.resolved.title}」以示区别")
     if report.noop:
         print_(f"{prefix}{file}：方案 {report.plan_code} 无变化，无需导入")
         return
@@ -258,20 +257,20 @@ def _print_import(file: Path, report, dry_run: bool) -> None:
                f"任务 {len(report.added)} 项，年度 {report.year}{shift}")
         return
     print_(f"{prefix}{file}：方案 {report.plan_code} 已更新 — 新增 {len(report.added)}，"
-                  f"变更 {len(report.changed)}，移除 {len(report.removed)}，"
-                  f"恢复 {len(report.restored)}{shift}")
+           f"变更 {len(report.changed)}，移除 {len(report.removed)}，"
+           f"恢复 {len(report.restored)}{shift}")
     for code in report.added:
         print_(f"  [green]+ {code}[/]")
     for code, fields in report.changed.items():
-        print_(f"  [yellow]~ {code}[/]（{'、'.join(fields)}）")
+        print_(f"  [yellow]~ {code}[/]（{'、'.join(TASK_FIELD_LABELS[f] for f in fields)}）")
     for code in report.removed:
         print_(f"  [red]- {code}[/]（已归档，报送记录保留）")
     for code in report.restored:
         print_(f"  [green]↺ {code}[/]（已恢复）")
-    for item in report.plan_changed:
-        print_(f"  [yellow]~ 方案 {item}[/]")
-    for item in report.other_changes:
-        print_(f"  [yellow]~ {item}[/]")
+    for name in report.plan_changed:
+        print_(f"  [yellow]~ 方案{PLAN_FIELD_LABELS[name]}[/]")
+    for change in report.other_changes:
+        print_(f"  [yellow]~ {change}[/]")
 
 
 def _wan(amount: Decimal) -> str:

@@ -84,12 +84,7 @@ def _run(first, last, *, seed: int, database: str | None, deliver: bool, scratch
     # command of the CLI about 1.5 s of start-up (python -X importtime).
     from taskflow.db import make_engine, write_session
     from taskflow.migrate import upgrade
-    from taskflow.plans.expand import expand
-    from taskflow.plans.loader import read_plan_file
-    from taskflow.plans.units import read_units_files
-    from taskflow.services.plans import import_plan
-    from taskflow.services.simulate import simulate
-    from taskflow.services.units import import_units, unit_index
+    from taskflow.services.simulate import load_seed, simulate
 
     url = database or f"sqlite:///{scratch / 'simulation.db'}"
     engine = make_engine(url)
@@ -99,12 +94,7 @@ def _run(first, last, *, seed: int, database: str | None, deliver: bool, scratch
         began = time.perf_counter()
         at = datetime(first.year, 1, 1, tzinfo=UTC)
         with write_session(engine) as session:
-            import_units(session, read_units_files([seeds / "org"]), actor="simulation",
-                         now=at)
-            for path in sorted(seeds.glob("p*.yaml")):
-                plan_file, located = read_plan_file(path)
-                import_plan(session, expand(plan_file, located, unit_index(session),
-                                            year=first.year), actor="simulation", now=at)
+            load_seed(session, seed_dir=seeds, year=first.year, now=at)
         report = simulate(engine, start=first, end=last, calendar=_calendar(), seed=seed,
                           messages_dir=scratch / "messages" if deliver else None)
         elapsed = time.perf_counter() - began

@@ -5,14 +5,13 @@ Registered in taskflow/cli.py with ``app.add_typer(units_app, name="units")``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.tree import Tree
 
-from taskflow.cli_common import _actor, _engine, console, user_errors
+from taskflow.cli_common import NowOption, _actor, _engine, _parse_now, console, user_errors
 
 units_app = typer.Typer(invoke_without_command=True,
                         help="The unit hierarchy and contacts; `units import` loads units files.")
@@ -61,7 +60,7 @@ def units_show(ctx: typer.Context,
 
 @units_app.command("import")
 def units_import(paths: Annotated[list[Path], typer.Argument(
-        help="Units files or directories of them.")]) -> None:
+        help="Units files or directories of them.")], now: NowOption = None) -> None:
     """Import units files (upsert by code)."""
     from taskflow.db import write_session
     from taskflow.plans.units import read_units_files
@@ -71,7 +70,7 @@ def units_import(paths: Annotated[list[Path], typer.Argument(
         flat = read_units_files(paths)
         engine = _engine()
         with write_session(engine) as session:
-            report = import_units(session, flat, actor=_actor(), now=datetime.now(UTC))
+            report = import_units(session, flat, actor=_actor(), now=_parse_now(now))
         if report.noop:
             console.print(f"单位：共 {len(flat)} 个，无变化")
         else:

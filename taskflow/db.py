@@ -33,8 +33,9 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def _json(value) -> str:
-    # Chinese text as UTF-8, not \uXXXX escapes: half the bytes, and readable in the database.
+def json_text(value) -> str:
+    """How a JSON column's value is written: Chinese text as UTF-8, not \\uXXXX escapes
+    (half the bytes, and readable in the database), no spaces."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -50,13 +51,13 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     if parsed.get_backend_name() != "postgresql":
         raise UserError.single("仅支持 sqlite:/// 和 postgresql:// 数据库 URL",
                                field="TASKFLOW_DATABASE_URL")
-    return create_engine(url, echo=echo, pool_pre_ping=True, json_serializer=_json)
+    return create_engine(url, echo=echo, pool_pre_ping=True, json_serializer=json_text)
 
 
 def _sqlite_engine(url: str, database: str | None, *, echo: bool) -> Engine:
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, echo=echo, json_serializer=_json,
+    engine = create_engine(url, echo=echo, json_serializer=json_text,
                            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine, "connect")

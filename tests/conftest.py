@@ -4,6 +4,11 @@ Every database-backed test that takes ``engine`` runs once per backend. The Post
 creates a scratch database per test session and drops it at the end; it is skipped when no
 server answers, unless TASKFLOW_TEST_REQUIRE_PG=1 (CI sets it), which turns the skip into a
 failure so a missing server cannot pass silently.
+
+The seed document and the corpus of real plans live in ../shared beside the repository (found
+from the repository's root, wherever it is checked out). A test that reads them is skipped
+when they are missing, unless TASKFLOW_TEST_REQUIRE_SEED=1 (CI sets it): then it fails, so the
+parser's real-data coverage cannot be lost without a failure.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from sqlalchemy.engine import Engine
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).parent.parent
+SHARED = REPO.parent / "shared"
+SEED_DOCUMENT = SHARED / "seed" / "000_cdc5908520cba364.txt"
+CORPUS = SHARED / "corpus"
 PG_ADMIN_URL = os.environ.get("TASKFLOW_TEST_PG_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -35,6 +43,37 @@ def _isolated_settings(tmp_path, monkeypatch):
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+def shared_file(path: Path) -> Path:
+    """``path`` (under ../shared) when it exists; else the test is skipped, or failed when
+    TASKFLOW_TEST_REQUIRE_SEED=1."""
+    if not path.exists():
+        _missing(str(path))
+    return path
+
+
+def _missing(what: str) -> None:
+    message = f"{what} not found (../shared beside the repository at {REPO})"
+    if os.environ.get("TASKFLOW_TEST_REQUIRE_SEED") == "1":
+        pytest.fail(f"{message}; TASKFLOW_TEST_REQUIRE_SEED=1 requires it")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def seed_document() -> Path:
+    """The seed document: eight real plans in one text (../shared/seed)."""
+    return shared_file(SEED_DOCUMENT)
+
+
+@pytest.fixture(scope="session")
+def corpus() -> list[Path]:
+    """The corpus of real plan texts (../shared/corpus/*.txt, each beside its
+    .expected.json); an empty corpus counts as missing."""
+    texts = sorted(shared_file(CORPUS).glob("*.txt"))
+    if not texts:
+        _missing(f"{CORPUS}/*.txt")
+    return texts
 
 
 def _pg_reachable() -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlmodel import Session, select
@@ -14,6 +14,7 @@ from taskflow.models import FundLine, Plan, Task, TaskUnit, Unit
 from tests.conftest import REPO
 
 SEED = REPO / "seed_plans"
+INIT_AT = datetime(2025, 1, 2, 9, 0, tzinfo=UTC)
 PLANS = sorted(p.stem for p in SEED.glob("p*.yaml"))
 
 
@@ -27,7 +28,7 @@ def seeded(tmp_path_factory):
     from taskflow.settings import get_settings
 
     get_settings.cache_clear()
-    result = CliRunner().invoke(app, ["init", "--year", "2025"])
+    result = CliRunner().invoke(app, ["init", "--year", "2025", "--now", INIT_AT.isoformat()])
     mp.undo()
     get_settings.cache_clear()
     assert result.exit_code == 0, result.output
@@ -51,6 +52,14 @@ def test_init_imports_every_seed_plan(seeded):
             assert tasks, plan.code
             assert all(t.title for t in tasks)
     assert (data / "secret_key").exists()
+
+
+def test_init_records_its_now_as_when_the_tasks_were_learned_of(seeded):
+    engine, _, _ = seeded
+    with Session(engine) as session:
+        assert set(session.exec(select(Task.created_at)).all()) == {INIT_AT}
+        assert set(session.exec(select(Unit.created_at)).all()) == {INIT_AT}
+        assert set(session.exec(select(Plan.imported_at)).all()) == {INIT_AT}
 
 
 def test_init_again_changes_nothing(seeded, monkeypatch):

@@ -67,6 +67,17 @@ FINDING_RESULT_LABELS = {"pass": "合格", "fail": "不合格", "note": "记录"
 ASSESSMENT_PART_LABELS = {"on_time": "按时完成", "targets": "目标完成", "funds": "资金拨付",
                           "inspections": "检查发现"}
 
+# What a plan import reports changed: a task's fields, the plan's own fields.
+TASK_FIELD_LABELS = {
+    "parent": "上级任务", "kind": "类型", "title": "名称", "text": "内容",
+    "schedule_text": "进度安排", "start_on": "开始日期", "due_on": "完成期限",
+    "target_value": "目标数量", "target_unit": "目标单位", "progress_plan": "进度计划",
+    "recurrence": "周期", "acceptance": "验收标准", "units": "承办单位"}
+PLAN_FIELD_LABELS = {
+    "title": "标题", "year": "年度", "source_year": "原文年度", "timezone": "时区",
+    "issuer_id": "发文单位", "jurisdiction_id": "辖区", "source": "来源", "summary": "概述",
+    "policy": "提醒与督办规则", "assessment": "考核办法"}
+
 
 def label(table: dict[Any, str], key: Any) -> str:
     """The label of ``key``, or the key itself for a value the table does not know (data

@@ -2,12 +2,18 @@
 
 Everything a plan file can get wrong beyond its shape is found here, with the file:line of the
 value at fault, before anything touches the database.
+
+``expand`` returns new values and changes nothing it is given (the plan file, its positions,
+the unit directory). It resolves the file (codes, dates, units, funds; every problem at once),
+then runs ``STEPS``: small functions from a resolved plan to a new resolved plan (tree order,
+units inherited by steps, a container's span), so that a further step is one more function.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -23,11 +29,11 @@ from taskflow.plans.schema import (
     TaskUnitRole,
     _amount_yuan,
 )
-from taskflow.plans.units import UnitEntry, UnitIndex, flatten
+from taskflow.plans.units import UnitIndex, entries_from_flat, flatten
 from taskflow.plans.yamlio import Located
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class ResolvedTask:
     code: str
     parent_code: str | None
@@ -47,7 +53,7 @@ class ResolvedTask:
     source_line: int | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class ResolvedFund:
     code: str
     source: str
@@ -62,7 +68,7 @@ class ResolvedFund:
     disbursed: list[dict[str, Any]] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ResolvedInspection:
     code: str
     title: str
@@ -77,7 +83,7 @@ class ResolvedInspection:
     sample: dict[str, Any] | None = None  # SampleSpec as JSON
 
 
-@dataclass
+@dataclass(frozen=True)
 class ResolvedRule:
     code: str
     kind: str
@@ -87,7 +93,7 @@ class ResolvedRule:
     measure: dict[str, Any] | None = None  # {"tag": ..., "of": ...}: how it is measured
 
 
-@dataclass
+@dataclass(frozen=True)
 class ResolvedPlan:
     code: str
     title: str
@@ -108,6 +114,11 @@ class ResolvedPlan:
     assessment: dict[str, Any] | None = None  # AssessmentSpec as JSON, when the file has one
 
 
+_CODE = re.compile(CODE_PATTERN)
+_YEAR = re.compile(r"\d{4}")
+_ROLES = tuple(role.value for role in TaskUnitRole)
+
+
 def _share(text: str | Decimal) -> tuple[Decimal, bool]:
     """'40%' -> (40, True); 400 -> (400, False)."""
     if isinstance(text, str):
@@ -120,6 +131,8 @@ class _Expander:
         self.plan = plan
         self.loc = located
         self.units = units
+        self.resolved_units: dict[str, str | ValueError] = {}
+        self.resolved_dates: dict[tuple, date | PhraseError] = {}
         self.problems: list[Problem] = []
         self.tasks: list[ResolvedTask] = []
         self.task_paths: dict[str, tuple] = {}
@@ -142,30 +155,44 @@ class _Expander:
     def date(self, phrase, year: int, path: tuple, bound: str) -> date | None:
         if phrase is None:
             return None
-        try:
-            resolved = resolve_date(phrase, year, bound=bound)
-        except PhraseError as exc:
-            self.fail(path, str(exc))
+        key = (phrase, year, bound)  # a plan repeats its few phrases ("6月底前") many times
+        found = self.resolved_dates.get(key)
+        if found is None:
+            try:
+                found = resolve_date(phrase, year, bound=bound)
+                # An ISO date or an explicit year in the file moves with the plan year; the
+                # plan year itself is already the new one, so shift only what names a year.
+                if isinstance(phrase, date) or _YEAR.search(str(phrase)):
+                    found = shift_years(found, self.shift)
+            except PhraseError as exc:
+                found = exc
+            self.resolved_dates[key] = found
+        if isinstance(found, PhraseError):
+            self.fail(path, str(found))
             return None
-        # An ISO date or an explicit year in the file moves with the plan year; the plan year
-        # itself is already the new one, so shift only what names a year of its own.
-        names_year = isinstance(phrase, date) or re.search(r"\d{4}", str(phrase))
-        return shift_years(resolved, self.shift) if names_year else resolved
+        return found
 
     def unit(self, name: str, path: tuple) -> str | None:
-        try:
-            return self.units.resolve(name, self.plan.jurisdiction)
-        except ValueError as exc:
-            self.fail(path, str(exc))
+        # A plan names a few dozen units over and over: resolve each name once.
+        found = self.resolved_units.get(name)
+        if found is None:
+            try:
+                found = self.units.resolve(name, self.plan.jurisdiction)
+            except ValueError as exc:
+                found = exc
+            self.resolved_units[name] = found
+        if isinstance(found, ValueError):
+            self.fail(path, str(found))
             return None
+        return found
 
     def unit_refs(self, spec, path: tuple) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
-        for role in TaskUnitRole:
-            for i, name in enumerate(getattr(spec, role.value, []) or []):
-                code = self.unit(name, (*path, role.value, i))
-                if code is not None and (code, role.value) not in out:
-                    out.append((code, role.value))
+        for role in _ROLES:
+            for i, name in enumerate(getattr(spec, role) or ()):
+                code = self.unit(name, (*path, role, i))
+                if code is not None and (code, role) not in out:
+                    out.append((code, role))
         return out
 
     # -- tasks ----------------------------------------------------------------------------
@@ -178,30 +205,22 @@ class _Expander:
             if not 1990 <= spec.year <= 2200:
                 self.fail((*path, "year"), f"年度 {spec.year} 超出范围 1990-2200")
             year = spec.year + self.shift
-        if not re.fullmatch(CODE_PATTERN, code) or "{" in code:
+        if not _CODE.fullmatch(code) or "{" in code:
             self.fail((*path, "code"), f"{code!r} 不是有效的编号")
             return
         if code in self.task_paths:
-            first = self.loc.where(self.task_paths[code])
-            self.fail((*path, "code"), f"任务编号 {code!r} 重复（第一次出现在第 "
-                                       f"{first['line']} 行）")
+            first = self.loc.place(self.task_paths[code])
+            self.fail((*path, "code"), f"任务编号 {code!r} 重复（第一次出现在{first}）")
             return
         if spec.parent is not None and parent is not None and spec.parent != parent:
             self.fail((*path, "parent"), f"上级任务 {spec.parent!r} 与所在层级（位于 "
                                          f"{parent!r} 之下）矛盾")
         self.task_paths[code] = path
-        task = ResolvedTask(
-            code=code, parent_code=parent, kind=spec.kind.value, title=title, text=spec.text,
-            schedule_text=spec.schedule, acceptance=list(spec.acceptance),
-            start_on=self.date(spec.start, year, (*path, "start"), "start"),
-            due_on=self.date(spec.due, year, (*path, "due"), "end"),
-            units=self.unit_refs(spec, path), position=len(self.tasks),
-            source_line=self.loc.marks.get(path, (None, None))[0],
-        )
-        if task.start_on and task.due_on and task.due_on < task.start_on:
-            self.fail((*path, "due"), f"期限 {task.due_on} 早于开始日期 {task.start_on}")
-        if spec.target is not None:
-            task.target_value, task.target_unit = spec.target.value, spec.target.unit
+        start_on = self.date(spec.start, year, (*path, "start"), "start")
+        due_on = self.date(spec.due, year, (*path, "due"), "end")
+        if start_on and due_on and due_on < start_on:
+            self.fail((*path, "due"), f"期限 {due_on} 早于开始日期 {start_on}")
+        progress_plan = []
         for i, point in enumerate(spec.progress_plan):
             by = self.date(point.by, year, (*path, "progress_plan", i, "by"), "end")
             value, is_share = _share(point.cumulative)
@@ -211,18 +230,27 @@ class _Expander:
                 self.fail((*path, "progress_plan", i, "cumulative"),
                           "填写数量需要任务设有目标（target），或改写比例，如 40%")
             if by is not None:
-                task.progress_plan.append({"by": by.isoformat(), "cumulative": str(value),
-                                           "share": is_share})
-        if [p["by"] for p in task.progress_plan] != sorted(p["by"] for p in task.progress_plan):
+                progress_plan.append({"by": by.isoformat(), "cumulative": str(value),
+                                      "share": is_share})
+        if len(progress_plan) > 1 and [p["by"] for p in progress_plan] != sorted(
+                p["by"] for p in progress_plan):
             self.fail((*path, "progress_plan"), "进度节点须按日期先后排列")
+        kind, recurrence = spec.kind.value, None
         if spec.recurrence is not None:
             try:
-                task.recurrence = recurrence_rule(spec.recurrence)
+                recurrence = recurrence_rule(spec.recurrence)
             except PhraseError as exc:
                 self.fail((*path, "recurrence"), str(exc))
             if spec.kind == TaskKind.task:
-                task.kind = TaskKind.duty.value
-        self.tasks.append(task)
+                kind = TaskKind.duty.value
+        self.tasks.append(ResolvedTask(
+            code=code, parent_code=parent, kind=kind, title=title, text=spec.text,
+            schedule_text=spec.schedule, start_on=start_on, due_on=due_on,
+            target_value=spec.target.value if spec.target is not None else None,
+            target_unit=spec.target.unit if spec.target is not None else None,
+            progress_plan=progress_plan, recurrence=recurrence,
+            acceptance=list(spec.acceptance), units=self.unit_refs(spec, path),
+            position=len(self.tasks), source_line=self.loc.line(path)))
         for i, fund in enumerate(spec.funds):
             self.add_fund(fund, f"{code}.F{i + 1}", code, (*path, "funds", i), year)
 
@@ -273,18 +301,19 @@ class _Expander:
 
     def attach_flat_parents(self) -> None:
         """Top-level tasks may name a parent (flat lists); check it exists and forms no cycle."""
-        by_code = {t.code: t for t in self.tasks}
-        for task in self.tasks:
+        known = {t.code for t in self.tasks}
+        for index, task in enumerate(self.tasks):
             spec_parent = None
             path = self.task_paths[task.code]
             if len(path) == 2 and path[0] == "tasks":
                 spec_parent = self.plan.tasks[path[1]].parent
             if spec_parent is None:
                 continue
-            if spec_parent not in by_code:
+            if spec_parent not in known:
                 self.fail((*path, "parent"), f"未知上级任务 {spec_parent!r}")
                 continue
-            task.parent_code = spec_parent
+            self.tasks[index] = replace(task, parent_code=spec_parent)
+        by_code = {t.code: t for t in self.tasks}
         for task in self.tasks:
             seen, current = [], task.code
             while current is not None and current not in seen:
@@ -296,43 +325,13 @@ class _Expander:
                           f"任务层级成环：{cycle}")
                 return
 
-    def order_tree(self) -> None:
-        """Parents before children, siblings in file order; containers get their span."""
-        children: dict[str | None, list[ResolvedTask]] = {}
-        for task in self.tasks:
-            children.setdefault(task.parent_code, []).append(task)
-        ordered: list[ResolvedTask] = []
-
-        by_code = {t.code: t for t in self.tasks}
-
-        def visit(task: ResolvedTask) -> None:
-            parent = by_code.get(task.parent_code) if task.parent_code else None
-            if not task.units and parent is not None:
-                task.units = list(parent.units)  # steps belong to the parent's units
-            ordered.append(task)
-            for child in children.get(task.code, []):
-                visit(child)
-            kids = children.get(task.code, [])
-            if task.due_on is None and kids and all(k.due_on for k in kids):
-                task.due_on = max(k.due_on for k in kids)  # type: ignore[type-var]
-            # A container starts with its earliest step, when every step says when it starts;
-            # a step without a start runs from the plan's start, and so does its container.
-            if task.start_on is None and kids and all(k.start_on for k in kids):
-                task.start_on = min(k.start_on for k in kids)  # type: ignore[type-var]
-
-        for root in children.get(None, []):
-            visit(root)
-        for position, task in enumerate(ordered):
-            task.position = position
-        self.tasks = ordered
-
     def add_fund(self, fund: FundSpec, default_code: str, task_code: str | None,
                  path: tuple, year: int) -> None:
         if fund.task is not None and task_code is not None:
             self.fail((*path, "task"), "任务自身的资金条目不能指向其他任务")
-        line = ResolvedFund(fund.code or default_code, fund.source.value, fund.amount,
-                            fund.note, task_code or fund.task, "task" if task_code else "plan")
-        line.disburse_by = self.date(fund.disburse_by, year, (*path, "disburse_by"), "end")
+        disburse_by = self.date(fund.disburse_by, year, (*path, "disburse_by"), "end")
+        schedule: list[dict[str, Any]] = []
+        disbursed: list[dict[str, Any]] = []
         for i, point in enumerate(fund.schedule):
             where = (*path, "schedule", i)
             by = self.date(point.by, year, (*where, "by"), "end")
@@ -346,37 +345,36 @@ class _Expander:
             if share > 100:
                 self.fail((*where, "cumulative"), "超过该笔资金总额（最多 100%）")
             if by is not None:
-                line.schedule.append({"by": by.isoformat(), "share": str(share)})
-        days = [p["by"] for p in line.schedule]
+                schedule.append({"by": by.isoformat(), "share": str(share)})
+        days = [p["by"] for p in schedule]
         if days != sorted(days):
             self.fail((*path, "schedule"), "拨付节点须按日期先后排列")
-        if line.disburse_by and days and days[-1] > line.disburse_by.isoformat():
-            self.fail((*path, "schedule"), f"有拨付节点晚于 disburse_by "
-                                           f"{line.disburse_by}")
+        if disburse_by and days and days[-1] > disburse_by.isoformat():
+            self.fail((*path, "schedule"), f"有拨付节点晚于 disburse_by {disburse_by}")
         total = Decimal(0)
         for i, item in enumerate(fund.disbursed):
             paid_on = self.date(item.paid_on, year, (*path, "disbursed", i, "paid_on"), "end")
             total += item.amount
             if paid_on is not None:
-                line.disbursed.append({"paid_on": paid_on, "amount": item.amount,
-                                       "note": item.note})
+                disbursed.append({"paid_on": paid_on, "amount": item.amount,
+                                  "note": item.note})
         if total > fund.amount:
             self.fail((*path, "disbursed"), f"已拨付金额（{total} 元）超过该笔资金总额"
                                             f"（{fund.amount} 元）")
-        self.funds.append(line)
+        self.funds.append(ResolvedFund(
+            fund.code or default_code, fund.source.value, fund.amount, fund.note,
+            task_code or fund.task, "task" if task_code else "plan", disburse_by, schedule,
+            disbursed))
 
     # -- the plan -------------------------------------------------------------------------
 
     def run(self) -> ResolvedPlan:
         plan = self.plan
         new_units = list(flatten(plan.units, plan.jurisdiction, self.loc, ("units",)))
-        for unit in new_units:
-            if unit.spec.code in self.units:
-                continue  # declared again: the units import will update it
-            self.units.add(UnitEntry(unit.spec.code, unit.spec.name, unit.spec.kind.value,
-                                     unit.parent, list(unit.spec.aliases),
-                                     unit.spec.member_kind.value if unit.spec.member_kind
-                                     else None))
+        # The plan's own units join a directory of this plan's (the caller's is left alone);
+        # one declared again keeps its directory entry: the units import will update it.
+        self.units = self.units.extended(
+            entry for entry in entries_from_flat(new_units) if entry.code not in self.units)
         if plan.jurisdiction not in self.units:
             self.fail(("jurisdiction",), f"未知辖区单位代码 {plan.jurisdiction!r}")
         issuer = self.unit(plan.issuer, ("issuer",)) if plan.issuer else None
@@ -432,8 +430,6 @@ class _Expander:
             rules.append(ResolvedRule(spec.code, spec.kind, spec.subject, value, spec.text,
                                       measure))
 
-        if not self.problems:
-            self.order_tree()
         if self.problems:
             raise UserError(self.problems)
         source = plan.source.model_dump(exclude_none=True) if plan.source else {}
@@ -447,6 +443,73 @@ class _Expander:
         )
 
 
-def expand(plan: PlanFile, located: Located, units: UnitIndex, *, year: int | None) -> ResolvedPlan:
-    """Resolve a plan against a unit directory; raises UserError listing every problem."""
-    return _Expander(plan, located, units, year).run()
+# -- steps: a resolved plan in, a new resolved plan out ----------------------------------------
+
+Step = Callable[[ResolvedPlan, UnitIndex], ResolvedPlan]
+
+
+def tree_order(plan: ResolvedPlan, units: UnitIndex) -> ResolvedPlan:
+    """Parents before children, siblings in file order; positions follow that order."""
+    children: dict[str | None, list[ResolvedTask]] = {}
+    for task in plan.tasks:
+        children.setdefault(task.parent_code, []).append(task)
+    ordered: list[ResolvedTask] = []
+    stack = list(reversed(children.get(None, [])))
+    while stack:
+        task = stack.pop()
+        position = len(ordered)
+        ordered.append(task if task.position == position else replace(task, position=position))
+        stack.extend(reversed(children.get(task.code, [])))
+    return replace(plan, tasks=ordered)
+
+
+def inherit_units(plan: ResolvedPlan, units: UnitIndex) -> ResolvedPlan:
+    """A step (a child) that names no units belongs to its parent's units (tasks in tree
+    order: a parent's own inheritance is settled before its children's)."""
+    settled: dict[str, list[tuple[str, str]]] = {}
+    tasks = []
+    for task in plan.tasks:
+        inherited = settled.get(task.parent_code) if task.parent_code else None
+        if not task.units and inherited:
+            task = replace(task, units=list(inherited))
+        settled[task.code] = task.units
+        tasks.append(task)
+    return replace(plan, tasks=tasks)
+
+
+def container_spans(plan: ResolvedPlan, units: UnitIndex) -> ResolvedPlan:
+    """A container without a deadline ends with its last step when every step has one; it
+    starts with its earliest step when every step says when it starts (a step without a
+    start runs from the plan's start, and so does its container). Children come before their
+    parent in reverse tree order, so nested containers span outward."""
+    kids: dict[str, list[ResolvedTask]] = {}
+    spanned: list[ResolvedTask] = []
+    for task in reversed(plan.tasks):
+        mine = kids.pop(task.code, [])
+        due_on, start_on = task.due_on, task.start_on
+        if due_on is None and mine and all(k.due_on for k in mine):
+            due_on = max(k.due_on for k in mine)  # type: ignore[type-var]
+        if start_on is None and mine and all(k.start_on for k in mine):
+            start_on = min(k.start_on for k in mine)  # type: ignore[type-var]
+        if (due_on, start_on) != (task.due_on, task.start_on):
+            task = replace(task, due_on=due_on, start_on=start_on)
+        spanned.append(task)
+        if task.parent_code is not None:
+            kids.setdefault(task.parent_code, []).append(task)
+    spanned.reverse()
+    return replace(plan, tasks=spanned)
+
+
+# The steps every import runs, in order; each sees the previous one's result.
+STEPS: tuple[Step, ...] = (tree_order, inherit_units, container_spans)
+
+
+def expand(plan: PlanFile, located: Located, units: UnitIndex, *, year: int | None,
+           steps: tuple[Step, ...] = STEPS) -> ResolvedPlan:
+    """Resolve a plan against a unit directory, then run ``steps`` over it; raises UserError
+    listing every problem. Nothing given is changed: the result is new values."""
+    expander = _Expander(plan, located, units, year)
+    resolved = expander.run()
+    for step in steps:
+        resolved = step(resolved, expander.units)
+    return resolved

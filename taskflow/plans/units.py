@@ -69,8 +69,9 @@ class UnitIndex:
         self.by_code[entry.code] = entry
         self.children.setdefault(entry.parent, []).append(entry.code)
 
-    def copy(self) -> UnitIndex:
-        return UnitIndex(self.by_code.values())
+    def extended(self, entries: Iterable[UnitEntry]) -> UnitIndex:
+        """A new directory: this one's units and ``entries`` (this one is left as it is)."""
+        return UnitIndex([*self.by_code.values(), *entries])
 
     def __contains__(self, code: str) -> bool:
         return code in self.by_code

@@ -3,12 +3,17 @@
 PyYAML's composer gives each node its start mark; we walk the node tree once to record the
 mark of every mapping value and list item by its path, then let the ordinary constructor build
 the data. Duplicate keys, which PyYAML silently overwrites, are reported instead.
+
+``Located`` is plan data with its positions, whatever it was read from: a YAML file gives
+line:column marks; a parsed document gives each task's line in the document, or its place
+("表1 第3行") where a document has no lines.
 """
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from taskflow.errors import Problem, UserError
+from taskflow.plans import yamlevents
 
 Path_ = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
@@ -23,19 +29,45 @@ M = TypeVar("M", bound=BaseModel)
 
 @dataclass
 class Located:
-    """Parsed YAML data plus the (line, column) of each path, both 1-based."""
+    """Data plus the (line, column) of each path, both 1-based (column None when unknown),
+    and, for paths without a line, a place as a reader names it ("表1 第3行")."""
 
     data: Any
-    marks: dict[Path_, tuple[int, int]]
+    marks: dict[Path_, tuple[int, int | None]]
     file: str
+    places: dict[Path_, str] = field(default_factory=dict)
+    # Every value's mark, worked out again only when a problem must be located at a field
+    # (a large file keeps only its mappings' and sequences' marks).
+    exact: Callable[[], dict[Path_, tuple[int, int | None]]] | None = field(
+        default=None, repr=False, compare=False)
+
+    def _nearest(self, positions: dict[Path_, Any], path: Path_) -> Any:
+        probe = tuple(path)
+        while probe and probe not in positions:
+            probe = probe[:-1]
+        return positions.get(probe)
+
+    def line(self, path: Path_) -> int | None:
+        """The line of ``path`` or of its nearest parent that has one."""
+        mark = self._nearest(self.marks, path)
+        return mark[0] if mark else None
+
+    def place(self, path: Path_) -> str:
+        """Where ``path`` is, in words: "第 12 行", "表1 第3行", or the file's name."""
+        line = self.line(path)
+        if line is not None:
+            return f"第 {line} 行"
+        return self._nearest(self.places, path) or self.file
 
     def where(self, path: Path_) -> dict[str, Any]:
         """Location keyword arguments for a Problem at ``path`` (or its nearest parent)."""
-        probe = tuple(path)
-        while probe and probe not in self.marks:
-            probe = probe[:-1]
-        line, column = self.marks.get(probe, (None, None))
-        return {"file": self.file, "line": line, "column": column, "field": dotted(path)}
+        if self.exact is not None and tuple(path) not in self.marks:
+            self.marks, self.exact = self.exact(), None
+        line, column = self._nearest(self.marks, path) or (None, None)
+        file = self.file
+        if line is None and (place := self._nearest(self.places, path)):
+            file = f"{file}（{place}）"
+        return {"file": file, "line": line, "column": column, "field": dotted(path)}
 
     def problem(self, path: Path_, message: str) -> Problem:
         return Problem(message, **self.where(path))
@@ -72,17 +104,42 @@ def _walk(node: yaml.Node, path: Path_, marks: dict, problems: list[Problem], fi
 def load_located(text: str, file: str) -> Located:
     """Parse YAML text; syntax errors and duplicate keys raise UserError with line:column."""
     try:
+        built = yamlevents.build(text)
+    except yaml.MarkedYAMLError as exc:
+        raise _syntax_error(exc, file) from None
+    except yamlevents.BadScalar as bad:
+        raise UserError.single(f"{bad.value!r} 不是有效日期（{bad}）", file=file,
+                               line=bad.line, column=bad.column) from None
+    if built is None:  # anchors, merge keys, tags: PyYAML's own path
+        return _load_nodes(text, file)
+    if built is yamlevents.EMPTY:
+        raise UserError.single("文件是空的", file=file)
+    data, marks, duplicates = built
+    if duplicates:
+        raise UserError([Problem(f"重复的键 {key!r}（第一次出现在第 {first} 行）", file=file,
+                                 line=line, column=column, field=dotted(path))
+                         for key, path, line, column, first in duplicates])
+    return Located(data, marks, file, exact=lambda: yamlevents.build(text, scalars=True)[1])
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, file: str) -> UserError:
+    mark = exc.problem_mark or exc.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+    message = f"YAML 语法错误：{exc.problem or exc.context}"
+    return UserError([Problem(message, file=file, line=line, column=column)])
+
+
+def _load_nodes(text: str, file: str) -> Located:
+    """PyYAML's node tree: for YAML beyond plain data (anchors, merge keys, tags)."""
+    try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        message = f"YAML 语法错误：{exc.problem or exc.context}"
-        raise UserError([Problem(message, file=file, line=line, column=column)]) from None
+        raise _syntax_error(exc, file) from None
     except yaml.YAMLError as exc:
         raise UserError.single(f"YAML 错误：{exc}", file=file) from None
     if node is None:
         raise UserError.single("文件是空的", file=file)
-    marks: dict[Path_, tuple[int, int]] = {}
+    marks: dict[Path_, tuple[int, int | None]] = {}
     problems: list[Problem] = []
     _walk(node, (), marks, problems, file)
     if problems:
@@ -125,16 +182,18 @@ def _bad_scalar(root: yaml.Node, file: str, exc: ValueError) -> UserError:
     return UserError.single(f"YAML 错误：{exc}", file=file)
 
 
-def read_located(path: Path) -> Located:
+def read_located(path: Path, name: str | None = None) -> Located:
+    """A YAML file with its positions; ``name`` is how problems name it (default: the path)."""
+    file = name or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8-sig")  # an editor's byte-order mark is fine
     except FileNotFoundError:
-        raise UserError.single("文件不存在", file=str(path)) from None
+        raise UserError.single("文件不存在", file=file) from None
     except UnicodeDecodeError as exc:
-        raise UserError.single(f"不是 UTF-8 文本（第 {exc.start} 字节）", file=str(path)) from None
+        raise UserError.single(f"不是 UTF-8 文本（第 {exc.start} 字节）", file=file) from None
     except OSError as exc:
-        raise UserError.single(f"无法读取：{exc.strerror}", file=str(path)) from None
-    return load_located(text, str(path))
+        raise UserError.single(f"无法读取：{exc.strerror}", file=file) from None
+    return load_located(text, file)
 
 
 def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:

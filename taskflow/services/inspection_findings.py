@@ -33,7 +33,7 @@ from taskflow.models import (
     Unit,
 )
 from taskflow.services.inspection_rounds import find_round, round_checklist
-from taskflow.services.plans import day_end, day_start
+from taskflow.services.plan_tasks import day_end, day_start
 
 RESULTS = ("pass", "fail", "note")
 

@@ -40,6 +40,8 @@ from taskflow.models import (
     TaskUnit,
     Unit,
 )
+from taskflow.plans.units import read_units_files
+from taskflow.services import intake
 from taskflow.services import tasks as actions
 from taskflow.services.funds import record_disbursement
 from taskflow.services.inspection_findings import record_finding
@@ -47,6 +49,7 @@ from taskflow.services.inspection_rounds import generate_rounds, round_checklist
 from taskflow.services.lights import lights
 from taskflow.services.stream import StreamFigures, stream_figures
 from taskflow.services.sweep import SweepReport, sweep
+from taskflow.services.units import import_units
 
 TEMPERAMENTS = (("punctual", 0.7), ("late", 0.2), ("silent", 0.1))
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -126,6 +129,13 @@ def _draw(roll: float) -> str:
         if roll < acc:
             return name
     return TEMPERAMENTS[-1][0]
+
+
+def load_seed(session: Session, *, seed_dir: Path, year: int, now: datetime) -> None:
+    """The simulation's starting point: the org chart and the seed plans of ``year``."""
+    import_units(session, read_units_files([seed_dir / "org"]), actor=ACTOR, now=now)
+    for path in sorted(seed_dir.glob("p*.yaml")):
+        intake.import_file(session, path=path, year=year, actor=ACTOR, now=now)
 
 
 def simulate(engine: Engine, *, start: date, end: date, calendar, seed: int = 1,

@@ -21,7 +21,7 @@ from taskflow.domain.states import CLOSED, IllegalTransition, transition
 from taskflow.errors import NotFound, UserError
 from taskflow.models import AuditEvent, Plan, ProgressReport, Task, TaskUnit, Unit
 from taskflow.services.org import acting_units
-from taskflow.services.plans import day_end
+from taskflow.services.plan_tasks import day_end
 
 # A new deadline outside these is a typo (the pages' date inputs, the API and the CLI agree).
 EXTEND_FIRST_DAY, EXTEND_LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)

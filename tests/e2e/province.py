@@ -55,11 +55,9 @@ def build(engine, directory: Path, counties: dict[str, str] = COUNTIES, *,
           year: int = 2025) -> list[str]:
     """Import the province into a migrated database; the plan codes."""
     from taskflow.db import write_session
-    from taskflow.plans.expand import expand
-    from taskflow.plans.loader import read_plan_file
     from taskflow.plans.units import read_units_files
-    from taskflow.services.plans import import_plan
-    from taskflow.services.units import import_units, unit_index
+    from taskflow.services import intake
+    from taskflow.services.units import import_units
 
     org, plans = write_files(directory, counties)
     with write_session(engine) as session:
@@ -67,9 +65,7 @@ def build(engine, directory: Path, counties: dict[str, str] = COUNTIES, *,
     codes = []
     for path in plans:
         with write_session(engine) as session:
-            plan_file, located = read_plan_file(path)
-            resolved = expand(plan_file, located, unit_index(session), year=year)
-            import_plan(session, resolved, actor="test", now=IMPORTED_AT,
-                        source_file=str(path))
-        codes.append(plan_file.code)
+            (taken,) = intake.import_file(session, path=path, year=year, actor="test",
+                                          now=IMPORTED_AT)
+        codes.append(taken.resolved.code)
     return codes

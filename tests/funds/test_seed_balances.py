@@ -10,12 +10,10 @@ from sqlmodel import Session, func, select
 
 from taskflow.db import write_session
 from taskflow.models import Disbursement
-from taskflow.plans.expand import expand
-from taskflow.plans.loader import read_plan_file
 from taskflow.plans.units import read_units_files
+from taskflow.services import intake
 from taskflow.services.funds import fund_status
-from taskflow.services.plans import import_plan
-from taskflow.services.units import import_units, unit_index
+from taskflow.services.units import import_units
 
 SEED = Path(__file__).resolve().parents[2] / "seed_plans"
 WAN = Decimal(10_000)
@@ -27,9 +25,9 @@ def _import(engine, *names: str, year: int | None = None) -> list:
     with write_session(engine) as session:
         import_units(session, read_units_files([SEED / "org"]), actor="test", now=at)
         for name in names:
-            plan_file, located = read_plan_file(SEED / name)
-            reports.append(import_plan(session, expand(plan_file, located, unit_index(session),
-                                                       year=year), actor="test", now=at))
+            (taken,) = intake.import_file(session, path=SEED / name, year=year, actor="test",
+                                          now=at)
+            reports.append(taken.report)
     return reports
 
 

@@ -10,11 +10,9 @@ import pytest
 
 from taskflow.calendar import WorkCalendar
 from taskflow.db import write_session
-from taskflow.plans.expand import expand
-from taskflow.plans.loader import read_plan_file
 from taskflow.plans.units import read_units_files
-from taskflow.services.plans import import_plan
-from taskflow.services.units import import_units, unit_index
+from taskflow.services import intake
+from taskflow.services.units import import_units
 
 NOW = datetime(2025, 1, 2, 1, 0, tzinfo=UTC)
 
@@ -126,6 +124,5 @@ def plan_db(engine, tmp_path: Path):
 
 def import_file(engine, path: Path, year: int = 2025):
     with write_session(engine) as session:
-        plan_file, located = read_plan_file(path)
-        return import_plan(session, expand(plan_file, located, unit_index(session), year=year),
-                           actor="test", now=NOW, source_file=str(path))
+        (taken,) = intake.import_file(session, path=path, year=year, actor="test", now=NOW)
+        return taken.report

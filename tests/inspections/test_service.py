@@ -23,16 +23,14 @@ from taskflow.models import (
     TaskUnit,
     Unit,
 )
-from taskflow.plans.expand import expand
-from taskflow.plans.loader import read_plan_file
 from taskflow.plans.units import read_units_files
+from taskflow.services import intake
 from taskflow.services import tasks as actions
 from taskflow.services.assessment import assess, write_score_sheet
 from taskflow.services.inspection_findings import record_finding
 from taskflow.services.inspection_rounds import generate_rounds
-from taskflow.services.plans import import_plan
 from taskflow.services.sweep import sweep
-from taskflow.services.units import import_units, unit_index
+from taskflow.services.units import import_units
 from tests.conftest import REPO
 from tests.inspections.conftest import NOW, import_file
 
@@ -52,9 +50,8 @@ def test_p5_programme_in_2025_has_its_rounds_on_working_days_with_notices(engine
     with write_session(engine) as session:
         import_units(session, read_units_files(sorted((REPO / "seed_plans/org").glob("*.yaml"))),
                      actor="test", now=NOW)
-        plan_file, located = read_plan_file(REPO / "seed_plans/p5-ecommerce.yaml")
-        import_plan(session, expand(plan_file, located, unit_index(session), year=2025),
-                    actor="test", now=NOW)
+        intake.import_file(session, path=REPO / "seed_plans/p5-ecommerce.yaml", year=2025,
+                           actor="test", now=NOW)
     with write_session(engine) as session:
         views = generate_rounds(session, year=2025, calendar=calendar, now=NOW)
         rounds = [(v.round.kind, v.round.scheduled_on) for v in views]

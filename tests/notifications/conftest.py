@@ -56,11 +56,9 @@ def seed_engine(tmp_path_factory):
 
     from taskflow.db import make_engine, write_session
     from taskflow.migrate import upgrade
-    from taskflow.plans.expand import expand
-    from taskflow.plans.loader import read_plan_file
     from taskflow.plans.units import read_units_files
-    from taskflow.services.plans import import_plan
-    from taskflow.services.units import import_units, unit_index
+    from taskflow.services import intake
+    from taskflow.services.units import import_units
     from tests.conftest import REPO
 
     seed = REPO / "seed_plans"
@@ -70,8 +68,6 @@ def seed_engine(tmp_path_factory):
     with write_session(engine) as session:
         import_units(session, read_units_files([seed / "org"]), actor="test", now=at)
         for path in sorted(seed.glob("p*.yaml")):
-            plan_file, located = read_plan_file(path)
-            import_plan(session, expand(plan_file, located, unit_index(session), year=2025),
-                        actor="test", now=at)
+            intake.import_file(session, path=path, year=2025, actor="test", now=at)
     yield engine
     engine.dispose()

@@ -20,12 +20,10 @@ from taskflow.db import make_engine, write_session
 from taskflow.domain.labels import MESSAGE_KIND_LABELS as KIND_LABELS
 from taskflow.migrate import upgrade
 from taskflow.models import Notification
-from taskflow.plans.expand import expand
-from taskflow.plans.loader import read_plan_file
 from taskflow.plans.units import read_units_files
-from taskflow.services.plans import import_plan
+from taskflow.services import intake
 from taskflow.services.simulate import simulate
-from taskflow.services.units import import_units, unit_index
+from taskflow.services.units import import_units
 from taskflow.settings import load_settings
 from tests.conftest import REPO
 
@@ -41,9 +39,7 @@ def test_a_simulated_stretch_reads_as_chinese_messages_of_every_kind(tmp_path):
     with write_session(engine) as session:
         import_units(session, read_units_files([seed / "org"]), actor="test", now=at)
         for path in sorted(seed.glob("p*.yaml")):
-            plan_file, located = read_plan_file(path)
-            import_plan(session, expand(plan_file, located, unit_index(session), year=2025),
-                        actor="test", now=at)
+            intake.import_file(session, path=path, year=2025, actor="test", now=at)
     calendar = WorkCalendar.load(None)
     simulate(engine, start=date(2025, 6, 25), end=date(2025, 7, 3), calendar=calendar,
              seed=7)
@@ -98,9 +94,8 @@ def test_inspection_notices_and_inspectors_lists_are_delivered(tmp_path):
     at = datetime(2025, 1, 2, 1, tzinfo=UTC)
     with write_session(engine) as session:
         import_units(session, read_units_files([seed / "org"]), actor="test", now=at)
-        plan_file, located = read_plan_file(seed / "p5-ecommerce.yaml")
-        import_plan(session, expand(plan_file, located, unit_index(session), year=2025),
-                    actor="test", now=at)
+        intake.import_file(session, path=seed / "p5-ecommerce.yaml", year=2025, actor="test",
+                           now=at)
     calendar = WorkCalendar.load(None)
     with write_session(engine) as session:
         inspection_rounds.generate_rounds(session, year=2025, calendar=calendar, now=at)

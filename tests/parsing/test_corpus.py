@@ -14,16 +14,13 @@ import pytest
 import yaml
 
 from taskflow.parsing import dump_plan, parse_text
-from tests.conftest import REPO
-
-CORPUS = REPO.parent / "shared" / "corpus"
+from tests.conftest import CORPUS, shared_file
 
 
 @pytest.fixture(scope="module")
 def scorer():
-    if not (CORPUS / "score.py").exists():
-        pytest.skip(f"corpus not found at {CORPUS}")
-    spec = importlib.util.spec_from_file_location("corpus_score", CORPUS / "score.py")
+    spec = importlib.util.spec_from_file_location("corpus_score",
+                                                  shared_file(CORPUS / "score.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     return module
@@ -49,10 +46,9 @@ def score_document(scorer, path, year: int) -> tuple[int, int]:
     return right, len(expected)
 
 
-def test_the_corpus_scores_at_least_95_percent(scorer):
-    years = json.loads((CORPUS / "years.json").read_text(encoding="utf-8"))
-    per_doc = {p.stem: score_document(scorer, p, years[p.stem])
-               for p in sorted(CORPUS.glob("*.txt"))}
+def test_the_corpus_scores_at_least_95_percent(scorer, corpus):
+    years = json.loads(shared_file(CORPUS / "years.json").read_text(encoding="utf-8"))
+    per_doc = {p.stem: score_document(scorer, p, years[p.stem]) for p in corpus}
     right = sum(r for r, _ in per_doc.values())
     total = sum(n for _, n in per_doc.values())
     assert right / total >= 0.95, per_doc

@@ -5,15 +5,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from taskflow.db import write_session
 from taskflow.models import AuditEvent, FundLine, Plan, ProgressReport, Task, TaskUnit, Unit
-from taskflow.plans.expand import expand
-from taskflow.plans.loader import read_plan_file
 from taskflow.plans.units import read_units_files
-from taskflow.services.plans import import_plan
-from taskflow.services.units import import_units, unit_index
+from taskflow.services import intake
+from taskflow.services.units import import_units
 from tests.conftest import FIXTURES
 
 NOW = datetime(2025, 1, 2, 1, 0, tzinfo=UTC)
@@ -29,9 +28,8 @@ def org(engine):
 
 def do_import(engine, path: Path, *, year: int | None = 2025, now: datetime = NOW):
     with write_session(engine) as session:
-        plan_file, located = read_plan_file(path)
-        resolved = expand(plan_file, located, unit_index(session), year=year)
-        return import_plan(session, resolved, actor="test", now=now, source_file=str(path))
+        (taken,) = intake.import_file(session, path=path, year=year, actor="test", now=now)
+        return taken.report
 
 
 def write(tmp_path: Path, text: str, name: str = "plan.yaml") -> Path:
@@ -138,3 +136,14 @@ def test_dated_plan_without_year_keeps_its_dates(org, tmp_path):
     text = GOOD.replace("year: 20xx", "year: 2016")
     report = do_import(org, write(tmp_path, text), year=None)
     assert report.year == 2016 and report.year_shift == 0
+
+
+def test_json_written_another_way_is_no_change(org, tmp_path):
+    path = write(tmp_path, GOOD)
+    do_import(org, path)
+    with write_session(org) as session:  # as an older writer spelled it: spaces, escapes
+        session.execute(text("UPDATE task SET progress_plan = :value WHERE code = '2'"),
+                        {"value": '[ {"by": "2025-06-30", "cumulative": "40", "share": true},'
+                                  ' {"by": "2025-12-31", "cumulative": "100", "share": true} ]'})
+        session.execute(text("UPDATE task SET acceptance = '[ ]' WHERE code = '2.1'"))
+    assert do_import(org, path, now=datetime(2025, 3, 1, tzinfo=UTC)).noop

@@ -18,13 +18,11 @@ from sqlmodel import Session
 from taskflow.calendar import WorkCalendar
 from taskflow.db import write_session
 from taskflow.models import AuditEvent, Notification, Task
-from taskflow.plans.expand import expand
-from taskflow.plans.loader import read_plan_file
 from taskflow.plans.units import read_units_files
+from taskflow.services import intake
 from taskflow.services import tasks as actions
-from taskflow.services.plans import import_plan
 from taskflow.services.sweep import sweep
-from taskflow.services.units import import_units, unit_index
+from taskflow.services.units import import_units
 
 SH = ZoneInfo("Asia/Shanghai")
 CAL = WorkCalendar()
@@ -82,9 +80,7 @@ def seed(engine, tmp_path: Path, text: str) -> None:
     now = local(2025, 1, 1, 0, 0)
     with write_session(engine) as session:
         import_units(session, read_units_files([tmp_path / "org.yaml"]), actor="t", now=now)
-        plan_file, located = read_plan_file(tmp_path / "plan.yaml")
-        import_plan(session, expand(plan_file, located, unit_index(session), year=None),
-                    actor="t", now=now)
+        intake.import_file(session, path=tmp_path / "plan.yaml", year=None, actor="t", now=now)
 
 
 def outbox(engine) -> list[Notification]:

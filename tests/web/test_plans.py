@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -16,7 +15,6 @@ from tests.conftest import FIXTURES, REPO
 from tests.web.conftest import PASSWORD, csrf_of
 
 NOW = datetime(2025, 6, 6, 2, 0, tzinfo=UTC)
-SEED_DOCUMENT = Path("/work/shared/seed/000_cdc5908520cba364.txt")
 ROW = re.compile(r'<tr id="task-(\d+)"')
 
 
@@ -191,13 +189,11 @@ def test_review_options_can_be_changed_and_the_file_parsed_again(swept, signed_i
     assert "2025年6月30日" in review.text and "测试县人民政府" in review.text
 
 
-@pytest.mark.skipif(not SEED_DOCUMENT.exists(), reason=f"seed document not found at "
-                                                       f"{SEED_DOCUMENT}")
-def test_seed_plan_text_upload_reviews_then_imports(swept, signed_in, engine):
+def test_seed_plan_text_upload_reviews_then_imports(swept, signed_in, engine, seed_document):
     swept("units", "import", str(REPO / "seed_plans" / "org"))  # the seed plans' units
     client = signed_in("admin")
     before = plan_count(engine)
-    sent = _upload(client, SEED_DOCUMENT.name, SEED_DOCUMENT.read_bytes(), year="2025",
+    sent = _upload(client, seed_document.name, seed_document.read_bytes(), year="2025",
                    part="2")
     assert sent.status_code == 303
     review = client.get(sent.headers["location"])
@@ -214,4 +210,57 @@ def test_seed_plan_text_upload_reviews_then_imports(swept, signed_in, engine):
         plan = session.scalars(select(Plan).where(
             Plan.code == "000-cdc5908520cba364-p2")).one()
         assert session.scalar(select(func.count()).where(Task.plan_id == plan.id)) > 14
+    assert plan_count(engine) == before + 1
+
+
+def test_a_copy_under_another_code_shows_the_diff_and_updates_the_plan(swept, signed_in,
+                                                                       engine):
+    client = signed_in("coord")
+    text = (FIXTURES / "plan.yaml").read_text(encoding="utf-8").replace(
+        "code: demo", "code: demo-copy").replace("due: 4月", "due: 5月")
+    before = plan_count(engine)
+    sent = _upload(client, "方案副本.yaml", text.encode("utf-8"), year="2025")
+    review = client.get(sent.headers["location"])
+    assert review.status_code == 200, review.text
+    assert ("与已有方案「测试县扶贫专项实施方案」（demo）标题和发文单位相同：将更新该方案，"
+            "不新建方案") in review.text
+    assert "将更新已有方案：新增 0 项，修改 1 项，移除 0 项" in review.text
+    row = re.search(r'<tr class="change-修改">.*?</tr>', review.text, re.S).group(0)
+    assert "2.1 调查摸底" in row and "完成期限" in row
+    done = client.post(sent.headers["location"] + "/confirm",
+                       data={"csrf_token": csrf_of(review.text)})
+    assert done.status_code == 200 and "已更新" in done.text
+    assert plan_count(engine) == before
+    with Session(engine) as session:
+        due = session.scalar(select(Task.due_on).join(Plan).where(
+            Plan.code == "demo", Task.code == "2.1"))
+    assert due.month == 5
+
+
+def test_a_document_uploaded_twice_is_one_plan_with_a_title_of_its_own(swept, signed_in,
+                                                                       engine):
+    client = signed_in("coord")
+    text = ("测试县扶贫专项实施方案\n\n1.开展培训(牵头单位:县林业局)\n进度安排:6月底前完成。\n"
+            ).encode()
+    before = plan_count(engine)
+    sent = _upload(client, "培训方案.txt", text, year="2025", jurisdiction="t")
+    review = client.get(sent.headers["location"])
+    assert review.status_code == 200, review.text
+    assert ("已有其他方案名为「测试县扶贫专项实施方案」：本方案将命名为"
+            "「测试县扶贫专项实施方案（2025年）」以示区别") in review.text
+    done = client.post(sent.headers["location"] + "/confirm",
+                       data={"csrf_token": csrf_of(review.text)})
+    assert done.status_code == 200 and "已新建方案" in done.text
+    assert plan_count(engine) == before + 1
+    with Session(engine) as session:
+        plan = session.scalars(select(Plan).where(
+            Plan.title == "测试县扶贫专项实施方案（2025年）")).one()
+        created = set(session.scalars(select(Task.created_at).where(Task.plan_id == plan.id)))
+    assert created == {NOW}  # the page's clock: when the system learned of the tasks
+    again = _upload(client, "培训方案.txt", text, year="2025", jurisdiction="t")
+    review = client.get(again.headers["location"])
+    assert review.status_code == 200 and "内容没有变化（无变化）" in review.text
+    assert "以示区别" not in review.text
+    client.post(again.headers["location"] + "/confirm",
+                data={"csrf_token": csrf_of(review.text)})
     assert plan_count(engine) == before + 1

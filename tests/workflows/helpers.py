@@ -12,11 +12,9 @@ from sqlmodel import Session
 
 from taskflow.db import write_session
 from taskflow.models import Notification
-from taskflow.plans.expand import expand
-from taskflow.plans.loader import read_plan_file
 from taskflow.plans.units import read_units_files
-from taskflow.services.plans import import_plan
-from taskflow.services.units import import_units, unit_index
+from taskflow.services import intake
+from taskflow.services.units import import_units
 from tests.conftest import FIXTURES, REPO
 
 IMPORTED_AT = datetime(2025, 1, 2, 1, 0, tzinfo=UTC)
@@ -28,9 +26,7 @@ def seed(engine, *, year: int = 2025, now: datetime = IMPORTED_AT) -> None:
         import_units(session, read_units_files([FIXTURES / "org.yaml"]), actor="test", now=now)
     path = FIXTURES / "plan.yaml"
     with write_session(engine) as session:
-        plan_file, located = read_plan_file(path)
-        resolved = expand(plan_file, located, unit_index(session), year=year)
-        import_plan(session, resolved, actor="test", now=now, source_file=str(path))
+        intake.import_file(session, path=path, year=year, actor="test", now=now)
 
 
 def outbox_count(engine) -> int:

@@ -1,10 +1,11 @@
 """Uploading a plan file on the web: stage it, show the parse review, import on confirm.
 
-The flow mirrors ``taskflow plan import [--dry-run]`` and calls the same functions: documents
-(.txt .md .docx .xlsx) go through ``taskflow.parsing`` and become plan files in memory, YAML
-is loaded and validated as ``read_plan_file`` does; both are expanded against the unit
-directory and imported by ``services.plans.import_plan`` (idempotent: confirming twice
-changes nothing the second time). The review is a dry run in a rolled-back transaction.
+The flow is ``taskflow plan import [--dry-run]``'s: the intake pipeline (services.intake)
+reads the file (documents .txt .md .docx .xlsx through taskflow.parsing, or plan YAML),
+expands it against the unit directory, finds the plan it updates (same code, or same title
+and issuer) and imports it (idempotent: confirming twice changes nothing the second time).
+The review is the same import in a rolled-back transaction, so it shows exactly what the
+confirm will do: a new plan, or the tasks added, changed and removed.
 
 The uploaded bytes wait under ``<data dir>/staging/plans/<random id>/`` with the options and
 the uploading user; only that user can review or confirm them. Nothing is imported before
@@ -25,14 +26,15 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from taskflow.errors import UserError
-from taskflow.models import Plan, Unit
+from taskflow.domain.labels import PLAN_FIELD_LABELS, TASK_FIELD_LABELS
+from taskflow.models import Task, Unit
+from taskflow.services import intake
+from taskflow.services.plan_identity import Match
 from taskflow.services.plans import ImportReport
+from taskflow.services.units import unit_index
 
 MAX_BYTES = 5 * 1024 * 1024
-DOCUMENTS = (".txt", ".md", ".docx", ".xlsx")
-YAML = (".yaml", ".yml")
-ALLOWED = (*DOCUMENTS, *YAML)
+ALLOWED = (*intake.DOCUMENT_SUFFIXES, *intake.YAML_SUFFIXES)
 STAGING_ID = re.compile(r"[A-Za-z0-9_-]{20,64}")
 KEEP_SECONDS = 2 * 86400  # staged files older than this are removed at the next upload
 GOVERNMENT_KINDS = ("province", "city", "county", "township")
@@ -127,32 +129,37 @@ def _sweep_old(root: Path) -> None:
             continue
 
 
-# -- parse, review, import -------------------------------------------------------------------
+# -- review, import ---------------------------------------------------------------------------
 
 
 @dataclass
-class TreeNode:
-    code: str
+class Change:
+    """One line of a re-import's difference, as the review shows it."""
+
+    what: str  # 新增 / 修改 / 移除 / 恢复 / 其他
+    code: str  # a task's code ("方案" for the plan's own fields)
     title: str
-    depth: int
-    kind: str
-    due_on: Any
-    lead: list[str]
-    responsible: list[str]
-    recurrence: str | None
+    detail: str = ""
 
 
 @dataclass
 class PlanPreview:
+    """One plan of the file as the review and the confirmation show it."""
+
     label: str
-    code: str | None = None
-    title: str | None = None
-    year: int | None = None
-    jurisdiction: str | None = None
-    review: Any = None  # parsing.Review, for documents
-    tree: list[TreeNode] = field(default_factory=list)
-    report: ImportReport | None = None
-    existing_plan_id: int | None = None
+    code: str
+    title: str
+    year: int
+    jurisdiction: str  # the jurisdiction's name
+    report: ImportReport
+    match: Match | None  # the existing plan it updates
+    retitled_from: str | None  # the file's title, when the plan gets another to tell it apart
+    tree: list[intake.OutlineRow] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+
+    @property
+    def existing_plan_id(self) -> int | None:
+        return self.match.plan_id if self.match else None
 
 
 @dataclass
@@ -162,81 +169,43 @@ class Outcome:
     reviews: list[Any] = field(default_factory=list)  # every part's review, with or without tasks
 
 
-def _documents(staged: Staged, units, outcome: Outcome) -> list[tuple[PlanPreview, Any, Any]]:
-    from taskflow.parsing import dump_plan, parse_file
-    from taskflow.plans.schema import PlanFile
-    from taskflow.plans.yamlio import load_located, validate
-
-    result = parse_file(staged.path, year=staged.year, units=units,
-                        jurisdiction=staged.jurisdiction, source=staged.filename)
-    chosen = [result.part(staged.part)] if staged.part is not None else result.plans
-    out = []
-    for parsed in chosen:
-        outcome.reviews.append(parsed.review)
-        if parsed.plan is None:
-            continue
-        label = staged.filename + (f"（篇{parsed.part}）" if parsed.part is not None else "")
-        located = load_located(dump_plan(parsed.plan), label)
-        out.append((PlanPreview(label, review=parsed.review), validate(PlanFile, located),
-                    located))
-    if not out:
-        raise UserError.single("文件中没有找到实施方案的任务", file=staged.filename)
-    return out
-
-
-def _yaml(staged: Staged) -> list[tuple[PlanPreview, Any, Any]]:
-    from taskflow.plans.schema import PlanFile
-    from taskflow.plans.yamlio import load_located, validate
-
-    try:
-        text = staged.path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise UserError.single("YAML 文件须为 UTF-8 编码", file=staged.filename) from None
-    located = load_located(text, staged.filename)
-    if isinstance(located.data, dict) and "units" in located.data and "tasks" not in \
-            located.data and "code" not in located.data:
-        raise UserError.single("这是单位名录文件，不是实施方案", file=staged.filename)
-    return [(PlanPreview(staged.filename), validate(PlanFile, located), located)]
-
-
 def run_import(session: Session, staged: Staged, *, actor: str, now: datetime) -> Outcome:
-    """Parse the staged file and import every plan in it into ``session`` (the caller's
+    """Read the staged file and import every plan in it into ``session`` (the caller's
     transaction decides: rolled back for the review, committed on confirm)."""
-    from taskflow.plans.expand import expand
-    from taskflow.services.plans import import_plan
-    from taskflow.services.units import unit_index
-
-    outcome = Outcome([])
+    source = intake.Source(staged.path, name=staged.filename, via="web")
     units = unit_index(session)
-    if Path(staged.filename).suffix.lower() in YAML:
-        found = _yaml(staged)
-    else:
-        found = _documents(staged, units, outcome)
-    names = dict(session.execute(select(Unit.code, Unit.name)).all())
-    for preview, plan_file, located in found:
-        resolved = expand(plan_file, located, unit_index(session), year=staged.year)
-        preview.code, preview.title, preview.year = resolved.code, resolved.title, resolved.year
-        for unit in resolved.new_units:
-            names.setdefault(unit.spec.code, unit.spec.name)
-        preview.jurisdiction = names.get(resolved.jurisdiction_code, resolved.jurisdiction_code)
-        preview.tree = _tree(resolved.tasks, names)
-        preview.existing_plan_id = session.scalar(select(Plan.id).where(
-            Plan.code == resolved.code))
-        preview.report = import_plan(session, resolved, actor=actor, now=now,
-                                     source_file=f"web:{staged.filename}")
-        outcome.previews.append(preview)
+    reading = intake.read(source, units=units, year=staged.year, part=staged.part,
+                          jurisdiction=staged.jurisdiction)
+    outcome = Outcome([], reviews=reading.reviews)
+    for taken in intake.take_in(session, reading=reading, year=staged.year, actor=actor,
+                                now=now):
+        resolved = taken.resolved
+        names = intake.unit_names(units, resolved)
+        outcome.previews.append(PlanPreview(
+            taken.found.label, resolved.code, resolved.title, resolved.year,
+            names.get(resolved.jurisdiction_code, resolved.jurisdiction_code), taken.report,
+            taken.match, taken.retitled_from if taken.renamed else None,
+            intake.outline(resolved.tasks, names), _changes(session, taken)))
     return outcome
 
 
-def _tree(tasks, names: dict[str, str]) -> list[TreeNode]:
-    depth: dict[str, int] = {}
-    out = []
-    for task in tasks:
-        depth[task.code] = depth.get(task.parent_code, -1) + 1 if task.parent_code else 0
-        lead = [names.get(code, code) for code, role in task.units if role == "lead"]
-        others = [names.get(code, code) for code, role in task.units if role != "lead"]
-        out.append(TreeNode(task.code, task.title, depth[task.code], task.kind, task.due_on,
-                            lead, others, task.recurrence))
+def _changes(session: Session, taken: intake.Intake) -> list[Change]:
+    """What a re-import adds, changes, removes and restores, task by task."""
+    report = taken.report
+    if report.created or report.noop:
+        return []
+    titles = {task.code: task.title for task in taken.resolved.tasks}
+    if report.removed and taken.match is not None:
+        titles.update(session.execute(select(Task.code, Task.title).where(
+            Task.plan_id == taken.match.plan_id, Task.code.in_(report.removed))).all())
+    out = [Change("新增", code, titles[code]) for code in report.added]
+    out += [Change("修改", code, titles[code], "、".join(TASK_FIELD_LABELS[f] for f in fields))
+            for code, fields in report.changed.items()]
+    out += [Change("移除", code, titles.get(code, ""), "归档，已报送的进度保留")
+            for code in report.removed]
+    out += [Change("恢复", code, titles[code]) for code in report.restored]
+    out += [Change("修改", "方案", PLAN_FIELD_LABELS[name]) for name in report.plan_changed]
+    out += [Change("其他", "", change) for change in report.other_changes]
     return out
 
 
