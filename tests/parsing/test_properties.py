@@ -30,7 +30,9 @@ def allowed_years(text: str) -> set[int]:
     """Years a date may have: the plan year, years written in the text, and only where the
     text says so the year after (明年), 分N年 from the plan year, and 十N五 periods."""
     flat = re.sub(r"\s+", "", text)
-    years = {YEAR} | {int(y) for y in re.findall(r"\d{4}", flat)}
+    # Years are read both from the text as written and with whitespace removed (PDF spacing
+    # splits "20 25"); removing it alone joins digits across lines ("4\n2006" -> "42006").
+    years = {YEAR} | {int(y) for source in (text, flat) for y in re.findall(r"\d{4}", source)}
     if re.search(r"明年|次年|翌年|第二年|下一年", flat):
         years.add(YEAR + 1)
     if re.search(r"分.{1,2}年", flat):
