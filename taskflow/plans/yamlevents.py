@@ -36,6 +36,8 @@ from yaml.events import (
 from yaml.nodes import ScalarNode
 from yaml.resolver import Resolver
 
+from taskflow.plans import yamlguard
+
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
@@ -76,7 +78,8 @@ def build(text: str, *, scalars: bool = False) -> Built | None:
     when the text is not plain YAML.
 
     A duplicate key is (key, path, line, column, first line). Syntax errors raise PyYAML's
-    MarkedYAMLError; an impossible scalar raises BadScalar.
+    MarkedYAMLError; an impossible scalar raises BadScalar; nesting deeper than
+    yamlguard.MAX_DEPTH raises yamlguard.Refused.
     """
     with no_cyclic_gc():
         return _build(text, scalars)
@@ -139,6 +142,8 @@ def _build(text: str, scalars: bool):
             elif kind is MappingStartEvent or kind is SequenceStartEvent:
                 if event.anchor is not None or event.tag not in _COLLECTION_TAGS:
                     return None
+                if len(stack) >= yamlguard.MAX_DEPTH:
+                    raise yamlguard.too_deep(event.start_mark)
                 new: Any = {} if kind is MappingStartEvent else []
                 if stack:
                     frame = stack[-1]

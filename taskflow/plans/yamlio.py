@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from taskflow.errors import Problem, UserError
-from taskflow.plans import yamlevents
+from taskflow.plans import yamlevents, yamlguard
 
 Path_ = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
@@ -102,11 +102,17 @@ def _walk(node: yaml.Node, path: Path_, marks: dict, problems: list[Problem], fi
 
 
 def load_located(text: str, file: str) -> Located:
-    """Parse YAML text; syntax errors and duplicate keys raise UserError with line:column."""
+    """Parse YAML text; syntax errors, duplicate keys and files beyond yamlguard's limits
+    raise UserError with line:column."""
     try:
+        yamlguard.check_size(len(text))
         built = yamlevents.build(text)
+    except yamlguard.Refused as refused:
+        raise _refused(refused, file) from None
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(exc, file) from None
+    except yaml.reader.ReaderError as exc:
+        raise _bad_character(exc, text, file) from None
     except yamlevents.BadScalar as bad:
         raise UserError.single(f"{bad.value!r} 不是有效日期（{bad}）", file=file,
                                line=bad.line, column=bad.column) from None
@@ -122,6 +128,20 @@ def load_located(text: str, file: str) -> Located:
     return Located(data, marks, file, exact=lambda: yamlevents.build(text, scalars=True)[1])
 
 
+def _refused(refused: yamlguard.Refused, file: str) -> UserError:
+    return UserError.single(str(refused), file=file, line=refused.line, column=refused.column)
+
+
+def _bad_character(exc: yaml.reader.ReaderError, text: str, file: str) -> UserError:
+    """A character YAML does not allow (a control character, a NUL byte), at its line."""
+    at = min(exc.position, len(text))
+    line = text.count("\n", 0, at) + 1
+    column = at - (text.rfind("\n", 0, at) + 1) + 1
+    code = ord(exc.character) if isinstance(exc.character, str) else exc.character
+    return UserError.single(f"YAML 不允许的字符 U+{code:04X}（控制字符等）", file=file,
+                            line=line, column=column)
+
+
 def _syntax_error(exc: yaml.MarkedYAMLError, file: str) -> UserError:
     mark = exc.problem_mark or exc.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
@@ -130,9 +150,13 @@ def _syntax_error(exc: yaml.MarkedYAMLError, file: str) -> UserError:
 
 
 def _load_nodes(text: str, file: str) -> Located:
-    """PyYAML's node tree: for YAML beyond plain data (anchors, merge keys, tags)."""
+    """PyYAML's node tree: for YAML beyond plain data (anchors, merge keys, tags), once
+    yamlguard has bounded what its aliases expand to and how deep it nests."""
     try:
+        yamlguard.check(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yamlguard.Refused as refused:
+        raise _refused(refused, file) from None
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(exc, file) from None
     except yaml.YAMLError as exc:
@@ -186,11 +210,14 @@ def read_located(path: Path, name: str | None = None) -> Located:
     """A YAML file with its positions; ``name`` is how problems name it (default: the path)."""
     file = name or str(path)
     try:
+        yamlguard.check_size(path.stat().st_size)  # before reading it into memory
         text = path.read_bytes().decode("utf-8-sig")  # an editor's byte-order mark is fine
     except FileNotFoundError:
         raise UserError.single("文件不存在", file=file) from None
     except UnicodeDecodeError as exc:
         raise UserError.single(f"不是 UTF-8 文本（第 {exc.start} 字节）", file=file) from None
+    except yamlguard.Refused as refused:
+        raise _refused(refused, file) from None
     except OSError as exc:
         raise UserError.single(f"无法读取：{exc.strerror}", file=file) from None
     return load_located(text, file)

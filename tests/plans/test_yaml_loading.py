@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from taskflow.errors import UserError
-from taskflow.plans import yamlevents
+from taskflow.plans import yamlevents, yamlguard
 from taskflow.plans.yamlio import _load_nodes, load_located
 from tests.conftest import FIXTURES, REPO
 
@@ -64,11 +64,19 @@ def test_duplicate_keys_empty_files_bad_dates_and_syntax_are_located():
     assert caught.value.problems[0].message.startswith("YAML 语法错误")
 
 
-def test_deep_nesting_loads_without_recursion_and_hostile_depth_is_refused():
-    depth = 900
+def test_nesting_up_to_the_limit_loads_and_deeper_is_refused_where_it_crosses():
+    depth = yamlguard.MAX_DEPTH
     data = load_located("[" * depth + "]" * depth + "\n", "deep.yaml").data
     for _ in range(depth - 1):
         (data,) = data
     assert data == []
+    for text in ("[" * (depth + 1) + "]" * (depth + 1) + "\n",
+                 "a: &a 1\nb: " + "[" * (depth + 1) + "]" * (depth + 1) + "\n"):
+        with pytest.raises(UserError) as caught:
+            load_located(text, "deep.yaml")
+        (problem,) = caught.value.problems
+        assert problem.message == f"嵌套超过 {depth} 层"
+        line = text.count("\n", 0, text.index("[")) + 1
+        assert (problem.file, problem.line) == ("deep.yaml", line)
     with pytest.raises(UserError, match="exceeded maximum nesting depth"):
         load_located("[" * 100_000 + "]" * 100_000 + "\n", "hostile.yaml")

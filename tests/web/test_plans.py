@@ -4,6 +4,7 @@ parse review before the import."""
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -264,3 +265,26 @@ def test_a_document_uploaded_twice_is_one_plan_with_a_title_of_its_own(swept, si
     client.post(again.headers["location"] + "/confirm",
                 data={"csrf_token": csrf_of(review.text)})
     assert plan_count(engine) == before + 1
+
+
+def test_an_alias_bomb_or_cycle_upload_is_refused_located_not_a_server_error(swept, signed_in,
+                                                                            engine):
+    from tests.plans.test_hostile_yaml import alias_bomb
+
+    client = signed_in("coord")
+    before = plan_count(engine)
+    for name, text, message in (
+            ("炸弹.yaml", alias_bomb(8), "炸弹.yaml:6:10: 别名展开后超过 100,000 个值"),
+            ("循环.yaml", "a: &a [1, *a]\n", "循环.yaml:1:11: 别名 *a 在自己的锚点"),
+            ("深.yaml", "[" * 10_000 + "]" * 10_000, "深.yaml:1:1001: YAML 语法错误")):
+        sent = _upload(client, name, text.encode("utf-8"), year="2025")
+        assert sent.status_code == 303
+        started = time.perf_counter()
+        review = client.get(sent.headers["location"])
+        assert time.perf_counter() - started < 1.0
+        assert review.status_code == 422 and message in review.text, review.text
+        assert "确认导入" not in review.text
+        confirm = client.post(sent.headers["location"] + "/confirm",
+                              data={"csrf_token": csrf_of(review.text)})
+        assert confirm.status_code == 422 and message in confirm.text
+    assert plan_count(engine) == before
