@@ -22,6 +22,19 @@ class PhraseError(ValueError):
     """A phrase that is not one of the supported forms; the message says what is expected."""
 
 
+# The days a deadline may fall on, wherever it comes from (a plan file, a parsed document, an
+# extension, the API): outside them a date is a typo (1900, 2210), messages that leave the
+# year out would mislead, and the working-day arithmetic after a deadline could overflow.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+
+
+def check_range(d: date) -> date:
+    """``d``, or PhraseError when it is outside FIRST_DAY–LAST_DAY."""
+    if not FIRST_DAY <= d <= LAST_DAY:
+        raise PhraseError(f"日期 {d} 超出允许范围（{FIRST_DAY.year}–{LAST_DAY.year} 年）")
+    return d
+
+
 def _cn_number(text: str) -> int:
     if text.isdigit():
         return int(text)
@@ -187,6 +200,9 @@ def shift_years(d: date, years: int) -> date:
     """The same calendar day ``years`` later (29 February becomes 28 February)."""
     if years == 0:
         return d
+    if not 1 <= d.year + years <= 9999:
+        raise PhraseError(f"日期 {d} 移动 {years} 年后超出允许范围（{FIRST_DAY.year}–"
+                          f"{LAST_DAY.year} 年）")
     try:
         return d.replace(year=d.year + years)
     except ValueError:

@@ -19,7 +19,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from taskflow.errors import Problem, UserError
-from taskflow.plans.dates import PhraseError, recurrence_rule, resolve_date, shift_years
+from taskflow.plans.dates import (
+    PhraseError,
+    check_range,
+    recurrence_rule,
+    resolve_date,
+    shift_years,
+)
 from taskflow.plans.schema import (
     CODE_PATTERN,
     FundSpec,
@@ -164,6 +170,7 @@ class _Expander:
                 # plan year itself is already the new one, so shift only what names a year.
                 if isinstance(phrase, date) or _YEAR.search(str(phrase)):
                     found = shift_years(found, self.shift)
+                found = check_range(found)
             except PhraseError as exc:
                 found = exc
             self.resolved_dates[key] = found

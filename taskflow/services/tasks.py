@@ -20,11 +20,13 @@ from sqlmodel import Session, select
 from taskflow.domain.states import CLOSED, IllegalTransition, transition
 from taskflow.errors import NotFound, UserError
 from taskflow.models import AuditEvent, Plan, ProgressReport, Task, TaskUnit, Unit
+from taskflow.plans.dates import FIRST_DAY, LAST_DAY
 from taskflow.services.org import acting_units
 from taskflow.services.plan_tasks import day_end
 
-# A new deadline outside these is a typo (the pages' date inputs, the API and the CLI agree).
-EXTEND_FIRST_DAY, EXTEND_LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+# A new deadline outside these is a typo (the pages' date inputs, the API, the CLI and plan
+# import agree: one range, taskflow.plans.dates).
+EXTEND_FIRST_DAY, EXTEND_LAST_DAY = FIRST_DAY, LAST_DAY
 
 
 def find_task(session: Session, plan_code: str, code: str) -> Task:

@@ -101,6 +101,27 @@ def test_impossible_unquoted_iso_date_is_located(cli, engine, tmp_path):
     _assert_refused(result, engine, before, f"{path}:{line}:", "不是有效日期")
 
 
+def test_deadlines_outside_2000_to_2100_are_refused_where_they_are(cli, engine, tmp_path):
+    before = _counts(engine)
+    text = GOOD.replace("due: 12 月底前", "due: 1900-01-01").replace("due: 4月", "due: 2101年3月")
+    result, path = _import_text(cli, tmp_path, text)
+    _assert_refused(result, engine, before,
+                    f"{path}:{_line_of(text, '1900-01-01')}:", "tasks[1].due",
+                    "日期 1900-01-01 超出允许范围（2000–2100 年）",
+                    f"{path}:{_line_of(text, '2101年3月')}:", "日期 2101-03-31 超出允许范围")
+    checked = cli("plan", "check", str(path), "--year", "2025")
+    assert checked.exit_code == 2 and "1900-01-01 超出允许范围" in checked.output
+    # the edges are accepted, and a date the year shift would carry past 9999 is refused
+    edges = GOOD.replace("due: 12 月底前", "due: 2000-01-01").replace("due: 4月", "due: 2099-12-31")
+    path.write_text(edges, encoding="utf-8")
+    assert cli("plan", "check", str(path), "--year", "2025").exit_code == 0
+    shifted = GOOD.replace("year: 20xx", "year: 2016").replace("due: 12 月底前", "due: 9999-12-31")
+    path.write_text(shifted, encoding="utf-8")
+    out = cli("plan", "check", str(path), "--year", "2025")
+    assert out.exit_code == 2 and f"{path}:{_line_of(shifted, '9999-12-31')}:" in out.output
+    assert "移动 9 年后超出允许范围" in out.output and "Traceback" not in out.output
+
+
 def test_duplicate_task_code_points_at_both(cli, engine, tmp_path):
     before = _counts(engine)
     text = GOOD.replace('code: "2.2"', 'code: "2.1"')
