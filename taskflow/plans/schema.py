@@ -14,7 +14,16 @@ from enum import StrEnum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+)
+
+from taskflow.domain.names import clean_name
 
 CODE_PATTERN = r"^[A-Za-z0-9\u4e00-\u9fff][A-Za-z0-9_.\-{}:\u4e00-\u9fff]*$"
 UNIT_CODE_PATTERN = r"^[a-z0-9][a-z0-9_.\-]*$"
@@ -143,12 +152,24 @@ class ContactSpec(Strict):
         return value
 
 
+# A unit's name and aliases are stored as clean_name gives them, so that names differing only
+# by invisible characters or full-width forms are one name (an empty one is then refused).
+def _unit_name(value: str) -> str:
+    name = clean_name(value)
+    if not name:
+        raise ValueError("单位名称为空（只有空白或不可见字符）")
+    return name
+
+
+UnitName = Annotated[str, AfterValidator(_unit_name)]
+
+
 class UnitSpec(Strict):
     code: str = Field(pattern=UNIT_CODE_PATTERN)
-    name: str = Field(min_length=1)
+    name: UnitName
     kind: UnitKind
     parent: str | None = Field(default=None, pattern=UNIT_CODE_PATTERN)
-    aliases: list[str] = Field(default_factory=list)
+    aliases: list[UnitName] = Field(default_factory=list)
     member_kind: UnitKind | None = None  # for collectives: which units below the parent
     contacts: list[ContactSpec] = Field(default_factory=list)
     children: list[UnitSpec] = Field(default_factory=list)

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from taskflow.domain.names import clean_name
 from taskflow.errors import Problem, UserError
 from taskflow.plans.schema import UnitsFile, UnitSpec
 from taskflow.plans.yamlio import Located, read_located, validate
@@ -22,11 +23,12 @@ _LEVEL_PREFIX = re.compile(r"^[省市州县区乡镇]")
 # Which units a level prefix refers to: 市 is a city or a county-level city (涟源市).
 _LEVEL_KINDS = {"省": {"province"}, "市": {"city", "county"}, "州": {"city"},
                 "县": {"county"}, "区": {"county"}, "乡": {"township"}, "镇": {"township"}}
-_PARENS = str.maketrans({"（": "(", "）": ")", "　": "", " ": ""})
 
 
 def normalize(name: str) -> str:
-    return name.translate(_PARENS).strip()
+    """The form names are compared in: clean_name's (NFKC, invisible characters removed:
+    full-width parentheses are ASCII ones), without spaces ("县 林业局" is "县林业局")."""
+    return clean_name(name).replace(" ", "")
 
 
 def _stripped(name: str) -> str | None:

@@ -65,3 +65,33 @@ def test_ambiguous_name_asks_for_a_code(index):
 def test_unknown_name_suggests_nearby_names(index):
     with pytest.raises(ValueError, match="是否应为 区扶贫开发局"):
         index.resolve("区扶贫开发办", "sc.dz.q")
+
+
+@pytest.mark.parametrize("typed", [
+    "县\u200b林业局",  # zero-width space
+    "\ufeff县林业局\u200d",  # byte-order mark, zero-width joiner
+    "县\u00a0林业局",  # no-break space
+    "县　林业局",  # ideographic space
+    "  县林业局\t",
+    "县林业\u00ad局",  # soft hyphen
+])
+def test_names_differing_only_by_invisible_characters_are_one_unit(index, typed):
+    assert index.resolve(typed, "sc.ya.x") == "sc.ya.x.lyj"
+
+
+def test_full_width_forms_are_the_same_name():
+    index = UnitIndex([UnitEntry("x", "各乡(镇)人民政府", "collective", None, ["ＸＸ办"])])
+    assert index.resolve("各乡（镇）人民政府", None) == "x"
+    assert index.resolve("XX办", None) == "x"
+
+
+def test_unit_names_and_aliases_are_stored_clean_and_an_invisible_name_is_refused():
+    from pydantic import ValidationError
+
+    from taskflow.plans.schema import UnitSpec
+
+    spec = UnitSpec(code="a", name=" 县\u200b林业局\u00a0 ", kind="department",
+                    aliases=["林业\u3000 局", "ＬＹＪ"])
+    assert (spec.name, spec.aliases) == ("县林业局", ["林业 局", "LYJ"])
+    with pytest.raises(ValidationError, match="单位名称为空"):
+        UnitSpec(code="a", name="\u200b\u00a0", kind="department")
