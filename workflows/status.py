@@ -48,12 +48,15 @@ def _aware(value: datetime | None) -> datetime | None:
 # -- the database ------------------------------------------------------------------------------
 
 
+SET_ASIDE_SHOWN = 20  # the first ones say what went wrong; the sweep log has every one
+
+
 def database_status(engine, now: datetime) -> dict[str, Any]:
     """Lag of the sweep (due tasks) and of the dispatch (due outbox rows), at ``now``."""
     from sqlalchemy import func, select
 
     from taskflow.db import read_session
-    from taskflow.models import Notification, Task
+    from taskflow.models import Notification, Plan, Task
 
     due = (Task.next_action_at <= now) & Task.archived_at.is_(None)
     with read_session(engine) as session:
@@ -64,8 +67,17 @@ def database_status(engine, now: datetime) -> dict[str, Any]:
         out_oldest, out_due = session.execute(
             select(func.min(Notification.not_before), func.count())
             .where(Notification.status.in_(DUE), Notification.not_before <= now)).one()
+        # Tasks the sweep set aside (a rule failed, or the row could not be read): only
+        # text and integer columns, so that a corrupted date cannot hide them here too.
+        set_aside = session.execute(
+            select(Task.id, Plan.code, Task.code, Task.sweep_error)
+            .join(Plan, Plan.id == Task.plan_id)
+            .where(Task.sweep_error.is_not(None), Task.archived_at.is_(None))
+            .order_by(Task.id).limit(SET_ASIDE_SHOWN)).all()
     oldest, out_oldest = _aware(oldest), _aware(out_oldest)
     return {
+        "set_aside": [{"id": tid, "plan": plan, "code": code, "error": error}
+                      for tid, plan, code, error in set_aside],
         "due_tasks": count,
         "oldest_due_at": _iso(oldest),
         "lag_seconds": round((now - oldest).total_seconds(), 1) if oldest else 0.0,
@@ -280,3 +292,11 @@ def render(report: dict[str, Any], console: Console) -> None:
     counts = ", ".join(f"{OUTBOX_STATUS_LABELS.get(status, status)} {n}"
                        for status, n in outbox["by_status"].items()) or "空"
     console.print(f"发件箱：{counts}", soft_wrap=True)
+    if database.get("set_aside"):
+        aside = Table(title="清扫时被搁置的任务（每小时重试，直到修正）", title_justify="left")
+        for header in ("方案", "任务", "原因"):
+            aside.add_column(header, overflow="fold")
+        for task in database["set_aside"]:
+            aside.add_row(escape(task["plan"]), escape(task["code"]),
+                          f"[red]{escape(task['error'])}[/]")
+        console.print(aside)

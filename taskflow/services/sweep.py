@@ -324,8 +324,8 @@ def _sweep_batch(session: Session, *, now: datetime, batch_size: int,
         query = query.where(_TASK.c.plan_id.in_(plan_ids))
     if connection.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=_TASK)
-    tasks = connection.execute(query).all()
-    report.tasks = len(tasks)
+    tasks = _readable_rows(connection, query, now, report)
+    report.tasks = len(tasks) + len(report.errors)
     if not tasks:
         return report
     ids = [t.id for t in tasks]
@@ -497,6 +497,32 @@ def _cas_statement(columns: tuple[str, ...], next_is_null: bool):
                    same_instant)
             .values({name: bindparam(f"v_{name}", type_=_TASK.c[name].type)
                      for name in columns}))
+
+
+def _readable_rows(connection: Connection, query, now: datetime, report: SweepReport) -> list:
+    """The due rows. A row that cannot be read (a date edited by hand in the SQLite file:
+    the driver's converter raises while the batch is fetched, before any per-task guard) is
+    read alone, and each unreadable one is pushed back with its error; the others go on."""
+    try:
+        return connection.execute(query).all()
+    except (ValueError, TypeError, OverflowError):
+        pass
+    rows = []
+    for task_id, code in connection.execute(query.with_only_columns(
+            _TASK.c.id, _TASK.c.code)).all():
+        try:
+            rows.append(connection.execute(query.where(_TASK.c.id == task_id)).one())
+        except (ValueError, TypeError, OverflowError) as exc:
+            log.error("unreadable row for task %s: %s", task_id, exc)
+            _push_back(connection, _Unreadable(task_id, code), now,
+                       f"{type(exc).__name__}: 无法读取任务记录：{exc}", report)
+    return rows
+
+
+@dataclass
+class _Unreadable:
+    id: int
+    code: str
 
 
 def _push_back(connection: Connection, task, now: datetime, error: str,

@@ -201,6 +201,46 @@ def test_a_task_whose_rule_raises_is_pushed_back_and_reported(seeded):
                               .where(Notification.task_id == duty.id)) == 0
 
 
+def test_a_row_with_a_corrupted_date_is_set_aside_and_the_sweep_goes_on(seeded):
+    """A date edited by hand in the SQLite file ("2025-13-45"): reading the row raises (the
+    driver's date converter) before any rule runs; that task alone is set aside."""
+    if seeded.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's typed columns cannot hold a corrupted date")
+    from sqlalchemy import text
+
+    from workflows.status import database_status
+
+    with seeded.begin() as connection:
+        connection.execute(text("UPDATE task SET due_on = '2025-13-45', "
+                                "due_at = 'not a date' WHERE code = 'T002'"))
+    now = local(2025, 1, 2)
+    report = sweep(seeded, now=now, calendar=CAL)
+    assert [code for _, code, _ in report.errors] == ["T002"]
+    with seeded.connect() as connection:
+        bad_id = connection.execute(text("SELECT id FROM task WHERE code = 'T002'")).scalar()
+    assert bad_id not in {n.task_id for n in outbox(seeded)}
+    assert report.activated == 4  # the other tasks and the duty went on
+    with seeded.connect() as connection:
+        state, error, next_at = connection.execute(text(
+            "SELECT state, sweep_error, next_action_at FROM task WHERE code = 'T002'")).one()
+    assert state == "pending" and error.startswith("ValueError: 无法读取任务记录")
+    assert next_at.startswith("2025-01-02 02:30")  # an hour later, UTC
+    # a second sweep does not stop on it either, and `taskflow status` lists it
+    assert sweep(seeded, now=now, calendar=CAL).errors == []
+    status = database_status(seeded, now)
+    assert [(t["plan"], t["code"], t["error"]) for t in status["set_aside"]] == [
+        ("s", "T002", error)]
+    from rich.console import Console
+
+    from workflows.status import render
+
+    console = Console(record=True, width=200)
+    render({"now": now.isoformat(), "prefect": {"reachable": False, "url": None,
+                                                "error": "down"}, "database": status}, console)
+    shown = console.export_text()
+    assert "清扫时被搁置的任务" in shown and "T002" in shown and "无法读取任务记录" in shown
+
+
 SWEEPER = """
 import json, sys
 from datetime import datetime
