@@ -15,7 +15,7 @@ from taskflow.models import Task, TaskUnit, Unit
 from taskflow.services.lights import lights
 from taskflow.web.access import Viewer
 from taskflow.web.api.common import tasks_public, unit_and_collectives
-from taskflow.web.api.schemas import MAX_ID, Light, TasksPublic
+from taskflow.web.api.schemas import MAX_ID, IsoDate, Light, TasksPublic
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ def task_filters(
     unit: Annotated[int | None, Query(ge=1, le=MAX_ID, description=(
         "只列出此单位承办的任务（单位 ID；含点名其所属集合单位的任务，"
         "如乡镇的「各乡(镇)人民政府」）"))] = None,
-    due_before: Annotated[date | None, Query(description=(
+    due_before: Annotated[IsoDate | None, Query(description=(
         "只列出期限早于此日期的任务（YYYY-MM-DD，方案时区）"))] = None,
 ) -> TaskFilters:
     return TaskFilters(state=state, light=light, unit=unit, due_before=due_before)

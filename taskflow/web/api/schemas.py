@@ -9,12 +9,20 @@ people who integrate with a county's office. Instants are timezone-aware UTC (IS
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+)
 
 from taskflow.domain.states import TaskState
 from taskflow.services.tasks import EXTEND_FIRST_DAY, EXTEND_LAST_DAY
@@ -224,6 +232,19 @@ def _not_blank(value: str) -> str:
     return value
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date(value: object) -> object:
+    """Only YYYY-MM-DD: pydantic's lax date would also take a Unix timestamp (1717171200) or
+    a date-time at midnight, which a caller then reads as a different day than meant."""
+    if isinstance(value, date) or (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
+        return value
+    raise ValueError(f"应为 ISO 日期 YYYY-MM-DD（如 2025-06-30），不接受 {str(value)[:40]!r}")
+
+
+# A date as the API takes it, in a query parameter or a body: ISO 8601's YYYY-MM-DD only.
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 UnitId = Annotated[int, Field(ge=1, le=MAX_ID)]
 Reason = Annotated[Text, Field(min_length=1, max_length=2000), AfterValidator(_not_blank)]
 # A new deadline within the years the task service accepts (2000–2100).
@@ -254,7 +275,7 @@ class ExtendCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "examples": [{"due_on": "2025-09-30", "reason": "受汛期影响，经县政府同意延期"}]})
 
-    due_on: Annotated[date, Field(ge=FIRST_DAY, le=LAST_DAY)] = Field(
+    due_on: Annotated[IsoDate, Field(ge=FIRST_DAY, le=LAST_DAY)] = Field(
         description="新期限（YYYY-MM-DD，方案时区），须晚于原期限，"
                     "在 2000-01-01 至 2100-12-31 之间")
     reason: Reason = Field(description="延期理由（必填）")

@@ -208,6 +208,15 @@ def test_filters_state_light_due_before(api, engine):
     assert second["data"] == [] and second["count"] == 1  # the count is before the cut
     bad = coord.get(url, params={"state": "finished"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "state"]
+    # ISO dates only: a Unix timestamp (at midnight UTC, which lax parsing takes), a date-time at
+    # midnight, other spellings
+    for typed in ("1746057600", "1746057600.0", "2025-05-01T00:00:00", "2025/05/01",
+                  "20250501", "2025-5-1", " 2025-05-01"):
+        bad = coord.get(url, params={"due_before": typed})
+        assert bad.status_code == 422, typed
+        (error,) = bad.json()["detail"]
+        assert error["loc"] == ["query", "due_before"]
+        assert "应为 ISO 日期 YYYY-MM-DD" in error["msg"], error
 
 
 def test_plan_detail_counts_visible_tasks_by_light(api, engine):

@@ -124,7 +124,9 @@ def test_coordinator_extends_the_deadline_with_a_reason(api, engine):
     no_reason = coord.post(f"/api/tasks/{task2}/extend", json={"due_on": "2026-01-31"})
     assert no_reason.status_code == 422
     assert no_reason.json()["detail"][0]["loc"] == ["body", "reason"]
-    for day in ("下个月", "2026-02-30", "2200-01-01", "1999-12-31"):
+    # ISO dates only: 1769817600 is 2026-01-31 at midnight UTC, which lax parsing would take
+    for day in ("下个月", "2026-02-30", "2200-01-01", "1999-12-31", 1769817600, "1769817600",
+                "2026-01-31T00:00:00"):
         response = coord.post(f"/api/tasks/{task2}/extend",
                               json={"due_on": day, "reason": "汛期"})
         assert response.status_code == 422, day
