@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from taskflow.db import read_session
-from taskflow.models import AuditEvent, Disbursement, Plan
+from taskflow.models import AuditEvent, Disbursement, Plan, Unit
 
 from .conftest import csrf_of
 
@@ -43,6 +43,17 @@ def test_coordinator_records_a_disbursement(clocked, signed_in, engine):
     after = coord.get(url)
     assert "已登记拨付：2.F1 5万元" in after.text
     assert "4万元" in after.text  # the line's balance: 9万 − 5万
+
+
+def test_a_unit_name_typed_with_invisible_characters_is_the_unit(clocked, signed_in, engine):
+    coord = signed_in("coord")
+    url = f"/plans/{_plan_id(engine)}/funds"
+    response = coord.submit(url, url, {"line": "2.F1", "amount": "1万", "paid_on": "2025-03-01",
+                                       "unit": "\ufeff县\u200b林业局\u00a0"})
+    assert response.status_code == 303, response.text
+    with read_session(engine) as session:
+        unit = session.scalars(select(Unit).where(Unit.code == "t.lyj")).one()
+        assert session.scalars(select(Disbursement)).one().unit_id == unit.id
 
 
 @pytest.mark.parametrize("data, message", [
