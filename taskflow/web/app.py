@@ -22,6 +22,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from taskflow.settings import Settings, get_settings
 from taskflow.web.api.ratelimit import RateLimiter
+from taskflow.web.bodylimit import BodyLimitMiddleware
 from taskflow.web.deps import (
     AccessDenied,
     ClockMiddleware,
@@ -76,6 +77,8 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
                        session_cookie="taskflow_session", max_age=SESSION_MAX_AGE,
                        same_site="lax", https_only=settings.base_url.startswith("https://"))
     app.add_middleware(ClockMiddleware)
+    # Outermost: a body over its route's limit is cut off before anything parses it.
+    app.add_middleware(BodyLimitMiddleware)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     @app.middleware("http")
