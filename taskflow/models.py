@@ -441,6 +441,10 @@ class User(SQLModel, table=True):
     active: bool = True
     created_at: datetime = instant(nullable=False, default=utcnow)
     last_login_at: datetime | None = instant()
+    # Carried in the session cookie; raising it ends every session of the user
+    # (sign-out, a new password, deactivation, an administrator's "sign out everywhere").
+    session_version: int = Field(default=0, sa_column=Column(
+        Integer, nullable=False, server_default="0"))
 
 
 class Membership(SQLModel, table=True):
