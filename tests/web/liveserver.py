@@ -88,18 +88,38 @@ def tree_size(directory: Path) -> int:
     return total
 
 
-class PeakSize:
-    """Watches the size of a directory tree in a thread; ``peak`` is the largest seen."""
+def open_files_size(pid: int, directory: Path) -> int:
+    """Bytes in the files under ``directory`` that process ``pid`` holds open, unlinked ones
+    included (Python's temporary files are unlinked at once: only /proc sees them)."""
+    prefix = str(directory)
+    total = 0
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except FileNotFoundError:
+        return 0
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(prefix):
+                total += os.stat(f"/proc/{pid}/fd/{fd}").st_size
+    return total
 
-    def __init__(self, directory: Path, every: float = 0.005):
-        self.directory, self.every = directory, every
+
+class PeakSize:
+    """Watches, in a thread, what a server process holds in a directory: the files there
+    and the (unlinked) temporary files it has open there; ``peak`` is the largest seen."""
+
+    def __init__(self, directory: Path, pid: int, every: float = 0.002):
+        self.directory, self.pid, self.every = directory, pid, every
         self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _measure(self) -> int:
+        return tree_size(self.directory) + open_files_size(self.pid, self.directory)
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_size(self.directory))
+            self.peak = max(self.peak, self._measure())
             time.sleep(self.every)
 
     def __enter__(self) -> PeakSize:
@@ -109,7 +129,7 @@ class PeakSize:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, tree_size(self.directory))
+        self.peak = max(self.peak, self._measure())
 
 
 @dataclass

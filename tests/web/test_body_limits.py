@@ -2,8 +2,9 @@
 
 A 50 MB body, chunked (no Content-Length to check), to /login and to the plan upload: the
 server answers 413 once the route's limit is crossed, in bounded time, and its temporary
-directory never holds more than the limit (Starlette spools multipart files over 1 MB to
-temporary files: without the limit it would hold the whole body).
+directory never holds more than the limit. Starlette spools multipart files over 1 MB to
+temporary files, unlinked at once, so they are watched through /proc/<pid>/fd: without the
+limit the server held all 50 MB there.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def _session_cookie(server, username: str) -> str:
 
 
 def test_a_chunked_50_mb_body_to_login_is_cut_off_at_the_form_limit(server):
-    with PeakSize(server.temp) as temp:
+    with PeakSize(server.temp, server.process.pid) as temp:
         sent = post_streaming(server.port, "/login", headers=MULTIPART, prefix=FILE_PART,
                               total=BODY)
     assert sent.status == 413, sent.response[:300]
@@ -64,7 +65,7 @@ def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_read(ser
 def test_a_chunked_50_mb_plan_upload_is_cut_off_at_the_upload_limit(server):
     cookie = _session_cookie(server, "coord")
     limit = UPLOAD_MAX + FORM_MAX_BYTES
-    with PeakSize(server.temp) as temp:
+    with PeakSize(server.temp, server.process.pid) as temp:
         sent = post_streaming(server.port, "/plans/upload", headers={**MULTIPART,
                               "Cookie": cookie}, prefix=FILE_PART, total=BODY)
     assert sent.status == 413, sent.response[:300]
