@@ -314,6 +314,8 @@ def measure(args, dbs: Databases, procs: Processes, workdir: Path) -> dict:
     def app_env(name: str, url: str) -> dict[str, str]:
         return base_env(PREFECT_API_URL=api, PREFECT_HOME=str(workdir / f"{name}-home"),
                         TASKFLOW_DATA_DIR=str(workdir / f"{name}-data"),
+                        # one key for every machine (the database holds its fingerprint)
+                        TASKFLOW_SECRET_KEY="bench-shared-secret-key-0123456789abcdef012345",
                         TASKFLOW_DATABASE_URL=url, PREFECT_WORKER_QUERY_SECONDS="1")
 
     deploy = subprocess.run(

@@ -36,6 +36,7 @@ from taskflow.cli_exports import export_app
 from taskflow.cli_funds import bulletin_cmd, funds_app
 from taskflow.cli_inspections import inspections_app
 from taskflow.cli_plans import plan_app, plan_import
+from taskflow.cli_secret import secret_app
 from taskflow.cli_simulate import simulate_cmd
 from taskflow.cli_tasks import task_app, tasks_cmd
 from taskflow.cli_units import units_app, units_import
@@ -58,6 +59,7 @@ app.add_typer(funds_app, name="funds")
 app.command("bulletin")(bulletin_cmd)
 app.command("simulate")(simulate_cmd)
 app.add_typer(user_app, name="user")
+app.add_typer(secret_app, name="secret")
 app.add_typer(export_app, name="export")
 
 
@@ -108,8 +110,12 @@ def init(
     with user_errors():
         settings = get_settings()
         moment = _parse_now(now)  # when the system learns of the seed plans' tasks
-        settings.resolved_secret_key()  # generated once, owner-only, at first start
         db_upgrade()
+        # Generated once, owner-only, at first start; a missing key of a database that
+        # holds users or links is an error, never silently replaced.
+        from taskflow.services.secret_key import verified_secret_key
+
+        verified_secret_key(settings, _engine())
         if seed:
             seed_dir = seed_plans_dir()
             units_import([seed_dir / "org"], now=moment.isoformat())

@@ -86,7 +86,7 @@ def user_grant(
 
 @user_app.command("passwd")
 def user_passwd(username: str, password_stdin: PasswordStdin = False) -> None:
-    """Set a user's password."""
+    """Set a user's password; every session of the user ends."""
     from taskflow.db import write_session
     from taskflow.services.users import find_user, set_password
 
@@ -99,7 +99,43 @@ def user_passwd(username: str, password_stdin: PasswordStdin = False) -> None:
         from taskflow.settings import get_settings
 
         (get_settings().data_dir / "initial_admin_password").unlink(missing_ok=True)
-    common.console.print(f"已更新 {username} 的密码")
+    common.console.print(f"已更新 {username} 的密码（其所有登录已失效）")
+
+
+def _change_user(username: str, change) -> None:
+    from taskflow.db import write_session
+    from taskflow.services.users import find_user
+
+    with common.user_errors(), write_session(common._engine()) as session:
+        change(session, find_user(session, username), actor=common._actor(),
+               now=common._parse_now(None))
+
+
+@user_app.command("logout-all")
+def user_logout_all(username: str) -> None:
+    """Sign a user out everywhere: every session cookie issued so far stops working."""
+    from taskflow.services.users import end_sessions
+
+    _change_user(username, lambda s, user, **kw: end_sessions(s, user=user, **kw))
+    common.console.print(f"已注销 {username} 在所有设备上的登录")
+
+
+@user_app.command("deactivate")
+def user_deactivate(username: str) -> None:
+    """Disable a user: sign-in refused, sessions and API tokens stop working at once."""
+    from taskflow.services.users import set_active
+
+    _change_user(username, lambda s, user, **kw: set_active(s, user=user, active=False, **kw))
+    common.console.print(f"已停用 {username}（其登录和 API 令牌立即失效）")
+
+
+@user_app.command("activate")
+def user_activate(username: str) -> None:
+    """Enable a disabled user again (they sign in anew)."""
+    from taskflow.services.users import set_active
+
+    _change_user(username, lambda s, user, **kw: set_active(s, user=user, active=True, **kw))
+    common.console.print(f"已启用 {username}")
 
 
 @user_app.command("token")

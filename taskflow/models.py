@@ -441,6 +441,10 @@ class User(SQLModel, table=True):
     active: bool = True
     created_at: datetime = instant(nullable=False, default=utcnow)
     last_login_at: datetime | None = instant()
+    # Carried in the session cookie; raising it ends every session of the user
+    # (sign-out, a new password, deactivation, an administrator's "sign out everywhere").
+    session_version: int = Field(default=0, sa_column=Column(
+        Integer, nullable=False, server_default="0"))
 
 
 class Membership(SQLModel, table=True):
@@ -569,3 +573,14 @@ Index("ix_task_light", Task.plan_id, Task.state, Task.due_at, Task.submitted_at,
       Task.archived_at, Task.due_on)
 Index("ix_task_progress_plan", Task.state, Task.plan_id,
       sqlite_where=sa_text(PROGRESS_PLAN_SET), postgresql_where=sa_text(PROGRESS_PLAN_SET))
+
+
+class AppState(SQLModel, table=True):
+    """A named value of the installation, e.g. the secret key's fingerprint
+    (taskflow.services.secret_key): what every process must agree on lives here."""
+
+    __tablename__ = "app_state"
+
+    name: str = Field(sa_column=Column(String(64), primary_key=True))
+    value: str = Field(sa_column=Column(Text, nullable=False))
+    updated_at: datetime = instant(nullable=False, default=utcnow)

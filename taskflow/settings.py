@@ -218,6 +218,22 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise UserError.single(str(exc)) from None
 
+    @property
+    def secret_key_path(self) -> Path | None:
+        """The file the secret key lives in (None when TASKFLOW_SECRET_KEY sets it)."""
+        if self.secret_key is not None:
+            return None
+        return self.secret_key_file or self.data_dir / SECRET_FILE_NAME
+
+    def existing_secret_key(self) -> str | None:
+        """The secret key if there is one; None when the data directory's key file is
+        missing (never generated here: taskflow.services.secret_key decides whether a new
+        key may be made)."""
+        path = self.secret_key_path
+        if path is not None and self.secret_key_file is None and not path.exists():
+            return None
+        return self.resolved_secret_key()
+
     def _secret_key(self) -> str:
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()

@@ -211,7 +211,11 @@ class OutboxLinkMinter:
 
     def __init__(self, engine: Engine, settings):
         self.engine = engine
-        self.secret = settings.resolved_secret_key()
+        from taskflow.services.secret_key import verified_secret_key
+
+        # The key the database names: a missing or replaced key stops the dispatcher (it
+        # would send links the web app refuses).
+        self.secret = verified_secret_key(settings, engine)
         self.ttl = timedelta(days=settings.link_ttl_days)
         self.base = settings.base_url.rstrip("/")
         self._org = None  # the unit tree, read once per dispatcher (it rarely changes)

@@ -76,10 +76,55 @@ def add_user(session: Session, *, username: str, display_name: str | None, passw
 
 def set_password(session: Session, *, user: User, password: str, actor: str,
                  now: datetime) -> None:
+    """A new password; every session of the user ends (a copied cookie included)."""
     check_password_strength(password)
     user.password_hash = hash_password(password)
+    _bump_session_version(session, user)
     session.add(AuditEvent(at=now, actor=actor, action="password_set", entity="user",
                            entity_id=user.id))
+
+
+def change_own_password(session: Session, *, user: User, current: str, new: str,
+                        address: str, now: datetime) -> None:
+    """A signed-in user's change of password: the current one is checked under the
+    sign-in rate limit (a stolen session cannot guess it faster than the login form)."""
+    if new != new.strip() or not new:
+        raise UserError.single("新密码不能为空，首尾不能有空格", field="新密码")
+    check_password_strength(new)
+    checked = sign_in(session, username=user.username, password=current, address=address,
+                      now=now)
+    if checked.user is None:
+        minutes = int(LOGIN_WINDOW.total_seconds() // 60)
+        raise UserError.single(f"失败次数过多，请 {minutes} 分钟后再试" if checked.limited
+                               else "当前密码不正确", field="当前密码")
+    set_password(session, user=user, password=new, actor=f"web:{user.username}", now=now)
+
+
+def end_sessions(session: Session, *, user: User, actor: str, now: datetime,
+                 reason: str = "sessions_ended") -> None:
+    """Sign the user out everywhere: every session cookie issued so far stops working."""
+    _bump_session_version(session, user)
+    session.add(AuditEvent(at=now, actor=actor, action=reason, entity="user",
+                           entity_id=user.id))
+
+
+def set_active(session: Session, *, user: User, active: bool, actor: str,
+               now: datetime) -> None:
+    """Enable or disable a user; disabling ends the user's sessions at once."""
+    if user.active == active:
+        return
+    user.active = active
+    if not active:
+        _bump_session_version(session, user)
+    session.add(AuditEvent(at=now, actor=actor, action="user_activated" if active
+                           else "user_deactivated", entity="user", entity_id=user.id))
+
+
+def _bump_session_version(session: Session, user: User) -> None:
+    # In SQL (version + 1), so two concurrent ends both count; the row is read back after.
+    user.session_version = User.session_version + 1
+    session.flush()
+    session.refresh(user, ["session_version"])
 
 
 def grant(session: Session, *, user: User, role: str, unit: str | None = None,

@@ -2,7 +2,8 @@
 
 Pages are rendered on the server (Jinja2, SVG charts) and work without JavaScript; forms are
 CSRF-protected; signed-in state is a signed session cookie (itsdangerous, via Starlette's
-SessionMiddleware) keyed with the settings' secret key. The JSON API lives under ``/api``.
+SessionMiddleware) keyed with the secret key the database names (taskflow.web.keyguard).
+The JSON API lives under ``/api``.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
-from starlette.middleware.sessions import SessionMiddleware
 
+from taskflow.services.secret_key import verified_secret_key
 from taskflow.settings import Settings, get_settings
+from taskflow.web import keyguard
 from taskflow.web.api.ratelimit import RateLimiter
+from taskflow.web.bodylimit import BodyLimitMiddleware
 from taskflow.web.deps import (
     AccessDenied,
     ClockMiddleware,
@@ -72,10 +75,16 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
     app.state.templates = make_templates(settings.tz)
     app.state.clock = system_clock  # replaced by tests and benchmarks with a fixed instant
     app.state.api_rate = RateLimiter(per_minute=settings.api_rate_per_minute)
-    app.add_middleware(SessionMiddleware, secret_key=settings.resolved_secret_key(),
+    # The key the database names: missing or replaced, the app refuses to start (exit 2).
+    secret = verified_secret_key(settings, engine)
+    keyguard.install(app, secret)
+    app.add_middleware(keyguard.KeyedSessionMiddleware, secret_key=secret,
                        session_cookie="taskflow_session", max_age=SESSION_MAX_AGE,
                        same_site="lax", https_only=settings.base_url.startswith("https://"))
+    app.add_middleware(keyguard.KeyGuardMiddleware)  # outside the sessions: key first
     app.add_middleware(ClockMiddleware)
+    # Outermost: a body over its route's limit is cut off before anything parses it.
+    app.add_middleware(BodyLimitMiddleware)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     @app.middleware("http")

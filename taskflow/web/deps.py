@@ -20,6 +20,7 @@ from taskflow.web.access import Viewer, viewer_for
 CSRF_FIELD = "csrf_token"
 SESSION_USER = "uid"
 SESSION_CSRF = "csrf"
+SESSION_VERSION = "sv"  # the user's session_version at sign-in
 
 
 # The app's clock (``app.state.clock``, a callable returning an aware UTC instant) for the
@@ -112,8 +113,11 @@ def optional_viewer(request: Request) -> Viewer | None:
         return None
     with read_session(get_engine(request)) as session:
         user = session.get(User, user_id)
-        if user is None or not user.active:
-            request.session.pop(SESSION_USER, None)
+        if user is None or not user.active or \
+                request.session.get(SESSION_VERSION) != user.session_version:
+            # Signed out, a new password, deactivated or signed out everywhere since this
+            # cookie was issued: the cookie is worth nothing any more.
+            request.session.clear()
             return None
         return viewer_for(session, user)
 

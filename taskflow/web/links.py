@@ -15,12 +15,9 @@ REFUSED_TITLES = {404: "链接无效", 410: "链接已失效"}
 
 
 def link_secret(request: Request) -> str:
-    """The settings' secret key (the one the dispatcher signs links with), read once."""
-    secret = getattr(request.app.state, "link_secret", None)
-    if secret is None:
-        secret = request.app.state.settings.resolved_secret_key()
-        request.app.state.link_secret = secret
-    return secret
+    """The secret key the dispatcher signs links with (the app's, kept current by
+    taskflow.web.keyguard)."""
+    return request.app.state.secret_key
 
 
 def refused(request: Request, exc: LinkRefused) -> Response:

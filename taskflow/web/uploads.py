@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from fastapi import HTTPException, Request
-
 from taskflow.errors import UserError
 from taskflow.models import Attachment
 
@@ -169,16 +167,3 @@ def stored_path(data_dir: Path, attachment: Attachment) -> Path:
     if not re.fullmatch(r"[0-9a-f]{32}", attachment.stored_name):
         raise ValueError(f"bad stored name {attachment.stored_name!r}")
     return attachments_dir(data_dir) / attachment.stored_name
-
-
-async def limit_upload_body(request: Request) -> None:
-    """Refuse (413) a request body larger than the most a form with files may hold, before
-    the form is parsed (the parser would otherwise spool all of it to disk first)."""
-    if request.method != "POST":
-        return
-    limit = request.app.state.settings.upload_max_bytes * MAX_FILES + 1024 * 1024
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise HTTPException(status_code=413, detail=f"上传内容过大：每个附件不超过 "
-                            f"{request.app.state.settings.upload_max_bytes // (1024 * 1024) or 1}"
-                            f" MB，一次最多 {MAX_FILES} 个")

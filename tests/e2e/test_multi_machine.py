@@ -52,6 +52,8 @@ from tests.workflows.helpers import cli_env
 
 pytestmark = pytest.mark.slow
 
+SHARED_SECRET_KEY = "e2e-shared-secret-key-0123456789abcdef0123456789"
+
 POOL = "e2e"
 SWEEP_NOW = "2025-06-05T10:00+08:00"
 WEEK_LATER = "2025-06-12T10:00+08:00"
@@ -298,6 +300,9 @@ def test_partitions_sweep_once_and_every_message_arrives_once_when_a_worker_dies
         return cli_env(
             PREFECT_API_URL=api, PREFECT_HOME=str(tmp_path / f"{name}-prefect"),
             TASKFLOW_DATA_DIR=str(tmp_path / f"{name}-data"), TASKFLOW_DATABASE_URL=app_url,
+            # Every machine uses one secret key (its fingerprint is in the database): a
+            # machine with a key of its own is refused rather than minting links in vain.
+            TASKFLOW_SECRET_KEY=SHARED_SECRET_KEY,
             TASKFLOW_SMTP_HOST="127.0.0.1", TASKFLOW_SMTP_PORT=str(smtp.port),
             TASKFLOW_SMTP_SECURITY="none", TASKFLOW_SMTP_CONCURRENCY=str(SMTP_CONNECTIONS),
             TASKFLOW_NOTIFY_LEASE_SECONDS="10", PREFECT_WORKER_QUERY_SECONDS="1",

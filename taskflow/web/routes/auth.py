@@ -1,4 +1,4 @@
-"""Sign in and out."""
+"""Sign in and out, and change one's own password."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from taskflow.services.users import LOGIN_WINDOW, sign_in
+from taskflow.errors import UserError
+from taskflow.models import User
+from taskflow.services.users import LOGIN_WINDOW, change_own_password, end_sessions, sign_in
 from taskflow.web.deps import (
-    SESSION_CSRF,
     SESSION_USER,
+    SESSION_VERSION,
+    CurrentViewer,
     WriteDB,
     client_address,
     now_utc,
@@ -54,11 +57,50 @@ def login(request: Request, session: WriteDB, username: Annotated[str, Form(max_
     # A new session on sign-in (no fixation): drop what the anonymous session held.
     request.session.clear()
     request.session[SESSION_USER] = result.user.id
+    request.session[SESSION_VERSION] = result.user.session_version
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
 @router.post("/logout", include_in_schema=False)
-def logout(request: Request) -> Response:
-    request.session.pop(SESSION_USER, None)
-    request.session.pop(SESSION_CSRF, None)
+def logout(request: Request, session: WriteDB) -> Response:
+    """Signing out ends every session of the user: a copy of this cookie (or the session of
+    another browser) stops working too, since sessions live only in signed cookies."""
+    viewer = optional_viewer(request)
+    if viewer is not None:
+        user = session.get(User, viewer.user_id)
+        end_sessions(session, user=user, actor=viewer.actor, now=now_utc(),
+                     reason="signed_out")
+    request.session.clear()
     return RedirectResponse("/login", status_code=303)
+
+
+def _password_page(request: Request, viewer, *, error: str | None = None,
+                   done: bool = False, status: int = 200) -> Response:
+    return request.app.state.templates.TemplateResponse(
+        request, "account_password.html", {"viewer": viewer, "error": error, "done": done},
+        status_code=status)
+
+
+@router.get("/account/password", include_in_schema=False)
+def password_form(request: Request, viewer: CurrentViewer) -> Response:
+    return _password_page(request, viewer)
+
+
+@router.post("/account/password", include_in_schema=False)
+def password_change(request: Request, viewer: CurrentViewer, session: WriteDB,
+                    current: Annotated[str, Form(max_length=200)],
+                    new: Annotated[str, Form(max_length=200)],
+                    confirm: Annotated[str, Form(max_length=200)]) -> Response:
+    """A new password ends every other session of the user; this one is re-issued."""
+    user = session.get(User, viewer.user_id)
+    try:
+        if new != confirm:
+            raise UserError.single("两次输入的新密码不一致", field="确认新密码")
+        change_own_password(session, user=user, current=current, new=new,
+                            address=client_address(request), now=now_utc())
+    except UserError as exc:
+        # Answered, not raised: the failed attempt (rate limit) is committed with the request.
+        return _password_page(request, viewer, error="；".join(p.message for p in exc.problems),
+                              status=422)
+    request.session[SESSION_VERSION] = user.session_version
+    return _password_page(request, viewer, done=True)

@@ -45,7 +45,7 @@ from taskflow.web.access import Viewer
 from taskflow.web.deps import CurrentViewer, ReadDB, deny, get_engine, now_utc, verify_csrf
 from taskflow.web.taskpages import flash, render, work_calendar
 
-router = APIRouter(dependencies=[Depends(uploads.limit_upload_body), Depends(verify_csrf)])
+router = APIRouter(dependencies=[Depends(verify_csrf)])
 
 PHOTO_TYPES = {"jpg", "jpeg", "png"}
 PHOTO_DIR = "inspection-photos"

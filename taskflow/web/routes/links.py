@@ -32,7 +32,7 @@ from taskflow.web.deps import get_engine, now_utc, verify_csrf
 from taskflow.web.links import link_secret, refused
 from taskflow.web.taskpages import record, render, report_input
 
-router = APIRouter(dependencies=[Depends(uploads.limit_upload_body), Depends(verify_csrf)])
+router = APIRouter(dependencies=[Depends(verify_csrf)])
 
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 UNIT_LIST_LIMIT = 200

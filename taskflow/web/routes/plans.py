@@ -28,17 +28,7 @@ from taskflow.web.deps import (
 from taskflow.web.views import plan_upload, work_calendar
 from taskflow.web.views.plan_tree import LIGHTS, Filters, plan_tree
 
-
-async def body_limit(request: Request) -> None:
-    """Refuse an oversized upload from its Content-Length, before the form is read."""
-    size = request.headers.get("content-length")
-    if request.method == "POST" and size and size.isdigit() and \
-            int(size) > plan_upload.MAX_BYTES + 64 * 1024:
-        raise HTTPException(status_code=413, detail=(
-            f"文件过大：不超过 {plan_upload.MAX_BYTES // (1024 * 1024)} MB"))
-
-
-router = APIRouter(dependencies=[Depends(body_limit), Depends(verify_csrf)])
+router = APIRouter(dependencies=[Depends(verify_csrf)])
 
 
 def _page(request: Request, name: str, context: dict, status: int = 200) -> HTMLResponse:

@@ -36,7 +36,7 @@ from taskflow.web.taskpages import (
     work_calendar,
 )
 
-router = APIRouter(dependencies=[Depends(uploads.limit_upload_body), Depends(verify_csrf)])
+router = APIRouter(dependencies=[Depends(verify_csrf)])
 
 
 
