@@ -78,9 +78,12 @@ def test_p2_task_units_match_the_seed_plan(p2, seed_p2, code):
 def test_p2_every_milestone_matches_the_seed_plan(p2, seed_p2, code):
     mine, theirs = flat(p2.plan["tasks"])[code], flat(seed_p2["tasks"])[code]
     ours = [(m["due"], m.get("start")) for m in mine.get("milestones", [])]
-    expected = [when(m["due"]) for m in theirs.get("milestones", [])]
+    # The steps of the 进度安排; a hand milestone with a target is a second quantity of the
+    # 主要任务 ("卫生人员 10 人", issue 16.7), not a step the schedule gives.
+    steps = [m for m in theirs.get("milestones", []) if "target" not in m]
+    expected = [when(m["due"]) for m in steps]
     assert [due for due, _ in ours] == expected
-    for m, t in zip(mine.get("milestones", []), theirs.get("milestones", []), strict=True):
+    for m, t in zip(mine.get("milestones", []), steps, strict=True):
         assert "".join(m["title"].split()).startswith("".join(t["title"].split()))
         if "start" in t and "前" not in str(t["start"]):
             assert m.get("start") == resolve_date(str(t["start"]), YEAR, bound="start")
