@@ -138,6 +138,7 @@ class _Expander:
         self.task_paths: dict[str, tuple] = {}
         self.funds: list[ResolvedFund] = []
         self.plan_leads: list[str] = []  # the plan-level lead, resolved in run()
+        self.leadless: set[tuple] = set()  # paths already refused for having no lead
         if plan.year == "20xx":
             if year is None:
                 self.fail(("year",), "方案年度写作 20xx，请指定年度（如 --year 2025）")
@@ -208,7 +209,8 @@ class _Expander:
             if self.plan_leads:
                 refs = [(unit, "lead") for unit in self.plan_leads] + [
                     ref for ref in refs if ref[0] not in self.plan_leads]
-            else:
+            elif path not in self.leadless:  # a repeated entry is said once
+                self.leadless.add(path)
                 role = "responsible" if spec.responsible else "cooperating"
                 self.fail((*path, role), f"任务 {code} 写明了责任单位但没有牵头单位：请写明"
                           "牵头单位（lead），或在方案中写明统一牵头单位（方案级 lead），"

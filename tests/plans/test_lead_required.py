@@ -74,3 +74,12 @@ def test_every_seed_task_with_units_has_a_lead(name):
     for task in resolved.tasks:
         if task.units:
             assert any(role == "lead" for _, role in task.units), task.code
+
+
+def test_a_repeated_entry_without_a_lead_is_refused_once(tmp_path):
+    repeated = '  - code: "r{n}"\n    title: 项目{n}\n    repeat: 5\n    responsible: 县财政局\n'
+    text = GOOD.replace('  - code: "2"\n', repeated + '  - code: "2"\n')
+    with pytest.raises(UserError) as caught:
+        _resolve(tmp_path, text)
+    leadless = [p.message for p in caught.value.problems if "没有牵头单位" in p.message]
+    assert len(leadless) == 1 and leadless[0].startswith("任务 r1 写明了责任单位")
