@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 from sqlmodel import Session, select
@@ -200,3 +201,122 @@ def test_seed_units_have_reachable_example_contacts():
 
     for mobile in re.findall(r'mobile:\s*"?(\+?[0-9]+)', text):
         assert mobile.startswith("100"), mobile  # obviously fake numbers only
+
+
+# -- transcription slips of issue 16, item 7: each pinned against the seed text ---------------
+# These read the plan files as the importer does (no database): the resolved plan of one year.
+
+
+def _resolved(name: str, year: int | None = 2025):
+    from taskflow.plans.expand import expand
+    from taskflow.plans.loader import index_from_units_files, read_plan_file
+
+    plan, located = read_plan_file(SEED / f"{name}.yaml")
+    return expand(plan, located, index_from_units_files([SEED / "org"]), year=year)
+
+
+def _tasks(name: str, year: int | None = 2025):
+    return {t.code: t for t in _resolved(name, year).tasks}
+
+
+def _inspections(name: str, year: int | None = 2025):
+    return {i.code: i for i in _resolved(name, year).inspections}
+
+
+def _leads(task) -> list[str]:
+    return [unit for unit, role in task.units if role == "lead"]
+
+
+def test_p5_three_and_one_goal_is_due_at_the_end_of_2019_not_the_plan_year():
+    # "至2019年底,全市实现“三有一能”目标": two years after the (masked, read as 2017) plan year
+    assert _tasks("p5-ecommerce", 2017)["1.4"].due_on == date(2019, 12, 31)
+    assert _tasks("p5-ecommerce", 2025)["1.4"].due_on == date(2027, 12, 31)
+
+
+def test_p5_half_year_bulletin_has_two_rounds_a_year():
+    from taskflow.calendar import WorkCalendar
+    from taskflow.domain.inspections import round_dates
+
+    bulletin = _inspections("p5-ecommerce")["half-year-bulletin"]
+    assert bulletin.kind == "bulletin" and bulletin.due_on is None
+    rounds = round_dates(year=2025, calendar=WorkCalendar(), recurrence=bulletin.recurrence)
+    assert [(r.period_start, r.period_end) for r in rounds] == [
+        (date(2025, 1, 1), date(2025, 6, 30)), (date(2025, 7, 1), date(2025, 12, 31))]
+
+
+def test_p6_film_screenings_are_a_yearly_target_of_19500():
+    tasks = _tasks("p6-culture", None)  # the plan's own years, 2016-2019
+    yearly = {code: t for code, t in tasks.items() if code.startswith("3.20")}
+    assert sorted(yearly) == ["3.2016", "3.2017", "3.2018", "3.2019"]
+    for code, task in yearly.items():
+        assert (task.target_value, task.target_unit) == (19500, "场(次)"), code
+        assert task.due_on == date(int(code[2:]), 12, 31), code
+    assert tasks["3"].target_value is None  # not one figure for the whole period
+    assert tasks["3.1"].recurrence == "FREQ=MONTHLY"  # 保证每个贫困村每月放映一场
+
+
+def test_p6_civilised_towns_are_named_every_three_years_in_an_assessment():
+    naming = _inspections("p6-culture", None)["civilised-towns-naming"]
+    assert naming.kind == "assessment" and naming.due_on == date(2019, 6, 30)
+    assert "每三年命名表彰" in naming.title and naming.inspectors == ["qh.wmb"]
+    assert naming.units == ["qh.cities", "qh.counties"]
+
+
+def test_p3_hundred_day_campaign_assesses_each_project_year():
+    found = _inspections("p3-lottery", None)
+    for year in (2012, 2013):
+        campaign = found[f"hundred-days-{year}"]
+        assert campaign.kind == "assessment" and campaign.due_on == date(year, 10, 31)
+        assert "项目建设百日大会战" in campaign.title
+
+
+def test_p3_site_checks_issue_supervision_notices_as_rectifications():
+    found = _inspections("p3-lottery", None)
+    for year in (2012, 2013):
+        check = found[f"site-check-{year}"]
+        assert check.kind == "inspection" and check.due_on == date(year, 8, 31)
+        assert "不定期" in check.title and "督办单" in check.title
+        assert check.rectify_within == 10  # a failed item is a 督办单: a 整改 task
+
+
+def test_p3_built_outputs_are_targets():
+    tasks = _tasks("p3-lottery", None)
+    built = {t.title: (t.target_value, t.target_unit) for t in tasks.values()
+             if t.parent_code == "outputs"}
+    assert built == {"建设机耕道路": (Decimal("16.02"), "公里"), "修建桥梁": (3, "座"),
+                     "修建提灌站": (2, "座"), "修建陂坝": (20, "座"),
+                     "修建护磅": (2190, "米"), "修建水渠": (Decimal("2510.5"), "米")}
+    assert tasks["outputs"].due_on == date(2013, 12, 31)
+
+
+def test_p8_township_checks_and_county_special_check():
+    tasks, found = _tasks("p8-funds"), _inspections("p8-funds")
+    township = tasks["1.4.1"]
+    assert "乡镇根据项目实施进度进行检查督办" in township.title
+    assert _leads(township) == ["hb.enshi.badong.townships"] and township.kind == "duty"
+    special = found["county-special-check"]
+    assert special.kind == "inspection" and special.due_on == date(2025, 11, 30)
+    assert special.inspectors == ["hb.enshi.badong.fpb", "hb.enshi.badong.czj"]
+    assert special.units == ["hb.enshi.badong.townships"]
+
+
+def test_p8_monthly_bulletin_is_one_bulletin_cycle_not_also_a_task():
+    tasks, found = _tasks("p8-funds"), _inspections("p8-funds")
+    bulletins = [i for i in found.values() if i.kind == "bulletin"]
+    assert [(b.code, b.recurrence) for b in bulletins] == [("monthly-bulletin", "FREQ=MONTHLY")]
+    assert not [t.code for t in tasks.values() if "一月一通报" in t.title]
+    supervision = {"hb.enshi.badong.xwdcs", "hb.enshi.badong.zfdcs"}
+    assert not [t.code for t in tasks.values() if set(_leads(t)) & supervision]
+
+
+def test_p2_second_quantities_are_targets_of_their_own():
+    tasks = _tasks("p2-social")
+    by_title = {t.title: t for t in tasks.values()}
+    health = by_title["招募服务基层卫生人员 10 人"]
+    assert (health.parent_code, health.target_value, health.target_unit) == ("4.1", 10, "人")
+    migrants = by_title["帮扶 5—10 位农民工创新创业"]  # a range: its lower bound
+    assert (migrants.parent_code, migrants.target_value) == ("4.2", 5)
+    industries = by_title["结对帮扶贫困村有 1-2个特色增收产业"]
+    assert (industries.parent_code, industries.target_value) == ("4.10", 1)
+    # the tasks' own targets are unchanged
+    assert (tasks["4.1"].target_value, tasks["4.2"].target_value) == (10, 500)

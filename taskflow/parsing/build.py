@@ -193,6 +193,10 @@ class PlanBuilder:
                          list(t.get("cooperating", [])))
         if guesses:
             self.review.add("guess", "；".join(guesses), ref, t["code"])
+        if (t.get("responsible") or t.get("cooperating")) and not t.get("lead"):
+            # The import refuses a task that names units but no lead: say so before it.
+            self.review.add("check", "写明了责任单位但原文未写牵头单位：导入前请补写牵头单位"
+                            "（lead），或标明各自负责（each_responsible: true）", ref, t["code"])
         if position is None:
             self.review.tasks.append(item)
         else:

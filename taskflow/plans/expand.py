@@ -143,6 +143,8 @@ class _Expander:
         self.tasks: list[ResolvedTask] = []
         self.task_paths: dict[str, tuple] = {}
         self.funds: list[ResolvedFund] = []
+        self.plan_leads: list[str] = []  # the plan-level lead, resolved in run()
+        self.leadless: set[tuple] = set()  # paths already refused for having no lead
         if plan.year == "20xx":
             if year is None:
                 self.fail(("year",), "方案年度写作 20xx，请指定年度（如 --year 2025）")
@@ -202,6 +204,26 @@ class _Expander:
                     out.append((code, role))
         return out
 
+    def lead_refs(self, spec, code: str, path: tuple) -> list[tuple[str, str]]:
+        """The task's units; a task naming units but no lead takes the plan's lead, or is
+        refused unless it says 各自负责 (each_responsible)."""
+        refs = self.unit_refs(spec, path)
+        named = spec.responsible or getattr(spec, "cooperating", None)
+        if spec.lead and spec.each_responsible:
+            self.fail((*path, "each_responsible"), f"任务 {code} 既写了牵头单位又标明各自负责"
+                                                   "（each_responsible），二者只能取其一")
+        elif named and not spec.lead and not spec.each_responsible:
+            if self.plan_leads:
+                refs = [(unit, "lead") for unit in self.plan_leads] + [
+                    ref for ref in refs if ref[0] not in self.plan_leads]
+            elif path not in self.leadless:  # a repeated entry is said once
+                self.leadless.add(path)
+                role = "responsible" if spec.responsible else "cooperating"
+                self.fail((*path, role), f"任务 {code} 写明了责任单位但没有牵头单位：请写明"
+                          "牵头单位（lead），或在方案中写明统一牵头单位（方案级 lead），"
+                          "或标明各单位各自负责（each_responsible: true）")
+        return refs
+
     # -- tasks ----------------------------------------------------------------------------
 
     def add_task(self, spec: TaskSpec, code: str, title: str, parent: str | None, year: int,
@@ -256,7 +278,7 @@ class _Expander:
             target_value=spec.target.value if spec.target is not None else None,
             target_unit=spec.target.unit if spec.target is not None else None,
             progress_plan=progress_plan, recurrence=recurrence,
-            acceptance=list(spec.acceptance), units=self.unit_refs(spec, path),
+            acceptance=list(spec.acceptance), units=self.lead_refs(spec, code, path),
             position=len(self.tasks), source_line=self.loc.line(path)))
         for i, fund in enumerate(spec.funds):
             self.add_fund(fund, f"{code}.F{i + 1}", code, (*path, "funds", i), year)
@@ -266,7 +288,8 @@ class _Expander:
             ms_code = ms.code or f"{code}.m{i + 1}"
             milestone = TaskSpec(code=ms_code, title=ms.title, kind=TaskKind.milestone,
                                  start=ms.start, due=ms.due, target=ms.target, lead=ms.lead,
-                                 responsible=ms.responsible)
+                                 responsible=ms.responsible,
+                                 each_responsible=ms.each_responsible)
             self.add_task(milestone, ms_code, ms.title, code, year, ms_path)
         if spec.template is not None:
             if in_template:
@@ -385,6 +408,7 @@ class _Expander:
         if plan.jurisdiction not in self.units:
             self.fail(("jurisdiction",), f"未知辖区单位代码 {plan.jurisdiction!r}")
         issuer = self.unit(plan.issuer, ("issuer",)) if plan.issuer else None
+        self.plan_leads = [c for i, n in enumerate(plan.lead) if (c := self.unit(n, ("lead", i)))]
 
         self.add_children(plan.tasks, None, self.year, ())
         self.attach_flat_parents()

@@ -255,6 +255,7 @@ class MilestoneSpec(Strict):
     target: Annotated[TargetSpec | None, BeforeValidator(_target)] = None
     lead: UnitRefs = Field(default_factory=list)
     responsible: UnitRefs = Field(default_factory=list)
+    each_responsible: bool = False  # 各自负责: see TaskSpec
 
 
 class TaskSpec(Strict):
@@ -267,6 +268,10 @@ class TaskSpec(Strict):
     lead: UnitRefs = Field(default_factory=list)
     responsible: UnitRefs = Field(default_factory=list)
     cooperating: UnitRefs = Field(default_factory=list)
+    # 各自负责: each unit named answers for its own share and none leads. Without it (or a
+    # plan-level ``lead``) a task that names units but no lead is refused: nobody would be
+    # accountable for the whole.
+    each_responsible: bool = False
     # Dates below resolve in this year: 2013, or "+1" for the year after the plan year.
     year: int | Annotated[str, Field(pattern=r"^\+[0-9]{1,2}$")] | None = None
     start: Phrase | None = None
@@ -464,6 +469,8 @@ class PlanFile(Strict):
     year: int | str  # an int, or "20xx" when the year comes from the import
     issuer: str | None = None
     jurisdiction: str = Field(pattern=UNIT_CODE_PATTERN)
+    # Who leads for the whole plan: the lead of every task that names units but no lead.
+    lead: UnitRefs = Field(default_factory=list)
     timezone: str = "Asia/Shanghai"
     source: SourceSpec | None = None
     summary: str | None = None

@@ -8,12 +8,20 @@ its summary to leaders. How things are counted (docs/bulletin.md):
   steps are counted) whose deadline falls in the period, up to today for a current period.
 - On time (按期办结): reported done (提交办结) by the deadline, accepted or awaiting
   acceptance. Done late: reported done after it. Overdue: still open after the deadline.
-- By unit: each task counts for each of its lead units (牵头单位). 按期办结率 = on time / due;
-  units are ranked by it (ties share a rank), then by tasks due.
-- Praised (表扬): units with all their due tasks done on time and nothing overdue. Named
-  (点名通报): units with a task overdue now or done late in the period.
-- The overdue list holds every task open past its deadline at ``now`` (earlier periods
-  included: they are still owed), with calendar and working days overdue and the 督办 level.
+- As of the period's end: a task counts as done only if it was submitted by then (or by
+  ``now``, for a current period), and fund and target figures count what was paid and
+  reported up to that day; overdue days run to that day, not to the wall clock.
+- By unit: each task counts for each of its lead units (牵头单位); a collective lead
+  (各乡镇人民政府) counts for each of its members, never as one unit; a task without a lead
+  counts for its plan's coordinating office (the office under the plan's jurisdiction with a
+  coordinator, else the issuer). 按期办结率 = on time / due; only units with something due
+  are ranked (ties share a rank), then by tasks due.
+- Named (点名通报): units with a task overdue at the period's end or done late in it. Praised
+  (表扬): units with all their due tasks done on time, never a named unit. Leading
+  (按期办结率前列): the best-ranked units with a rate above 0 that are not named.
+- The overdue list holds every task open past its deadline at the period's end (earlier
+  periods included: they are still owed), with calendar and working days overdue and the 督办
+  level. A period outside the plan's year is said so in ``notes``.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date as Date
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -31,16 +39,17 @@ from taskflow.domain.labels import STATE_LABELS
 from taskflow.domain.messages import MessageKind
 from taskflow.domain.states import OPEN, OPEN_NOT_SUBMITTED, TaskState
 from taskflow.domain.workdays import Days
-from taskflow.models import Plan, Task, TaskUnit, Unit
+from taskflow.models import Contact, Plan, Task, TaskUnit, Unit
 from taskflow.services.funds import FundStatus, fund_status, get_plan
 from taskflow.services.lights import lights
+from taskflow.services.org import load_org
 from taskflow.services.outbox import insert_outbox, outbox_row
 from taskflow.services.periods import Period, parse_period
 from taskflow.services.targets import TargetProgress, target_progress
 
 CLOSED_DONE = (TaskState.submitted, TaskState.done)
-NO_LEAD = "（未明确牵头单位）"
 STEP = Decimal("0.1")
+LEADING = 3  # units shown as 按期办结率前列
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,8 @@ class Bulletin:
     funds: list[FundStatus]
     praised: list[UnitRate] = field(default_factory=list)
     named: list[UnitRate] = field(default_factory=list)
+    leading: list[UnitRate] = field(default_factory=list)  # 按期办结率前列
+    notes: list[str] = field(default_factory=list)  # e.g. a period outside the plan's year
 
     @property
     def shown_rate(self) -> str:
@@ -127,8 +138,9 @@ class Bulletin:
                  f"统计截至{self.as_of.year}年{self.as_of.month}月{self.as_of.day}日：到期任务"
                  f"{self.total_due}项，按期办结{self.on_time}项，逾期办结{self.late_done}项，"
                  f"逾期未办结{self.overdue_open}项，按期办结率{self.shown_rate}。"]
-        if self.units:
-            top = "，".join(f"{u.unit}{u.shown_rate}" for u in self.units[:3])
+        lines[1:1] = self.notes
+        if self.leading:
+            top = "，".join(f"{u.unit}{u.shown_rate}" for u in self.leading)
             lines.append(f"按期办结率前列：{top}。")
         if self.praised:
             lines.append("表扬：" + "、".join(u.unit for u in self.praised) + "。")
@@ -167,8 +179,9 @@ def build_bulletin(session: Session, *, plan: str | None, period: str | Period, 
     span = parse_period(period) if isinstance(period, str) else period
     plans = _plans(session, plan)
     tz = ZoneInfo(plans[0].timezone) if plans else ZoneInfo("Asia/Shanghai")
-    today = now.astimezone(tz).date()
-    as_of = min(span.end, today)
+    # Everything is counted as it stood at the period's end (or now, for a current period).
+    cutoff = min(now, datetime.combine(span.end + timedelta(days=1), time(), tz))
+    as_of = min(span.end, now.astimezone(tz).date())
     plan_ids = [p.id for p in plans]
     by_id = {p.id: p for p in plans}
     tasks = list(session.exec(select(Task).where(
@@ -177,14 +190,7 @@ def build_bulletin(session: Session, *, plan: str | None, period: str | Period, 
     parents = {t.parent_id for t in tasks if t.parent_id is not None}
     leaves = [t for t in tasks if t.id not in parents and not t.recurrence
               and t.state != TaskState.cancelled]
-    lead_names: dict[int, list[str]] = {}
-    ids = [t.id for t in leaves]
-    for chunk in range(0, len(ids), 900):
-        for task_id, name in session.execute(
-                select(TaskUnit.task_id, Unit.name).join(Unit, Unit.id == TaskUnit.unit_id)
-                .where(TaskUnit.task_id.in_(ids[chunk:chunk + 900]), TaskUnit.role == "lead")
-                .order_by(TaskUnit.position)).all():
-            lead_names.setdefault(task_id, []).append(name)
+    lead_names = _lead_names(session, leaves, plans)
 
     tally: dict[str, list[int]] = {}  # unit -> [due, on time, late done, overdue]
     total = on_time = late = overdue_open = 0
@@ -193,28 +199,30 @@ def build_bulletin(session: Session, *, plan: str | None, period: str | Period, 
     for task in leaves:
         if task.due_on is None or task.due_at is None:
             continue
-        is_overdue = task.state in OPEN_NOT_SUBMITTED and task.due_at <= now
-        if is_overdue and task.due_on <= span.end:
+        finished_at = task.submitted_at or task.completed_at
+        finished = task.state in CLOSED_DONE and (finished_at is None or finished_at <= cutoff)
+        is_overdue = not finished and task.due_at <= cutoff and (
+            task.state in OPEN_NOT_SUBMITTED or task.state in CLOSED_DONE)
+        if is_overdue:
             if task.plan_id not in days_by_plan:
                 days_by_plan[task.plan_id] = Days(calendar, calendar_days=False)
-            local_today = now.astimezone(ZoneInfo(by_id[task.plan_id].timezone)).date()
             overdue.append(OverdueItem(
                 plan_code=by_id[task.plan_id].code, task_code=task.code, title=task.title,
-                lead_units=tuple(lead_names.get(task.id, ())), due_on=task.due_on,
-                days_overdue=(local_today - task.due_on).days,
-                workdays_overdue=days_by_plan[task.plan_id].between(task.due_on, local_today),
+                lead_units=tuple(lead_names[task.id]), due_on=task.due_on,
+                days_overdue=(as_of - task.due_on).days,
+                workdays_overdue=days_by_plan[task.plan_id].between(task.due_on, as_of),
                 escalation_level=task.escalation_level, state=task.state,
                 state_label=STATE_LABELS.get(task.state, task.state)))
         if not span.start <= task.due_on <= as_of:
             continue
         total += 1
-        done_in_time = task.state in CLOSED_DONE and task.submitted_at is not None and \
+        done_in_time = finished and task.submitted_at is not None and \
             task.submitted_at <= task.due_at
-        done_late = task.state in CLOSED_DONE and not done_in_time
+        done_late = finished and not done_in_time
         on_time += done_in_time
         late += done_late
         overdue_open += is_overdue
-        for unit in lead_names.get(task.id) or [NO_LEAD]:
+        for unit in lead_names[task.id]:
             entry = tally.setdefault(unit, [0, 0, 0, 0])
             entry[0] += 1
             entry[1] += done_in_time
@@ -222,6 +230,7 @@ def build_bulletin(session: Session, *, plan: str | None, period: str | Period, 
             entry[3] += is_overdue
     overdue.sort(key=lambda o: (-o.days_overdue, o.plan_code, o.task_code))
 
+    # Only units with something due are ranked (tally holds no other).
     ordered = sorted(tally.items(), key=lambda kv: (-(kv[1][1] / kv[1][0]), -kv[1][0],
                                                     kv[1][3], kv[0]))
     units: list[UnitRate] = []
@@ -229,14 +238,16 @@ def build_bulletin(session: Session, *, plan: str | None, period: str | Period, 
         rate = _rate(ok, due)
         rank = units[-1].rank if units and units[-1].rate == rate else position
         units.append(UnitRate(rank, unit, due, ok, late_n, open_n, rate))
-    late_units = {o_unit for o in overdue for o_unit in (o.lead_units or (NO_LEAD,))}
-    praised = [u for u in units if u.due and u.on_time == u.due and u.unit not in late_units]
+    late_units = {o_unit for o in overdue for o_unit in o.lead_units}
     named = sorted((u for u in units if u.overdue or u.late_done or u.unit in late_units),
                    key=lambda u: (-u.overdue, u.rate if u.rate is not None else 0, u.unit))
     named_set = {u.unit for u in named}
     for unit in sorted(late_units - named_set - {u.unit for u in units}):
         # overdue from an earlier period only: named too, with nothing due in this one
         named.append(UnitRate(0, unit, 0, 0, 0, 0, None))
+    named_set = {u.unit for u in named}
+    praised = [u for u in units if u.due and u.on_time == u.due and u.unit not in named_set]
+    leading = [u for u in units if u.rate and u.unit not in named_set][:LEADING]
 
     colours = lights(session, [t for t in leaves if t.state in OPEN],
                      now=now, calendar=calendar) if leaves else {}
@@ -244,10 +255,13 @@ def build_bulletin(session: Session, *, plan: str | None, period: str | Period, 
     for colour in colours.values():
         if colour in counted:
             counted[colour] += 1
-    funds = [fund_status(session, plan=p.code, now=now, calendar=calendar) for p in plans]
+    funds = [fund_status(session, plan=p.code, now=cutoff, calendar=calendar) for p in plans]
     funds = [f for f in funds if f.lines or f.rules]
     targets = target_progress(session, plans=plans, periods=span.months() if span.kind in (
-        "year", "half", "quarter") else [span], now=now)
+        "year", "half", "quarter") else [span], now=cutoff)
+    notes = [f"所选期间{span.label}不在《{p.title}》的实施年度（{p.year}年）内，本期没有该方案的"
+             f"到期任务。" for p in plans
+             if span.end < Date(p.year, 1, 1) or span.start > Date(p.year, 12, 31)]
     if len(plans) == 1:
         title = f"关于《{plans[0].title}》{span.label}推进情况的通报"
     else:
@@ -257,7 +271,43 @@ def build_bulletin(session: Session, *, plan: str | None, period: str | Period, 
         plan_titles=tuple(p.title for p in plans), period=span, as_of=as_of,
         generated_at=now, total_due=total, on_time=on_time, late_done=late,
         overdue_open=overdue_open, rate=_rate(on_time, total), lights=counted, units=units,
-        overdue=overdue, targets=targets, funds=funds, praised=praised, named=named)
+        overdue=overdue, targets=targets, funds=funds, praised=praised, named=named,
+        leading=leading, notes=notes)
+
+
+def _lead_names(session: Session, tasks: list[Task], plans: list[Plan]
+                ) -> dict[int, list[str]]:
+    """Each task's lead units by name: a collective's members (never the collective itself),
+    and for a task without a lead its plan's coordinating office."""
+    org = load_org(session)
+    names = dict(session.execute(select(Unit.id, Unit.name)).all())
+    leads: dict[int, list[int]] = {}
+    ids = [t.id for t in tasks]
+    for chunk in range(0, len(ids), 900):
+        for task_id, unit_id in session.execute(
+                select(TaskUnit.task_id, TaskUnit.unit_id)
+                .where(TaskUnit.task_id.in_(ids[chunk:chunk + 900]), TaskUnit.role == "lead")
+                .order_by(TaskUnit.position)).all():
+            leads.setdefault(task_id, []).append(unit_id)
+    coordinators = {p.id: names[_coordinator(session, p)] for p in plans}
+    out: dict[int, list[str]] = {}
+    for task in tasks:
+        members = [m for u in leads.get(task.id, []) for m in org.members(u)]
+        found = list(dict.fromkeys(names[m] for m in members))
+        out[task.id] = found or [coordinators[task.plan_id]]
+    return out
+
+
+def _coordinator(session: Session, plan: Plan) -> int:
+    """The unit that answers for a plan's lead-less tasks: the office under its jurisdiction
+    with a coordinator (else the first office), else its issuer, else its jurisdiction."""
+    offices = list(session.exec(select(Unit.id).where(
+        Unit.parent_id == plan.jurisdiction_id, Unit.kind == "office").order_by(Unit.id)).all())
+    if offices:
+        with_coordinator = session.exec(select(Contact.unit_id).where(
+            Contact.unit_id.in_(offices), Contact.role == "coordinator")).first()
+        return with_coordinator or offices[0]
+    return plan.issuer_id or plan.jurisdiction_id
 
 
 def bulletin_payload(bulletin: Bulletin, *, link: str | None = None,

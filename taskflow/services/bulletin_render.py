@@ -24,6 +24,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from taskflow.domain.funds import percent, wan
+from taskflow.domain.inspections import safe_cell
 from taskflow.errors import UserError
 from taskflow.services.bulletin import Bulletin
 from taskflow.services.funds import FundStatus
@@ -198,6 +199,8 @@ def render_xlsx(bulletin: Bulletin, path: Path) -> Path:
     cover.append([bulletin.title])
     cover["A1"].font = Font(bold=True, size=14)
     cover.append([f"统计期间：{bulletin.period.label}，统计截至{cn_date(bulletin.as_of, True)}"])
+    for note in bulletin.notes:
+        cover.append([safe_cell(note)])
     for key, value in (("到期任务", bulletin.total_due), ("按期办结", bulletin.on_time),
                        ("逾期办结", bulletin.late_done), ("逾期未办结", bulletin.overdue_open),
                        ("按期办结率(%)", bulletin.rate),
@@ -359,6 +362,8 @@ def render_pdf(bulletin: Bulletin, path: Path, *, font: Path | None = None) -> P
     pdf.multi_cell(width, 6, f"统计期间：{span.label}（{cn_date(span.start)}至"
                              f"{cn_date(span.end)}），统计截至{cn_date(bulletin.as_of, True)}",
                    align="C", new_x="LMARGIN", new_y="NEXT")
+    for note in bulletin.notes:
+        pdf.multi_cell(width, 6, note, align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.set_text_color(0, 0, 0)
 
     heading("一、总体情况")

@@ -34,7 +34,8 @@ def test_completion_rates_match_a_hand_count(engine, rates):
                        (2, "县扶贫开发局", 3, 1, 1, 1, Decimal("33.3"))]
     assert [u.unit for u in b.praised] == ["县林业局"]
     assert [u.unit for u in b.named] == ["县扶贫开发局", "县财政局"]  # c1: overdue since Q1
-    assert [(o.task_code, o.days_overdue) for o in b.overdue] == [("c1", 96), ("a3", 5)]
+    # overdue days run to the period's end (30 June), not to now (5 July)
+    assert [(o.task_code, o.days_overdue) for o in b.overdue] == [("c1", 91), ("a3", 0)]
     assert b.overdue[0].escalation_level == 0 and b.overdue[0].workdays_overdue > 60
     # the target: 40% of 500 planned by 30 June, 200 reported
     (target,) = b.targets

@@ -93,6 +93,7 @@ tasks:
   - code: "4"
     title: 乡镇电商网点
     responsible: 各乡(镇)人民政府
+    each_responsible: true    # each township its own points: no lead
     due: 2026年3月底前
 inspections:
   - {code: q, title: 季度检查, kind: inspection, recurrence: 每季度, notice_days: 5,

@@ -56,8 +56,11 @@ def test_p5_programme_in_2025_has_its_rounds_on_working_days_with_notices(engine
         views = generate_rounds(session, year=2025, calendar=calendar, now=NOW)
         rounds = [(v.round.kind, v.round.scheduled_on) for v in views]
     kinds = [k for k, _ in rounds]
-    assert kinds.count("inspection") == 4 and kinds.count("bulletin") == 1 \
+    # 季度检查、半年通报、年底考核: four checks, two bulletins (issue 16.7), one assessment
+    assert kinds.count("inspection") == 4 and kinds.count("bulletin") == 2 \
         and kinds.count("assessment") == 1
+    assert sorted(d for k, d in rounds if k == "bulletin") == [
+        date(2025, 6, 30), date(2025, 12, 31)]
     assert sorted(d for k, d in rounds if k == "inspection") == [
         date(2025, 3, 31), date(2025, 6, 30), date(2025, 9, 30), date(2025, 12, 31)]
     with Session(engine) as session:

@@ -3,12 +3,14 @@ schedules, and every plan found valid against the org chart."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 
 import pytest
 import yaml
 
+from taskflow.errors import UserError
 from taskflow.parsing import dump_plan
 from taskflow.plans.dates import recurrence_rule, resolve_date
 from taskflow.plans.expand import expand
@@ -76,9 +78,12 @@ def test_p2_task_units_match_the_seed_plan(p2, seed_p2, code):
 def test_p2_every_milestone_matches_the_seed_plan(p2, seed_p2, code):
     mine, theirs = flat(p2.plan["tasks"])[code], flat(seed_p2["tasks"])[code]
     ours = [(m["due"], m.get("start")) for m in mine.get("milestones", [])]
-    expected = [when(m["due"]) for m in theirs.get("milestones", [])]
+    # The steps of the 进度安排; a hand milestone with a target is a second quantity of the
+    # 主要任务 ("卫生人员 10 人", issue 16.7), not a step the schedule gives.
+    steps = [m for m in theirs.get("milestones", []) if "target" not in m]
+    expected = [when(m["due"]) for m in steps]
     assert [due for due, _ in ours] == expected
-    for m, t in zip(mine.get("milestones", []), theirs.get("milestones", []), strict=True):
+    for m, t in zip(mine.get("milestones", []), steps, strict=True):
         assert "".join(m["title"].split()).startswith("".join(t["title"].split()))
         if "start" in t and "前" not in str(t["start"]):
             assert m.get("start") == resolve_date(str(t["start"]), YEAR, bound="start")
@@ -127,9 +132,28 @@ def test_every_plan_found_is_a_valid_plan_file(seed_result, org):
     for parsed in seed_result.found:
         located = load_located(dump_plan(parsed.plan), f"p{parsed.part}.yaml")
         plan = validate(PlanFile, located)
-        if plan.jurisdiction in org:
-            # Unit names and dates resolve as the importer will resolve them.
+        if plan.jurisdiction not in org:
+            continue
+        # Unit names and dates resolve as the importer will resolve them; the only problems
+        # left are tasks whose text names units but no lead, each already in the review.
+        flagged = {item.code for item in parsed.review.of_kind("check")
+                   if "未写牵头单位" in item.message}
+        try:
             expand(plan, located, org, year=YEAR)
+        except UserError as exc:
+            for problem in exc.problems:
+                code = re.search(r"任务 (\S+) 写明了责任单位但没有牵头单位", problem.message)
+                assert code and code[1] in flagged, str(problem)
+                assert problem.line, str(problem)  # located in the parsed file
+
+
+def test_a_parsed_task_without_a_lead_is_in_the_review(seed_result):
+    review = seed_result.part(7).review
+    flagged = {item.code for item in review.of_kind("check") if "未写牵头单位" in item.message}
+    tasks = flat(seed_result.part(7).plan["tasks"])
+    assert flagged == {code for code, t in tasks.items()
+                       if (t.get("responsible") or t.get("cooperating")) and not t.get("lead")}
+    assert flagged  # 篇7 五、(二) "各市(州)政府要……" names no lead
 
 
 def test_p6_yearly_targets_become_a_cumulative_progress_plan(seed_result):
