@@ -22,7 +22,7 @@ ACTION_DONE_LABELS = {"acknowledge": "已签收", "report": "进度已报送",
 # The audit trail: engine and coordinator actions on a task, by AuditEvent.action.
 AUDIT_LABELS = {f"task.{k}": v for k, v in ACTION_LABELS.items()} | {
     "task.assign": "调整承办单位", "task.supervise": "人工督办", "task.escalate": "升级督办",
-    "task.activate": "启动", "access_denied": "越权访问被拒"}
+    "task.activate": "启动", "access_denied": "越权访问被拒", "bulletin.send": "发送通报"}
 
 LIGHT_LABELS = {"red": "红灯", "yellow": "黄灯", "green": "绿灯", "none": "无"}
 LIGHT_SHORT_LABELS = {"red": "红", "yellow": "黄", "green": "绿", "none": "—"}
