@@ -10,7 +10,13 @@ from zoneinfo import ZoneInfo
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
-from taskflow.domain.labels import LIGHT_LABELS, STATE_LABELS, UNIT_ROLE_LABELS, label
+from taskflow.domain.labels import (
+    LIGHT_LABELS,
+    STATE_LABELS,
+    UNIT_ROLE_LABELS,
+    label,
+    recurrence_label,
+)
 from taskflow.web.deps import CSRF_FIELD, csrf_token
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -39,7 +45,8 @@ def make_templates(tz: ZoneInfo) -> Jinja2Templates:
     env.filters.update(local=local, day=day,
                        state=partial(label, STATE_LABELS),
                        light_label=partial(label, LIGHT_LABELS),
-                       unit_role=partial(label, UNIT_ROLE_LABELS))
+                       unit_role=partial(label, UNIT_ROLE_LABELS),
+                       recurrence=recurrence_label)
     env.globals.update(csrf_field=csrf_field, csrf_token=csrf_token,
                        STATE_LABELS=STATE_LABELS, LIGHT_LABELS=LIGHT_LABELS)
     return templates

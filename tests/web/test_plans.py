@@ -63,6 +63,7 @@ def test_plan_tree_with_lights_units_and_a_timeline(swept, signed_in, engine):
     assert "<title id=\"timeline-t\">测试县扶贫专项实施方案 2025年任务时间轴</title>" in svg
     assert "<title>今天 2025-06-06</title>" in svg
     assert "<title>春季学期完成核定：2025-06-10</title>" in svg  # a milestone's diamond
+    assert "（每季度）" in page.text and "FREQ=" not in page.text  # recurrences in Chinese
 
 
 def test_filters_by_light_state_unit_and_text(swept, signed_in, engine):
@@ -123,6 +124,7 @@ def test_yaml_upload_shows_the_review_and_imports_on_confirm(swept, signed_in, e
     assert review.status_code == 200, review.text
     assert "第二个&lt;方案&gt;" in review.text and "将新建方案" in review.text
     assert "开展就业援助行动" in review.text and "县林业局" in review.text
+    assert "（每季度）" in review.text and "FREQ=" not in review.text
     assert plan_count(engine) == before  # nothing imported by the review
     confirm = sent.headers["location"] + "/confirm"
     done = client.post(confirm, data={"csrf_token": csrf_of(review.text)})
