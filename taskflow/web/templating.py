@@ -18,6 +18,7 @@ from taskflow.domain.labels import (
     recurrence_label,
 )
 from taskflow.web.deps import CSRF_FIELD, csrf_token
+from taskflow.web.wording import web_text
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -46,7 +47,7 @@ def make_templates(tz: ZoneInfo) -> Jinja2Templates:
                        state=partial(label, STATE_LABELS),
                        light_label=partial(label, LIGHT_LABELS),
                        unit_role=partial(label, UNIT_ROLE_LABELS),
-                       recurrence=recurrence_label)
+                       recurrence=recurrence_label, web_text=web_text)
     env.globals.update(csrf_field=csrf_field, csrf_token=csrf_token,
                        STATE_LABELS=STATE_LABELS, LIGHT_LABELS=LIGHT_LABELS)
     return templates

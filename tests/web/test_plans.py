@@ -204,6 +204,7 @@ def test_seed_plan_text_upload_reviews_then_imports(swept, signed_in, engine, se
     # the review in Chinese, its places too ("line 49" is shown as 第49行)
     assert "<td>第49行 [2]</td>" in review.text and "持续性工作，无完成期限" in review.text
     assert "辖区推断为 sc.dazhou.xq" in review.text and "line 49" not in review.text
+    assert "--jurisdiction" not in review.text and "在下方“辖区政府”中选择" in review.text
     assert plan_count(engine) == before
     done = client.post(sent.headers["location"] + "/confirm",
                        data={"csrf_token": csrf_of(review.text)})
