@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -39,6 +40,13 @@ def make_templates(tz: ZoneInfo) -> Jinja2Templates:
             value = value.astimezone(tz).date()
         return f"{value.year}年{value.month}月{value.day}日"
 
+    def number(value) -> str:
+        """2.0 → 2, 12.50 → 12.5: figures as people write them (no trailing ".0")."""
+        if value is None:
+            return ""
+        text = format(Decimal(str(value)).normalize(), "f")
+        return "0" if text == "-0" else text
+
     def csrf_field(request) -> Markup:
         return Markup('<input type="hidden" name="{}" value="{}">').format(
             CSRF_FIELD, escape(csrf_token(request)))
@@ -47,7 +55,8 @@ def make_templates(tz: ZoneInfo) -> Jinja2Templates:
                        state=partial(label, STATE_LABELS),
                        light_label=partial(label, LIGHT_LABELS),
                        unit_role=partial(label, UNIT_ROLE_LABELS),
-                       recurrence=recurrence_label, web_text=web_text)
+                       recurrence=recurrence_label, web_text=web_text,
+                       num=number)
     env.globals.update(csrf_field=csrf_field, csrf_token=csrf_token,
                        STATE_LABELS=STATE_LABELS, LIGHT_LABELS=LIGHT_LABELS)
     return templates

@@ -45,6 +45,8 @@ def test_member_reports_progress_with_a_file_and_sees_it_against_the_plan(signed
     lyj = signed_in("lyj")
     page = lyj.get(f"/tasks/{tid}")
     assert "本单位办理" in page.text and "签收" in page.text
+    assert "目标：500 人次" in page.text and "（目标 500 人次）" in page.text
+    assert "500.0" not in page.text
     response = lyj.submit(f"/tasks/{tid}", f"/tasks/{tid}/act", {
         "action": "report", "unit_id": str(unit_id(engine, "t.lyj")), "percent": "25",
         "quantity": "120", "amount": "30000", "note": "已完成摸底"},
@@ -60,6 +62,8 @@ def test_member_reports_progress_with_a_file_and_sees_it_against_the_plan(signed
     page = lyj.get(f"/tasks/{tid}")
     assert "进度已报送" in page.text  # the flash after the redirect
     assert "已完成摸底" in page.text and "台账.txt" in page.text and "25%" in page.text
+    assert '<td class="num">120</td>' in page.text and "120.0" not in page.text
+    assert "25.0%" not in page.text  # numbers without ".0"
     assert "报送进度" in page.text  # the history names the action
     assert "task.report" in _audits(engine, tid)
 
