@@ -76,9 +76,16 @@ def test_member_acknowledges_then_submits_and_coordinator_returns_then_accepts(
     assert lyj.submit(f"/tasks/{tid}", f"/tasks/{tid}/act",
                       {"action": "acknowledge", "unit_id": unit}).status_code == 303
     assert task_row(engine, tid).state == "acknowledged"
+    # the target (500 人次) is not reported as reached: 提交办结 says what is missing
+    short = lyj.submit(f"/tasks/{tid}", f"/tasks/{tid}/act",
+                       {"action": "submit", "unit_id": unit, "note": "全部完成"})
+    assert short.status_code == 422
+    assert "尚未达到目标：目标 500 人次，尚未报送完成数量" in short.text
+    assert 'name="confirm_below_target"' in short.text
+    assert task_row(engine, tid).state == "acknowledged"
     assert lyj.submit(f"/tasks/{tid}", f"/tasks/{tid}/act",
-                      {"action": "submit", "unit_id": unit, "note": "全部完成"}
-                      ).status_code == 303
+                      {"action": "submit", "unit_id": unit, "note": "全部完成",
+                       "confirm_below_target": "1"}).status_code == 303
     assert task_row(engine, tid).state == "submitted"
     # Returning needs a reason: refused with the form again, nothing written.
     refused = coord.submit(f"/tasks/{tid}", f"/tasks/{tid}/return", {"reason": "  "})
@@ -88,11 +95,15 @@ def test_member_acknowledges_then_submits_and_coordinator_returns_then_accepts(
                         {"reason": "缺少花名册"}).status_code == 303
     assert task_row(engine, tid).state == "in_progress"
     assert lyj.submit(f"/tasks/{tid}", f"/tasks/{tid}/act",
-                      {"action": "submit", "unit_id": unit}).status_code == 303
+                      {"action": "report", "unit_id": unit, "quantity": "500"}
+                      ).status_code == 303
+    assert lyj.submit(f"/tasks/{tid}", f"/tasks/{tid}/act",
+                      {"action": "submit", "unit_id": unit}).status_code == 303  # reached
     assert coord.submit(f"/tasks/{tid}", f"/tasks/{tid}/accept",
                         {"note": "同意"}).status_code == 303
     assert task_row(engine, tid).state == "done"
     assert _audits(engine, tid) == ["task.acknowledge", "task.submit", "task.return",
+                                    "task.report",
                                     "task.submit", "task.accept"]
     history = coord.get(f"/tasks/{tid}").text
     assert "缺少花名册" in history and "验收通过" in history
