@@ -164,3 +164,20 @@ def test_bulletin_is_queued_to_leaders_once(engine, rates):
     with Session(engine) as session:
         assert session.exec(select(func.count()).select_from(Notification).where(
             Notification.kind == "bulletin")).one() == len(rows)
+
+
+def test_a_bulletin_of_several_plans_goes_once_to_each_leader(engine, rates):
+    with Session(engine) as session:
+        b = build_bulletin(session, plan=["rates", "demo"], period="2025-Q2", now=rates,
+                           calendar=WorkCalendar())
+        assert b.plan_codes == ("rates", "demo") and "扶贫专项实施方案推进情况" in b.title
+        first = queue_bulletin(session, bulletin=b, now=rates)
+        second = queue_bulletin(session, bulletin=b, now=rates)
+        session.commit()
+        rows = session.exec(select(Notification).where(Notification.kind == "bulletin")).all()
+    assert first.plan_code == "demo+rates" and second.recipients == 0
+    assert first.recipients == len(rows) >= 2
+    assert all(r.key.startswith("bulletin:demo+rates:2025-Q2:c") and r.plan_id is None
+               for r in rows)
+    # both plans are in the same area: a leader of both gets one message per channel
+    assert len({(r.contact_id, r.channel) for r in rows}) == len(rows)
