@@ -116,22 +116,23 @@ def bulletin_cmd(
     period: Annotated[str, typer.Option(
         "--period", help="2025, 2025-H1, 2025-Q2, 2025-06 or 2025-W23.")],
     fmt: Annotated[str | None, typer.Option(
-        "--format", help="html, xlsx or pdf (default: from -o, else html).")] = None,
+        "--format", help="html, xlsx, pdf or docx (default: from -o, else html).")] = None,
     output: Annotated[Path | None, typer.Option(
         "-o", "--output", help="File to write (default: <plan>-<period>.<format>).")] = None,
     now: NowOption = None,
 ) -> None:
-    """通报: on-time completion by unit, overdue tasks, targets, funds; HTML, Excel or PDF."""
+    """通报: on-time completion by unit, overdue tasks, targets, funds; HTML, Excel, PDF or
+    Word (a 公文 an office edits: red title line, 文号, date)."""
     from taskflow.db import read_session
     from taskflow.services.bulletin import build_bulletin
-    from taskflow.services.bulletin_render import FORMATS, render
+    from taskflow.services.bulletin_render import FORMAT_NAMES, FORMATS, default_head, render
     from taskflow.settings import get_settings
 
     with common.user_errors():
         kind = (fmt or (output.suffix.lstrip(".") if output and output.suffix else "html"))
         kind = kind.lower()
         if kind not in FORMATS:
-            raise UserError.single(f"不支持的格式「{kind}」：可选 html、xlsx、pdf",
+            raise UserError.single(f"不支持的格式「{kind}」：可选 {FORMAT_NAMES}",
                                        field="--format")
         if output is not None and output.suffix and output.suffix.lstrip(".").lower() != kind:
             raise UserError.single(f"-o {output} 的扩展名与 --format {kind} 不一致",
@@ -140,8 +141,10 @@ def bulletin_cmd(
         with read_session(common._engine()) as session:
             bulletin = build_bulletin(session, plan=plan, period=period, now=moment,
                                       calendar=common._calendar())
+            head = default_head(session, bulletin, today=moment.astimezone(
+                get_settings().tz).date()) if kind == "docx" else None
         target = output or Path(f"{plan}-{bulletin.period.code}.{kind}")
-        path = render(bulletin, target, fmt=kind, font=get_settings().pdf_font)
+        path = render(bulletin, target, fmt=kind, font=get_settings().pdf_font, head=head)
         for line in bulletin.summary_lines():
             common.console.print(line, soft_wrap=True, highlight=False)
         common.err_console.print(f"已写入 {path}", highlight=False, soft_wrap=True)

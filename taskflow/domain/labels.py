@@ -22,7 +22,7 @@ ACTION_DONE_LABELS = {"acknowledge": "已签收", "report": "进度已报送",
 # The audit trail: engine and coordinator actions on a task, by AuditEvent.action.
 AUDIT_LABELS = {f"task.{k}": v for k, v in ACTION_LABELS.items()} | {
     "task.assign": "调整承办单位", "task.supervise": "人工督办", "task.escalate": "升级督办",
-    "task.activate": "启动", "access_denied": "越权访问被拒"}
+    "task.activate": "启动", "access_denied": "越权访问被拒", "bulletin.send": "发送通报"}
 
 LIGHT_LABELS = {"red": "红灯", "yellow": "黄灯", "green": "绿灯", "none": "无"}
 LIGHT_SHORT_LABELS = {"red": "红", "yellow": "黄", "green": "绿", "none": "—"}
@@ -85,3 +85,47 @@ def label(table: dict[Any, str], key: Any) -> str:
     if key is None:
         return ""
     return table.get(key, str(key))
+
+
+_CN_DIGITS = "零一两三四五六七八九十"
+_WEEKDAY_LABELS = {"MO": "周一", "TU": "周二", "WE": "周三", "TH": "周四", "FR": "周五",
+                   "SA": "周六", "SU": "周日"}
+# (FREQ, INTERVAL) read as one word, as offices write them.
+_CYCLE_LABELS = {("YEARLY", 1): "每年", ("MONTHLY", 1): "每月", ("MONTHLY", 2): "每两个月",
+                 ("MONTHLY", 3): "每季度", ("MONTHLY", 6): "每半年", ("MONTHLY", 12): "每年",
+                 ("WEEKLY", 1): "每周", ("WEEKLY", 2): "每两周", ("DAILY", 1): "每天"}
+_FREQ_UNITS = {"YEARLY": "年", "MONTHLY": "个月", "WEEKLY": "周", "DAILY": "天"}
+
+
+def _cn_count(n: int) -> str:
+    return _CN_DIGITS[n] if 2 <= n <= 10 else str(n)
+
+
+def _month_day(day: str) -> str:
+    return "月底" if day == "-1" else f"{day}日"
+
+
+def recurrence_label(rule: str | None) -> str:
+    """An RRULE as an office says it: FREQ=MONTHLY;INTERVAL=3 → 每季度, FREQ=MONTHLY;
+    BYMONTHDAY=5 → 每月5日, FREQ=YEARLY;BYMONTH=3,6,9,12;BYMONTHDAY=-1 → 每年3、6、9、12月底.
+    Text that is not an RRULE (a cycle written in Chinese) is returned as it is."""
+    text = (rule or "").strip()
+    body = text[6:] if text.upper().startswith("RRULE:") else text
+    if not body.upper().startswith("FREQ="):
+        return text
+    parts = dict(p.split("=", 1) for p in body.upper().split(";") if "=" in p)
+    freq = parts.get("FREQ", "")
+    try:
+        interval = int(parts.get("INTERVAL", "1"))
+    except ValueError:
+        return text
+    if freq not in _FREQ_UNITS or interval < 1:
+        return text
+    cycle = _CYCLE_LABELS.get((freq, interval)) or f"每{_cn_count(interval)}{_FREQ_UNITS[freq]}"
+    months = [m for m in parts.get("BYMONTH", "").split(",") if m]
+    days = [d for d in parts.get("BYMONTHDAY", "").split(",") if d]
+    weekdays = [_WEEKDAY_LABELS.get(d[-2:], d) for d in parts.get("BYDAY", "").split(",") if d]
+    when = "、".join(months) + "月" if months else ""
+    when = (when + "、".join(_month_day(d) for d in days)).replace("月月底", "月底")
+    when += "、".join(w[1:] if freq == "WEEKLY" else w for w in weekdays)  # 每周五
+    return cycle + when

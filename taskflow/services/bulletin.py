@@ -26,6 +26,7 @@ its summary to leaders. How things are counted (docs/bulletin.md):
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date as Date
@@ -157,15 +158,19 @@ def _rate(on_time: int, due: int) -> Decimal | None:
     return (Decimal(on_time) * 100 / due).quantize(STEP) if due else None
 
 
-def _plans(session: Session, plan: str | None) -> list[Plan]:
-    if plan is not None:
-        return [get_plan(session, plan)]
-    return list(session.exec(select(Plan).order_by(Plan.code)).all())
+def _plans(session: Session, plan: str | Sequence[str] | None) -> list[Plan]:
+    if plan is None:
+        return list(session.exec(select(Plan).order_by(Plan.code)).all())
+    codes = [plan] if isinstance(plan, str) else list(dict.fromkeys(plan))
+    if not codes:
+        raise ValueError("no plan given")
+    return [get_plan(session, code) for code in codes]
 
 
-def build_bulletin(session: Session, *, plan: str | None, period: str | Period, now: datetime,
-                   calendar=None) -> Bulletin:
-    """The bulletin of ``plan`` (a code; None: every plan together) for ``period`` at ``now``.
+def build_bulletin(session: Session, *, plan: str | Sequence[str] | None,
+                   period: str | Period, now: datetime, calendar=None) -> Bulletin:
+    """The bulletin of ``plan`` (a code, or several codes counted together; None: every plan
+    together) for ``period`` at ``now``.
 
     ``period``: a Period or its text (2025, 2025-H1, 2025-Q2, 2025-06, 2025-W23).
     ``calendar``: the working-day calendar (default: chinese-calendar's data, no holiday files).
@@ -348,23 +353,29 @@ class QueuedBulletin:
 def queue_bulletin(session: Session, *, bulletin: Bulletin, now: datetime,
                    to: Sequence[str] = LEADER_SELECTORS, link: str | None = None
                    ) -> QueuedBulletin:
-    """Outbox rows (kind ``bulletin``) to the plan's leaders, one per contact and channel.
+    """Outbox rows (kind ``bulletin``) to the plans' leaders, one per contact and channel.
 
-    The message is ``bulletin:<plan>:<period>``, so a second run for the same plan and
-    period writes nothing. Leaders: ``to`` selectors resolved against the
-    plan's jurisdiction and issuer (taskflow.services.recipients).
+    The message is ``bulletin:<plan>:<period>`` (``<plan>+<plan>`` for a bulletin of several
+    plans), so a second run for the same plans and period writes nothing. Leaders: ``to``
+    selectors resolved against each plan's jurisdiction and issuer
+    (taskflow.services.recipients); a leader of several of the plans gets one message.
     """
     from taskflow.services.recipients import Directory
 
-    if len(bulletin.plan_codes) != 1:
-        raise ValueError("a bulletin is queued per plan")
-    plan = get_plan(session, bulletin.plan_codes[0])
-    recipients = Directory.load(session).resolve(
+    if not bulletin.plan_codes:
+        raise ValueError("a bulletin without a plan has nobody to go to")
+    plans = [get_plan(session, code) for code in bulletin.plan_codes]
+    directory = Directory.load(session)
+    recipients = list(dict.fromkeys(r for plan in plans for r in directory.resolve(
         tuple(to), units_by_role={}, jurisdiction_id=plan.jurisdiction_id,
-        issuer_id=plan.issuer_id)
+        issuer_id=plan.issuer_id)))
     payload = bulletin_payload(bulletin, link=link)
-    message = f"bulletin:{plan.code}:{bulletin.period.code}"
+    code = "+".join(sorted(p.code for p in plans))
+    if len(code) > 120:  # the key column holds 300 characters
+        code = f"{len(plans)}plans-{hashlib.sha1(code.encode()).hexdigest()[:12]}"
+    message = f"bulletin:{code}:{bulletin.period.code}"
+    plan_id = plans[0].id if len(plans) == 1 else None
     rows = [outbox_row(message=message, kind=MessageKind.bulletin, recipient=r,
-                       payload=payload, now=now, plan_id=plan.id) for r in recipients]
+                       payload=payload, now=now, plan_id=plan_id) for r in recipients]
     written = len(insert_outbox(session.connection(), rows))
-    return QueuedBulletin(plan.code, bulletin.period.code, written, not rows)
+    return QueuedBulletin(code, bulletin.period.code, written, not rows)

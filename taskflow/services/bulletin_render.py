@@ -1,6 +1,10 @@
-"""The bulletin (通报) as HTML (SVG charts), Excel (openpyxl charts) or PDF (fpdf2).
+"""The bulletin (通报) as HTML (SVG charts), Excel (charts), PDF (fpdf2) or Word.
 
-All three render the same ``Bulletin`` (taskflow.services.bulletin). HTML is a Jinja2
+All four render the same ``Bulletin`` (taskflow.services.bulletin). The Word document
+(python-docx) is laid out as a 公文 (GB/T 9704): the issuing office's red title line, the
+document number (文号), a red rule, the title, the addressees, the numbered sections with
+their tables, and the office and date at the end; an office edits it and issues it. The PDF
+carries the same head when one is given (``DocumentHead``). HTML is a Jinja2
 template with autoescaping (taskflow/templates/bulletin.html), so a title such as
 ``<script>`` is shown, never run; the charts are inline SVG drawn by the template from
 geometry computed here. Excel cells that look like formulas are written as text. The PDF
@@ -30,7 +34,8 @@ from taskflow.services.bulletin import Bulletin
 from taskflow.services.funds import FundStatus
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-FORMATS = ("html", "xlsx", "pdf")
+FORMATS = ("html", "xlsx", "pdf", "docx")
+FORMAT_NAMES = "html、xlsx、pdf、docx"
 LEVELS = {1: "一级督办", 2: "二级督办", 3: "三级督办", 4: "四级督办", 5: "五级督办"}
 FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
@@ -50,6 +55,34 @@ LATIN_FALLBACKS = (
 )
 NO_FONT = ("生成 PDF 需要中文字体，本机未找到：请安装（Debian/Ubuntu：apt-get install "
            "fonts-droid-fallback 或 fonts-noto-cjk），或设置 TASKFLOW_PDF_FONT 为字体文件路径")
+
+
+@dataclass(frozen=True)
+class DocumentHead:
+    """The 公文 parts around a bulletin: the issuing office's mark (发文机关标志, the red
+    title line), the document number (文号), the date (成文日期), the addressees (主送) and
+    the office that signs (落款)."""
+
+    mark: str
+    number: str
+    issued_on: date
+    to: str = "各有关单位"
+    signer: str = ""
+
+
+def default_head(session, bulletin: Bulletin, *, today: date) -> DocumentHead:
+    """The head an office starts from: its plans' issuing office (发文单位) as the mark and
+    the signer, 文号 left to fill in (〔year〕号), dated ``today``."""
+    from sqlmodel import select
+
+    from taskflow.models import Plan, Unit
+
+    issuers = list(dict.fromkeys(session.exec(
+        select(Unit.name).join(Plan, Plan.issuer_id == Unit.id).where(
+            Plan.code.in_(bulletin.plan_codes))).all()))
+    office = issuers[0] if len(issuers) == 1 else ""
+    return DocumentHead(mark=f"{office}文件" if office else "通报", number=f"〔{today.year}〕号",
+                        issued_on=today, signer=office)
 
 
 # -- filters ---------------------------------------------------------------------------------
@@ -146,13 +179,20 @@ def _environment() -> Environment:
     return env
 
 
+def render_html_body(bulletin: Bulletin) -> str:
+    """The bulletin's text without a page around it (the web app's preview), escaped."""
+    return _environment().get_template("bulletin_body.html").render(**_html_context(bulletin))
+
+
+def _html_context(bulletin: Bulletin) -> dict[str, Any]:
+    return {"b": bulletin, "chart": rate_chart(bulletin),
+            "fund_charts": [fund_chart(f) for f in bulletin.funds],
+            "fund_rate": "—" if bulletin.fund_rate is None else f"{bulletin.fund_rate}%",
+            "generated": bulletin.generated_at.strftime("%Y-%m-%d %H:%M UTC")}
+
+
 def render_html(bulletin: Bulletin) -> str:
-    local = bulletin.generated_at
-    return _environment().get_template("bulletin.html").render(
-        b=bulletin, chart=rate_chart(bulletin),
-        fund_charts=[fund_chart(f) for f in bulletin.funds],
-        fund_rate="—" if bulletin.fund_rate is None else f"{bulletin.fund_rate}%",
-        generated=local.strftime("%Y-%m-%d %H:%M UTC"))
+    return _environment().get_template("bulletin.html").render(**_html_context(bulletin))
 
 
 # -- Excel -----------------------------------------------------------------------------------
@@ -188,7 +228,7 @@ def _sheet(workbook, title: str, header: list[str], rows: list[list[Any]]):
     return sheet
 
 
-def render_xlsx(bulletin: Bulletin, path: Path) -> Path:
+def render_xlsx(bulletin: Bulletin, path: Path, *, head: DocumentHead | None = None) -> Path:
     from openpyxl import Workbook
     from openpyxl.chart import BarChart, Reference
     from openpyxl.styles import Font
@@ -209,6 +249,11 @@ def render_xlsx(bulletin: Bulletin, path: Path) -> Path:
     cover.append([])
     for line in bulletin.summary_lines()[2:]:
         cover.append([_cell(line)])
+    if head is not None:
+        cover.append([])
+        for key, value in (("发文机关", head.signer or head.mark), ("文号", head.number),
+                           ("成文日期", cn_date(head.issued_on, True))):
+            cover.append([key, _cell(value)])
     cover.column_dimensions["A"].width = 24
     cover.column_dimensions["B"].width = 16
 
@@ -268,10 +313,10 @@ def render_xlsx(bulletin: Bulletin, path: Path) -> Path:
     _sheet(workbook, "规则检查", ["方案", "规则", "要求", "实际", "结论", "原文"],
            [[f.plan_code, r.subject, r.requirement, r.shown_value, r.detail, r.text]
             for f in bulletin.funds for r in f.rules])
-    return _save(path, workbook.save)
+    return save_atomic(path, workbook.save)
 
 
-def _save(path: Path, write) -> Path:
+def save_atomic(path: Path, write) -> Path:
     """Write next to the target and rename: a failure leaves no half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -314,7 +359,8 @@ def find_cjk_font(configured: Path | None = None) -> Path:
     raise UserError.single(NO_FONT)
 
 
-def render_pdf(bulletin: Bulletin, path: Path, *, font: Path | None = None) -> Path:
+def render_pdf(bulletin: Bulletin, path: Path, *, font: Path | None = None,
+               head: DocumentHead | None = None) -> Path:
     from fpdf import FPDF
     from fpdf.fonts import FontFace
 
@@ -353,6 +399,8 @@ def render_pdf(bulletin: Bulletin, path: Path, *, font: Path | None = None) -> P
                 grid.row([str(v) for v in row])
         pdf.set_font("cjk", size=10)
 
+    if head is not None:
+        _pdf_head(pdf, head)
     pdf.set_font("cjk", size=16)
     pdf.set_text_color(178, 34, 34)
     pdf.multi_cell(width, 10, bulletin.title, align="C", new_x="LMARGIN", new_y="NEXT")
@@ -418,7 +466,31 @@ def render_pdf(bulletin: Bulletin, path: Path, *, font: Path | None = None) -> P
                    for ln in status.lines], [20, 14, 22, 22, 22, 16, 20, 24])
         for rule in status.rules:
             paragraph(f"规则「{rule.subject}」{rule.requirement}：{rule.detail}")
-    return _save(path, pdf.output)
+    if head is not None:
+        pdf.ln(8)
+        for text in (head.signer, cn_date(head.issued_on, True)):
+            if text:
+                pdf.multi_cell(width - 20, 7, text, align="R", new_x="LMARGIN", new_y="NEXT")
+    return save_atomic(path, pdf.output)
+
+
+def _pdf_head(pdf, head: DocumentHead) -> None:
+    """The 公文 版头: the office's mark in red, the 文号, a red rule."""
+    pdf.set_font("cjk", size=26)
+    pdf.set_text_color(224, 0, 0)
+    pdf.multi_cell(pdf.epw, 14, head.mark, align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_text_color(0, 0, 0)
+    pdf.set_font("cjk", size=11)
+    pdf.ln(2)
+    if head.number:
+        pdf.multi_cell(pdf.epw, 7, head.number, align="C", new_x="LMARGIN", new_y="NEXT")
+    y = pdf.get_y() + 2
+    pdf.set_draw_color(224, 0, 0)
+    pdf.set_line_width(0.8)
+    pdf.line(pdf.l_margin, y, pdf.l_margin + pdf.epw, y)
+    pdf.set_draw_color(0, 0, 0)
+    pdf.set_line_width(0.2)
+    pdf.set_y(y + 5)
 
 
 def _pdf_bars(pdf, bars: list[tuple[str, Decimal, str, str]]) -> None:
@@ -444,14 +516,28 @@ def _pdf_bars(pdf, bars: list[tuple[str, Decimal, str, str]]) -> None:
 
 
 def render(bulletin: Bulletin, path: Path, *, fmt: str | None = None,
-           font: Path | None = None) -> Path:
-    """Write the bulletin in ``fmt`` (default: from the file's suffix)."""
+           font: Path | None = None, head: DocumentHead | None = None) -> Path:
+    """Write the bulletin in ``fmt`` (default: from the file's suffix). ``head``: the 公文
+    head of the Word document and the PDF (the Word document gets a plain one without)."""
     kind = (fmt or Path(path).suffix.lstrip(".")).lower()
     if kind not in FORMATS:
-        raise UserError.single(f"不支持的格式「{kind}」：可选 html、xlsx、pdf", field="--format")
+        raise UserError.single(f"不支持的格式「{kind}」：可选 {FORMAT_NAMES}", field="--format")
     if kind == "html":
         text = render_html(bulletin)
-        return _save(path, lambda name: Path(name).write_text(text, encoding="utf-8"))
+        return save_atomic(path, lambda name: Path(name).write_text(text, encoding="utf-8"))
     if kind == "xlsx":
-        return render_xlsx(bulletin, path)
-    return render_pdf(bulletin, path, font=font)
+        return render_xlsx(bulletin, path, head=head)
+    if kind == "docx":
+        from taskflow.services.bulletin_docx import render_docx
+
+        return render_docx(bulletin, path, head=head or DocumentHead(
+            mark="通报", number="", issued_on=bulletin.as_of))
+    return render_pdf(bulletin, path, font=font, head=head)
+
+
+def render_bytes(bulletin: Bulletin, fmt: str, *, font: Path | None = None,
+                 head: DocumentHead | None = None) -> bytes:
+    """The file ``render`` writes, as bytes (the web app's downloads)."""
+    with tempfile.TemporaryDirectory(prefix="taskflow-bulletin-") as folder:
+        return render(bulletin, Path(folder) / f"bulletin.{fmt}", fmt=fmt, font=font,
+                      head=head).read_bytes()

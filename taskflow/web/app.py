@@ -15,7 +15,13 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import HTTPException, RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
@@ -35,6 +41,7 @@ from taskflow.web.deps import (
 from taskflow.web.templating import make_templates
 
 STATIC = Path(__file__).parent / "static"
+DOCS_ASSETS = "/api/docs/assets"
 SESSION_MAX_AGE = 8 * 3600  # a working day; then sign in again
 
 ERROR_TITLES = {400: "请求有误", 403: "无权操作", 404: "页面不存在", 405: "不支持的操作",
@@ -57,6 +64,32 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
+def _api_docs(app: FastAPI) -> None:
+    """Swagger UI at /api/docs and ReDoc at /api/docs/redoc with their scripts and styles
+    served by the app itself (the fastapi-offline package's copies), so the pages work on an
+    intranet without a CDN. Both live under /api/docs, where the pages' inline scripts are
+    allowed (security_headers)."""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="api-docs-assets")
+
+    @app.get("/api/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url, title=f"{app.title} · 接口文档",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url="/favicon.ico")
+
+    @app.get("/api/docs/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url=app.openapi_url, title=f"{app.title} · 接口文档",
+                              redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+                              redoc_favicon_url="/favicon.ico", with_google_fonts=False)
+
+
 def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api")
 
@@ -68,7 +101,7 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
 
         engine = open_current(settings.database_url_resolved)
     app = FastAPI(title="taskflow", version="1", summary="政府实施方案任务督办系统 JSON API",
-                  docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json",
+                  docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
                   lifespan=lifespan)
     app.state.engine = engine
     app.state.settings = settings
@@ -86,6 +119,12 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
     # Outermost: a body over its route's limit is cut off before anything parses it.
     app.add_middleware(BodyLimitMiddleware)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    _api_docs(app)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        return FileResponse(STATIC / "favicon.ico", media_type="image/x-icon",
+                            headers={"Cache-Control": "public, max-age=86400"})
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next) -> Response:

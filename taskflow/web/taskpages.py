@@ -208,6 +208,7 @@ class ReportInput:
     quantity: Decimal | None
     amount: Decimal | None
     note: str | None
+    below_target_confirmed: bool = False  # "提交办结" although the target is not reached
 
 
 def report_input(form) -> ReportInput:
@@ -219,7 +220,31 @@ def report_input(form) -> ReportInput:
                               high=Decimal(100)),
         quantity=parse_decimal(form.get("quantity"), "完成数量", low=Decimal(0)),
         amount=parse_decimal(form.get("amount"), "资金拨付（元）", low=Decimal(0)),
-        note=note)
+        note=note, below_target_confirmed=form.get("confirm_below_target") == "1")
+
+
+def _figure(value: Decimal) -> str:
+    return format(Decimal(value).normalize(), "f")
+
+
+def target_shortfall(session: Session, task: Task) -> str | None:
+    """What is missing from a task's quantitative target by its latest report, in words
+    ("目标 2 次，已报送 1 次，尚差 1 次"); None when it has no target or has reached it."""
+    if not task.target_value:
+        return None
+    target, measure = Decimal(task.target_value), task.target_unit or ""
+    report = latest_progress(session, [task.id]).get(task.id)
+    done = actual_percent(task, report)
+    if done is not None and done >= 100:
+        return None
+    goal = f"目标 {_figure(target)} {measure}".rstrip()
+    if report is not None and report.quantity is not None:
+        quantity = Decimal(report.quantity)
+        return (f"{goal}，已报送 {_figure(quantity)} {measure}，"
+                f"尚差 {_figure(target - quantity)} {measure}").rstrip()
+    if done is not None:
+        return f"{goal}，已报送完成比例 {_figure(done)}%"
+    return f"{goal}，尚未报送完成数量"
 
 
 def record(session: Session, task: Task, unit: Unit, action: str, *, actor: str,
@@ -238,6 +263,10 @@ def record(session: Session, task: Task, unit: Unit, action: str, *, actor: str,
                                          amount=data.amount, note=data.note)
         report_id = report.id
     elif action == "submit":
+        shortfall = target_shortfall(session, task)
+        if shortfall and not (data and data.below_target_confirmed):
+            raise UserError.single(f"尚未达到目标：{shortfall}。如确需提交办结，请勾选"
+                                   "“未达到目标仍提交办结”并说明原因后再提交。")
         actions.submit(session, task, unit=unit.code, actor=actor, now=now,
                        note=data.note if data else None)
     else:

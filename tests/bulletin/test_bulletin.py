@@ -88,6 +88,30 @@ def test_pdf_is_produced(engine, rates, tmp_path):
     assert data.startswith(b"%PDF") and len(data) > 5000
 
 
+def test_docx_is_a_gongwen_with_head_title_and_tables(engine, rates, tmp_path):
+    import docx
+
+    from taskflow.services.bulletin_render import DocumentHead
+
+    b = _bulletin(engine, rates)
+    head = DocumentHead(mark="某县扶贫开发局文件", number="某扶发〔2025〕12号",
+                        issued_on=date(2025, 7, 6), signer="某县扶贫开发局")
+    path = render(b, tmp_path / "b.docx", head=head)
+    document = docx.Document(str(path))
+    texts = [p.text for p in document.paragraphs]
+    assert texts[:3] == ["某县扶贫开发局文件", "某扶发〔2025〕12号", b.title]
+    red = document.paragraphs[0].runs[0].font.color.rgb
+    assert red is not None and str(red) == "E00000"
+    assert "w:pBdr" in document.paragraphs[1]._p.xml  # the red rule under the 文号
+    assert texts[-2:] == ["某县扶贫开发局", "2025年7月6日"]
+    assert "一、总体情况" in texts and "六、资金拨付情况" in texts
+    ranking = document.tables[0]
+    assert [c.text for c in ranking.rows[0].cells][:2] == ["排名", "单位"]
+    assert [c.text for c in ranking.rows[1].cells] == ["1", "县林业局", "2", "2", "0", "0",
+                                                      "100.0%"]
+    assert document.core_properties.title == b.title
+
+
 def test_pdf_without_a_chinese_font_says_how_to_get_one(engine, rates, tmp_path):
     with pytest.raises(UserError) as caught:
         render(_bulletin(engine, rates), tmp_path / "b.pdf", font=tmp_path / "none.ttf")
@@ -96,7 +120,7 @@ def test_pdf_without_a_chinese_font_says_how_to_get_one(engine, rates, tmp_path)
 
 
 def test_cli_bulletin_writes_each_format(cli, rates, tmp_path):
-    for fmt in ("html", "xlsx", "pdf"):
+    for fmt in ("html", "xlsx", "pdf", "docx"):
         out = cli("bulletin", "--plan", "rates", "--period", "2025-Q2", "--format", fmt,
                   "-o", str(tmp_path / f"q2.{fmt}"), "--now", "2025-07-05T10:00")
         assert "按期办结率60.0%" in out and (tmp_path / f"q2.{fmt}").stat().st_size > 0
@@ -141,3 +165,20 @@ def test_bulletin_is_queued_to_leaders_once(engine, rates):
     with Session(engine) as session:
         assert session.exec(select(func.count()).select_from(Notification).where(
             Notification.kind == "bulletin")).one() == len(rows)
+
+
+def test_a_bulletin_of_several_plans_goes_once_to_each_leader(engine, rates):
+    with Session(engine) as session:
+        b = build_bulletin(session, plan=["rates", "demo"], period="2025-Q2", now=rates,
+                           calendar=WorkCalendar())
+        assert b.plan_codes == ("rates", "demo") and "扶贫专项实施方案推进情况" in b.title
+        first = queue_bulletin(session, bulletin=b, now=rates)
+        second = queue_bulletin(session, bulletin=b, now=rates)
+        session.commit()
+        rows = session.exec(select(Notification).where(Notification.kind == "bulletin")).all()
+    assert first.plan_code == "demo+rates" and second.recipients == 0
+    assert first.recipients == len(rows) >= 2
+    assert all(r.key.startswith("bulletin:demo+rates:2025-Q2:c") and r.plan_id is None
+               for r in rows)
+    # both plans are in the same area: a leader of both gets one message per channel
+    assert len({(r.contact_id, r.channel) for r in rows}) == len(rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -58,7 +59,7 @@ def test_a_unit_name_typed_with_invisible_characters_is_the_unit(clocked, signed
 
 @pytest.mark.parametrize("data, message", [
     ({"line": "2.F1", "amount": "五块钱", "paid_on": "2025-03-01"}, "amount"),
-    ({"line": "2.F1", "amount": "10万", "paid_on": "2025-03-01"}, "余额"),
+    ({"line": "2.F1", "amount": "10万", "paid_on": "2025-03-01"}, "金额：超出资金安排"),
     ({"line": "2.F1", "amount": "1万", "paid_on": "2025-04-01"}, "晚于今天"),
     ({"line": "", "amount": "1万", "paid_on": "2025-03-01"}, "请选择资金项目"),
     ({"line": "nope", "amount": "1万", "paid_on": "2025-03-01"}, "nope"),
@@ -70,6 +71,7 @@ def test_bad_disbursements_are_refused_and_nothing_written(clocked, signed_in, e
     response = coord.submit(url, url, data)
     assert response.status_code == 422
     assert message in response.text
+    assert "--" not in re.sub(r"<!--.*?-->", "", response.text)  # no CLI option named
     with read_session(engine) as session:
         assert session.scalars(select(Disbursement)).first() is None
 

@@ -50,6 +50,7 @@ def test_coordinator_adds_a_cycle_that_survives_reimport(clocked, signed_in, eng
     page = coord.get(f"/plans/{plan_id}/inspections")
     assert page.status_code == 200
     assert "季度检查" in page.text and "方案文件" in page.text
+    assert "<td>每季度</td>" in page.text and "FREQ=" not in page.text
     response = coord.submit(f"/plans/{plan_id}/inspections", f"/plans/{plan_id}/inspections",
                             {"title": "暗访抽查", "kind": "inspection", "when": "10月",
                              "units": "县林业局", "notice_days": "3"})

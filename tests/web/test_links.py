@@ -55,7 +55,12 @@ def test_one_link_serves_every_step_until_the_task_is_done(anon, app, engine):
     assert ok.status_code == 200 and "进度已报送" in ok.text
     again = _post(anon, token, anon.get(f"/r/{token}").text, action="report", percent="70")
     assert again.status_code == 200
-    done = _post(anon, token, anon.get(f"/r/{token}").text, action="submit", note="已完成")
+    short = _post(anon, token, anon.get(f"/r/{token}").text, action="submit", note="已完成")
+    assert short.status_code == 422  # 70% of the target reported: what is missing is said
+    assert "目标 500 人次，已报送完成比例 70%" in short.text
+    assert task_row(engine, tid).state != "submitted"
+    done = _post(anon, token, anon.get(f"/r/{token}").text, action="submit", note="已完成",
+                 confirm_below_target="1")
     assert done.status_code == 200 and "已提交办结" in done.text
     with read_session(engine) as session:
         reports = list(session.scalars(select(ProgressReport).order_by(ProgressReport.id)))

@@ -64,6 +64,7 @@ def test_plan_tree_with_lights_units_and_a_timeline(swept, signed_in, engine):
     assert "<title id=\"timeline-t\">测试县扶贫专项实施方案 2025年任务时间轴</title>" in svg
     assert "<title>今天 2025-06-06</title>" in svg
     assert "<title>春季学期完成核定：2025-06-10</title>" in svg  # a milestone's diamond
+    assert "（每季度）" in page.text and "FREQ=" not in page.text  # recurrences in Chinese
 
 
 def test_filters_by_light_state_unit_and_text(swept, signed_in, engine):
@@ -124,6 +125,7 @@ def test_yaml_upload_shows_the_review_and_imports_on_confirm(swept, signed_in, e
     assert review.status_code == 200, review.text
     assert "第二个&lt;方案&gt;" in review.text and "将新建方案" in review.text
     assert "开展就业援助行动" in review.text and "县林业局" in review.text
+    assert "（每季度）" in review.text and "FREQ=" not in review.text
     assert plan_count(engine) == before  # nothing imported by the review
     confirm = sent.headers["location"] + "/confirm"
     done = client.post(confirm, data={"csrf_token": csrf_of(review.text)})
@@ -203,6 +205,7 @@ def test_seed_plan_text_upload_reviews_then_imports(swept, signed_in, engine, se
     # the review in Chinese, its places too ("line 49" is shown as 第49行)
     assert "<td>第49行 [2]</td>" in review.text and "持续性工作，无完成期限" in review.text
     assert "辖区推断为 sc.dazhou.xq" in review.text and "line 49" not in review.text
+    assert "--jurisdiction" not in review.text and "在下方“辖区政府”中选择" in review.text
     assert plan_count(engine) == before
     done = client.post(sent.headers["location"] + "/confirm",
                        data={"csrf_token": csrf_of(review.text)})

@@ -45,6 +45,8 @@ def test_member_reports_progress_with_a_file_and_sees_it_against_the_plan(signed
     lyj = signed_in("lyj")
     page = lyj.get(f"/tasks/{tid}")
     assert "本单位办理" in page.text and "签收" in page.text
+    assert "目标：500 人次" in page.text and "（目标 500 人次）" in page.text
+    assert "500.0" not in page.text
     response = lyj.submit(f"/tasks/{tid}", f"/tasks/{tid}/act", {
         "action": "report", "unit_id": str(unit_id(engine, "t.lyj")), "percent": "25",
         "quantity": "120", "amount": "30000", "note": "已完成摸底"},
@@ -60,6 +62,8 @@ def test_member_reports_progress_with_a_file_and_sees_it_against_the_plan(signed
     page = lyj.get(f"/tasks/{tid}")
     assert "进度已报送" in page.text  # the flash after the redirect
     assert "已完成摸底" in page.text and "台账.txt" in page.text and "25%" in page.text
+    assert '<td class="num">120</td>' in page.text and "120.0" not in page.text
+    assert "25.0%" not in page.text  # numbers without ".0"
     assert "报送进度" in page.text  # the history names the action
     assert "task.report" in _audits(engine, tid)
 
@@ -72,9 +76,16 @@ def test_member_acknowledges_then_submits_and_coordinator_returns_then_accepts(
     assert lyj.submit(f"/tasks/{tid}", f"/tasks/{tid}/act",
                       {"action": "acknowledge", "unit_id": unit}).status_code == 303
     assert task_row(engine, tid).state == "acknowledged"
+    # the target (500 人次) is not reported as reached: 提交办结 says what is missing
+    short = lyj.submit(f"/tasks/{tid}", f"/tasks/{tid}/act",
+                       {"action": "submit", "unit_id": unit, "note": "全部完成"})
+    assert short.status_code == 422
+    assert "尚未达到目标：目标 500 人次，尚未报送完成数量" in short.text
+    assert 'name="confirm_below_target"' in short.text
+    assert task_row(engine, tid).state == "acknowledged"
     assert lyj.submit(f"/tasks/{tid}", f"/tasks/{tid}/act",
-                      {"action": "submit", "unit_id": unit, "note": "全部完成"}
-                      ).status_code == 303
+                      {"action": "submit", "unit_id": unit, "note": "全部完成",
+                       "confirm_below_target": "1"}).status_code == 303
     assert task_row(engine, tid).state == "submitted"
     # Returning needs a reason: refused with the form again, nothing written.
     refused = coord.submit(f"/tasks/{tid}", f"/tasks/{tid}/return", {"reason": "  "})
@@ -84,11 +95,15 @@ def test_member_acknowledges_then_submits_and_coordinator_returns_then_accepts(
                         {"reason": "缺少花名册"}).status_code == 303
     assert task_row(engine, tid).state == "in_progress"
     assert lyj.submit(f"/tasks/{tid}", f"/tasks/{tid}/act",
-                      {"action": "submit", "unit_id": unit}).status_code == 303
+                      {"action": "report", "unit_id": unit, "quantity": "500"}
+                      ).status_code == 303
+    assert lyj.submit(f"/tasks/{tid}", f"/tasks/{tid}/act",
+                      {"action": "submit", "unit_id": unit}).status_code == 303  # reached
     assert coord.submit(f"/tasks/{tid}", f"/tasks/{tid}/accept",
                         {"note": "同意"}).status_code == 303
     assert task_row(engine, tid).state == "done"
     assert _audits(engine, tid) == ["task.acknowledge", "task.submit", "task.return",
+                                    "task.report",
                                     "task.submit", "task.accept"]
     history = coord.get(f"/tasks/{tid}").text
     assert "缺少花名册" in history and "验收通过" in history

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 # Modules with a module-level ``router``; a module named here but not yet written is skipped
 # only if it does not exist at all (an import error inside one is raised).
 ROUTERS = ("auth", "home", "dashboard", "plans", "tasks", "units", "links", "attachments",
-           "ics", "inspections", "funds", "api")
+           "ics", "inspections", "funds", "bulletins", "api")
 
 
 def include_routes(app: FastAPI) -> None:

@@ -18,6 +18,7 @@ from taskflow.services.funds import fund_status, record_disbursement
 from taskflow.web.access import Viewer
 from taskflow.web.deps import CurrentViewer, deny, get_engine, now_utc, verify_csrf
 from taskflow.web.taskpages import flash, render, work_calendar
+from taskflow.web.wording import web_error
 
 router = APIRouter(dependencies=[Depends(verify_csrf)])
 
@@ -74,6 +75,7 @@ def disburse(request: Request, plan_id: int, viewer: CurrentViewer,
                 tags=[t for t in tags.replace("，", ",").split(",") if t.strip()],
                 actor=viewer.actor, now=now_utc())
     except UserError as exc:
-        return _page(request, viewer, plan_id, error=str(exc), form=form, status_code=422)
+        return _page(request, viewer, plan_id, error=web_error(exc), form=form,
+                     status_code=422)
     flash(request, f"已登记拨付：{result.line_code} {wan(result.amount)}（{result.paid_on}）")
     return RedirectResponse(f"/plans/{plan_id}/funds", status_code=303)
